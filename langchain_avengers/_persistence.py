@@ -1,0 +1,213 @@
+"""Router files: a directory with ``router.json`` (readable metadata) and ``arrays.npz``.
+
+No pickle anywhere, and nothing named in a file is imported, so loading a router someone else
+wrote cannot run code. The JSON records the format and package versions, fit parameters,
+embedder identity and dimension, model ids and a fingerprint of the calibration data; the
+arrays file is checked against its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from langchain_avengers._version import __version__
+from langchain_avengers.embeddings import WordLlamaEmbeddings, embedder_identity
+
+if TYPE_CHECKING:
+    from langchain_avengers.router import ClusterRouter
+
+FORMAT_VERSION = 1
+METADATA_FILE = "router.json"
+ARRAYS_FILE = "arrays.npz"
+ARRAY_ATTRIBUTES = (
+    "cluster_centers_",
+    "accuracy_",
+    "cost_",
+    "n_scored_",
+    "n_costed_",
+    "cluster_sizes_",
+    "global_accuracy_",
+    "global_cost_",
+)
+SAVED_PARAMS = (
+    "n_clusters",
+    "top_p",
+    "cost_scale",
+    "cluster_weights",
+    "beta",
+    "shrinkage",
+    "n_init",
+    "random_state",
+)
+_DEFAULT_EMBEDDERS = {WordLlamaEmbeddings(dim=d).identity: d for d in (64, 128, 256)}
+
+
+class RouterFileError(ValueError):
+    """A router file that cannot be used: missing, corrupted, or for another embedder."""
+
+
+def save_router(router: ClusterRouter, path: Path) -> Path:
+    """Write ``router`` to the directory ``path``, replacing it only once fully written."""
+    arrays = {name: np.asarray(getattr(router, name)) for name in ARRAY_ATTRIBUTES}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    staging.mkdir()  # plain mkdir, so the saved directory gets the usual permissions
+    try:
+        np.savez_compressed(staging / ARRAYS_FILE, **arrays)
+        metadata = _metadata(router, _sha256(staging / ARRAYS_FILE))
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        _replace_directory(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def _metadata(router: ClusterRouter, arrays_sha256: str) -> dict[str, Any]:
+    return {
+        "format": "langchain-avengers/cluster-router",
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "params": {name: getattr(router, name) for name in SAVED_PARAMS},
+        "embedder": {"identity": router.embedder_id_, "dimension": router.n_features_in_},
+        "models": list(router.models_),
+        "n_samples_fit": router.n_samples_fit_,
+        "data_fingerprint": router.data_fingerprint_,
+        "pool_summary": {
+            model: {"mean_score": float(acc), "mean_cost_usd": float(cost)}
+            for model, acc, cost in zip(
+                router.models_, router.global_accuracy_, router.global_cost_, strict=True
+            )
+        },
+        "arrays": {"file": ARRAYS_FILE, "sha256": arrays_sha256},
+    }
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    """Swap ``staging`` into ``target`` so a reader never sees a half-written router."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    if not (target / METADATA_FILE).is_file():
+        msg = f"{target}: exists and is not a router directory; refusing to overwrite it"
+        raise RouterFileError(msg)
+    backup = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
+    os.replace(target, backup)
+    os.replace(staging, target)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_router(
+    cls: type[ClusterRouter], path: Path, embedder: Embeddings | None
+) -> ClusterRouter:
+    """Read and check a router directory written by :func:`save_router`."""
+    metadata = _read_metadata(path)
+    arrays = _read_arrays(path, metadata)
+    stored = metadata["embedder"]
+    resolved = _resolve_embedder(path, stored, embedder)
+    is_plain_default = embedder is None and resolved == WordLlamaEmbeddings()
+    router = cls(**metadata["params"], embedder=None if is_plain_default else resolved)
+    for name in ARRAY_ATTRIBUTES:
+        setattr(router, name, arrays[name])
+    router.models_ = list(metadata["models"])
+    router.n_features_in_ = int(stored["dimension"])
+    router.embedder_id_ = embedder_identity(resolved)
+    router.data_fingerprint_ = metadata["data_fingerprint"]
+    router.n_samples_fit_ = int(metadata["n_samples_fit"])
+    _check_shapes(path, router)
+    return router
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    file = path / METADATA_FILE
+    if not file.is_file():
+        msg = f"{path}: not a router directory ({METADATA_FILE} is missing)"
+        raise RouterFileError(msg)
+    try:
+        metadata = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        msg = f"{file}: corrupted or truncated router metadata ({exc})"
+        raise RouterFileError(msg) from None
+    required = ("format_version", "params", "embedder", "models", "arrays", "data_fingerprint")
+    missing = [k for k in required if k not in metadata] if isinstance(metadata, dict) else []
+    if not isinstance(metadata, dict) or missing:
+        msg = f"{file}: not a router metadata file (missing fields {missing})"
+        raise RouterFileError(msg)
+    if metadata["format_version"] != FORMAT_VERSION:
+        msg = (
+            f"{file}: router format version {metadata['format_version']!r} is not supported "
+            f"by langchain-avengers {__version__} (expected {FORMAT_VERSION})"
+        )
+        raise RouterFileError(msg)
+    return metadata
+
+
+def _read_arrays(path: Path, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
+    file = path / ARRAYS_FILE
+    if not file.is_file():
+        msg = f"{file}: missing router arrays"
+        raise RouterFileError(msg)
+    if _sha256(file) != metadata["arrays"].get("sha256"):
+        msg = f"{file}: checksum does not match {METADATA_FILE}; the file is truncated or modified"
+        raise RouterFileError(msg)
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in ARRAY_ATTRIBUTES}
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        msg = f"{file}: unreadable router arrays ({exc})"
+        raise RouterFileError(msg) from None
+    return arrays
+
+
+def _resolve_embedder(
+    path: Path, stored: dict[str, Any], embedder: Embeddings | None
+) -> Embeddings:
+    identity = stored["identity"]
+    if embedder is None:
+        if identity not in _DEFAULT_EMBEDDERS:
+            msg = (
+                f"{path}: this router was fitted with embedder {identity!r}; pass that embedder "
+                "to ClusterRouter.load(path, embedder=...)"
+            )
+            raise RouterFileError(msg)
+        return WordLlamaEmbeddings(dim=_DEFAULT_EMBEDDERS[identity])  # type: ignore[arg-type]
+    given = embedder_identity(embedder)
+    if given != identity:
+        msg = (
+            f"{path}: this router was fitted with embedder {identity!r} "
+            f"(dimension {stored['dimension']}), but the embedder given is {given!r}"
+        )
+        raise RouterFileError(msg)
+    return embedder
+
+
+def _check_shapes(path: Path, router: ClusterRouter) -> None:
+    k, m, d = router.n_clusters, len(router.models_), router.n_features_in_
+    expected = {
+        "cluster_centers_": (k, d),
+        "accuracy_": (k, m),
+        "cost_": (k, m),
+        "n_scored_": (k, m),
+        "n_costed_": (k, m),
+        "cluster_sizes_": (k,),
+        "global_accuracy_": (m,),
+        "global_cost_": (m,),
+    }
+    for name, shape in expected.items():
+        actual = getattr(router, name).shape
+        if actual != shape:
+            msg = f"{path}: array {name!r} has shape {actual}, expected {shape}; file corrupted"
+            raise RouterFileError(msg)

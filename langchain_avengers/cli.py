@@ -1,0 +1,234 @@
+"""The ``avengers`` command: fit, evaluate, route and demo.
+
+Bad input ends with one line on stderr (``avengers: error: ...``) and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from langchain_avengers._persistence import RouterFileError
+from langchain_avengers.records import RecordsError
+
+if TYPE_CHECKING:
+    from langchain_avengers.evaluation import Evaluation
+    from langchain_avengers.router import ClusterRouter
+
+EXIT_BAD_INPUT = 2
+DEMO_QUERIES = (
+    "What is the capital of Australia?",
+    "Write a Python function that merges two sorted lists in linear time.",
+    "A train leaves at 3:40 pm and arrives at 6:15 pm. How long is the trip in minutes?",
+    "Prove that there are infinitely many primes congruent to 3 mod 4.",
+    "Which of these is a mammal? (A) shark (B) dolphin (C) trout (D) octopus",
+    "Summarise the causes of the French Revolution in three bullet points.",
+)
+DEMO_ALPHAS = (0.2, 0.5, 0.8, 1.0)
+
+
+def _alpha(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        msg = f"alpha must be in [0, 1], got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        msg = f"expected a positive integer, got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="avengers", description="Avengers-Pro routing: fit, evaluate and use routers."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser("fit", help="fit a router from calibration records (JSONL)")
+    fit.add_argument("data", type=Path, help="calibration records, JSONL")
+    fit.add_argument("-o", "--output", type=Path, required=True, help="router directory to write")
+    _add_router_options(fit)
+
+    ev = sub.add_parser("evaluate", help="evaluate the router against every single model")
+    ev.add_argument("data", type=Path, help="calibration records, JSONL")
+    ev.add_argument("--seeds", type=_positive_int, default=5, help="number of seeded splits")
+    ev.add_argument("--alphas", type=_alpha, nargs="+", help="alpha grid (default 0..1 by 0.02)")
+    ev.add_argument("--test-size", type=float, default=0.3, help="held-out fraction (0.3)")
+    ev.add_argument("--plot", type=Path, help="write the accuracy-cost plot here (PNG); the "
+                    "usage plot goes beside it as NAME_usage.png")
+    ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    budget = ev.add_mutually_exclusive_group()
+    budget.add_argument("--target-cost", type=float, help="choose alpha for this USD per 1,000 queries")
+    budget.add_argument("--min-accuracy", type=float, help="choose the cheapest alpha reaching this accuracy (0-1)")
+    _add_router_options(ev)
+
+    route = sub.add_parser("route", help="show which model a router picks for a query")
+    route.add_argument("router", type=Path, help="router directory written by `avengers fit`")
+    route.add_argument("query", help="the query text")
+    route.add_argument("--alpha", type=_alpha, default=0.5, help="accuracy weight in [0, 1]")
+    route.add_argument("--models", nargs="+", help="restrict the candidate models")
+    route.add_argument("--json", action="store_true", help="print the decision as JSON")
+
+    demo = sub.add_parser("demo", help="route sample queries with the bundled router (no key)")
+    demo.add_argument("--alphas", type=_alpha, nargs="+", default=list(DEMO_ALPHAS))
+    return parser
+
+
+def _add_router_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n-clusters", type=_positive_int, default=60, help="k-means clusters (60)")
+    parser.add_argument("--top-p", type=_positive_int, default=4, help="nearest clusters used (4)")
+    parser.add_argument("--cost-scale", choices=("log", "linear"), default="log",
+                        help="normalise log cost (default) or raw cost (the paper)")
+    parser.add_argument("--random-state", type=int, default=0, help="k-means seed")
+
+
+def _router_from_args(args: argparse.Namespace) -> ClusterRouter:
+    from langchain_avengers.router import ClusterRouter
+
+    return ClusterRouter(
+        n_clusters=args.n_clusters,
+        top_p=args.top_p,
+        cost_scale=args.cost_scale,
+        random_state=args.random_state,
+        show_progress=True,
+    )
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    """Fit and save a router."""
+    router = _router_from_args(args).fit(args.data)
+    router.save(args.output)
+    print(
+        f"fitted {router.n_clusters} clusters on {router.n_samples_fit_} queries, "
+        f"{len(router.models_)} models; wrote {args.output}"
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """Evaluate the default configuration over seeded splits."""
+    from langchain_avengers.evaluation import DEFAULT_ALPHAS, evaluate_router
+
+    evaluation = evaluate_router(
+        args.data,
+        _router_from_args(args),
+        alphas=args.alphas or DEFAULT_ALPHAS,
+        seeds=range(args.seeds),
+        test_size=args.test_size,
+        show_progress=not args.json,
+    )
+    choice = None
+    if args.target_cost is not None or args.min_accuracy is not None:
+        choice = evaluation.choose_alpha(
+            target_cost=args.target_cost, min_accuracy=args.min_accuracy
+        )
+    if args.plot:
+        from langchain_avengers.plotting import plot_pareto, plot_usage
+
+        plot_pareto(evaluation, args.plot)
+        plot_usage(evaluation, args.plot.with_name(f"{args.plot.stem}_usage{args.plot.suffix}"))
+    if args.json:
+        report = {"data": str(args.data), **evaluation.to_dict()}
+        if choice is not None:
+            report["budget_choice"] = choice.__dict__
+        print(json.dumps(report, indent=2))
+        return
+    _print_evaluation(evaluation)
+    if choice is not None:
+        print(f"\nbudget: {choice.describe()}")
+
+
+def _print_evaluation(evaluation: Evaluation) -> None:
+    figures = evaluation.figures
+    best = evaluation.best_single_mean()
+
+    def pct(value: float | None) -> str:
+        return "not reached" if value is None else f"{100 * value:.2f}%"
+
+    print(evaluation.table())
+    print(
+        f"\nheld-out figures, mean of {len(evaluation.splits)} seeds "
+        f"(best single: {best['model']}, {100 * best['accuracy']:.2f}% at "
+        f"${best['cost']:.4g} per 1,000 queries):"
+    )
+    print(f"  acc@best-cost  {pct(figures.acc_at_best_cost)}")
+    print(f"  cost-to-match  {pct(figures.cost_to_match)} of the best single model's cost")
+    print(f"  cost-to-95%    {pct(figures.cost_to_95)} of the best single model's cost")
+    print(f"  AIQ            {pct(figures.aiq)}")
+
+
+def cmd_route(args: argparse.Namespace) -> None:
+    """Route one query with a saved router."""
+    from langchain_avengers.router import ClusterRouter
+
+    router = ClusterRouter.load(args.router)
+    decision = router.route(args.query, args.alpha, allowed_models=args.models)
+    if args.json:
+        print(json.dumps(decision.to_dict(), indent=2))
+        return
+    print(f"{decision.model}  (alpha={decision.alpha:g})")
+    for c in decision.candidates:
+        print(
+            f"  {c.model:40s} score {c.score:7.3f}  expected accuracy "
+            f"{100 * c.expected_accuracy:5.1f}%  expected ${1000 * c.expected_cost:.4f} / 1k"
+        )
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """Show the bundled router's choices for a few varied queries."""
+    from langchain_avengers.pool import load_default_router
+
+    router = load_default_router()
+    print(
+        f"Bundled router: {len(router.models_)} OpenRouter models, {router.n_clusters} clusters, "
+        f"fitted on {router.n_samples_fit_} labelled queries (ParetoBandit data, Apache-2.0).\n"
+        "For each query and alpha: chosen model (expected USD per 1,000 such queries).\n"
+    )
+    for query in DEMO_QUERIES:
+        print(query if len(query) <= 90 else query[:87] + "...")
+        for alpha in args.alphas:
+            decision = router.route(query, alpha)
+            cost = 1000 * decision.chosen.expected_cost
+            print(f"  alpha={alpha:<4g} -> {decision.model:36s} (${cost:.3f} / 1k)")
+    if os.environ.get("OPENROUTER_API_KEY"):
+        _demo_answer(DEMO_QUERIES[0])
+    else:
+        print("\nSet OPENROUTER_API_KEY to also get an answer through AvengersChatModel.")
+
+
+def _demo_answer(query: str) -> None:
+    from langchain_avengers.chat_models import AvengersChatModel
+
+    message = AvengersChatModel(alpha=0.5).invoke(query)
+    meta = message.response_metadata["avengers"]
+    print(f"\n{query}\n-> {meta['model']} answered (cost ${meta['actual_cost']}):")
+    print(message.content)
+
+
+COMMANDS = {"fit": cmd_fit, "evaluate": cmd_evaluate, "route": cmd_route, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; bad input gives one error line and exit status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except (RecordsError, RouterFileError, ValueError, OSError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"avengers: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

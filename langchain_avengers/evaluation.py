@@ -1,0 +1,484 @@
+"""Honest evaluation of a router against every single model on held-out queries.
+
+Protocol (the paper's): a seeded random split, 70% to fit the router, 30% routed and scored.
+Each held-out query is routed only among the models measured on it (a missing score means "not
+applicable", never zero). Costs are the USD the chosen model actually billed on that query.
+
+Figures (definitions in ``docs``/README): with the best single model at cost C* and accuracy A*,
+
+- ``acc_at_best_cost``: the router's best accuracy among alpha points costing at most C*;
+- ``cost_to_match``: the router's lowest cost reaching A*, as a fraction of C*;
+- ``cost_to_95``: the lowest cost reaching 0.95 A*, as a fraction of C*;
+- ``aiq``: mean over 200 log-spaced costs between the cheapest and priciest single model of the
+  best router accuracy reachable at or below that cost (0 where none).
+
+Accuracy is the mean score over held-out queries; cost is reported in USD per 1,000 queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from langchain_avengers._progress import progress
+from langchain_avengers.embeddings import embed_texts
+from langchain_avengers.records import CalibrationData
+from langchain_avengers.router import ClusterRouter, RecordsLike, as_calibration_data
+
+__all__ = [
+    "DEFAULT_ALPHAS",
+    "BudgetChoice",
+    "CurvePoint",
+    "Evaluation",
+    "Figures",
+    "ModelPoint",
+    "SplitEvaluation",
+    "compute_figures",
+    "evaluate_router",
+    "split_indices",
+]
+
+DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.round(np.linspace(0, 1, 51), 2))
+AIQ_POINTS = 200
+PER_1K = 1000.0
+
+
+@dataclass(frozen=True)
+class ModelPoint:
+    """Accuracy and cost of one way of answering the held-out queries."""
+
+    name: str
+    accuracy: float
+    """Mean score over the queries it answered."""
+    cost: float
+    """USD per 1,000 queries."""
+    total_cost: float
+    """USD over the whole held-out split."""
+    per_dataset: dict[str, float]
+    coverage: float = 1.0
+    """Fraction of held-out queries with a measured score (single models only)."""
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """The router at one alpha."""
+
+    alpha: float
+    accuracy: float
+    cost: float
+    total_cost: float
+    per_dataset: dict[str, float]
+    usage: dict[str, float]
+    """Share of held-out queries sent to each model."""
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The four headline figures; ``None`` where the router never reaches the target."""
+
+    acc_at_best_cost: float | None
+    cost_to_match: float | None
+    cost_to_95: float | None
+    aiq: float
+
+
+@dataclass(frozen=True)
+class SplitEvaluation:
+    """Everything measured on one seeded split."""
+
+    seed: int
+    n_train: int
+    n_test: int
+    singles: list[ModelPoint]
+    best_single: ModelPoint
+    oracle: ModelPoint
+    curve: list[CurvePoint]
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class BudgetChoice:
+    """The alpha chosen for a budget, with what held-out data says to expect."""
+
+    alpha: float
+    accuracy: float
+    accuracy_std: float
+    cost: float
+    """Expected USD per 1,000 queries."""
+    cost_std: float
+    n_seeds: int
+
+    def describe(self) -> str:
+        """One line for people."""
+        return (
+            f"alpha={self.alpha:g}: expected accuracy {self.accuracy:.1%} "
+            f"(± {self.accuracy_std:.1%}), cost ${self.cost:.4g} per 1,000 queries "
+            f"(± {self.cost_std:.2g}), spread = std over {self.n_seeds} seeds"
+        )
+
+
+@dataclass
+class Evaluation:
+    """Results over several seeds, with seed-averaged figures and curve."""
+
+    splits: list[SplitEvaluation]
+    alphas: list[float]
+    router_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def figures(self) -> Figures:
+        """Figures averaged over seeds; ``None`` if any seed never reaches the target."""
+        per_seed = [s.figures for s in self.splits]
+        return Figures(
+            acc_at_best_cost=_mean_or_none([f.acc_at_best_cost for f in per_seed]),
+            cost_to_match=_mean_or_none([f.cost_to_match for f in per_seed]),
+            cost_to_95=_mean_or_none([f.cost_to_95 for f in per_seed]),
+            aiq=float(np.mean([f.aiq for f in per_seed])),
+        )
+
+    def curve_mean(self) -> list[dict[str, Any]]:
+        """Seed-averaged router curve: mean and std of accuracy and cost, mean usage per alpha."""
+        rows = []
+        for i, alpha in enumerate(self.alphas):
+            points = [s.curve[i] for s in self.splits]
+            acc = np.array([p.accuracy for p in points])
+            cost = np.array([p.cost for p in points])
+            models = points[0].usage.keys()
+            rows.append(
+                {
+                    "alpha": alpha,
+                    "accuracy": float(acc.mean()),
+                    "accuracy_std": float(acc.std()),
+                    "cost": float(cost.mean()),
+                    "cost_std": float(cost.std()),
+                    "usage": {m: float(np.mean([p.usage[m] for p in points])) for m in models},
+                }
+            )
+        return rows
+
+    def singles_mean(self) -> list[dict[str, Any]]:
+        """Seed-averaged accuracy and cost of every single model."""
+        names = [p.name for p in self.splits[0].singles]
+        return [
+            _mean_point(name, [next(p for p in s.singles if p.name == name) for s in self.splits])
+            for name in names
+        ]
+
+    def best_single_mean(self) -> dict[str, Any]:
+        """The best single model (by seed-averaged accuracy) with its averaged figures."""
+        return max(self.singles_mean(), key=lambda p: (p["coverage"] >= 1.0, p["accuracy"]))
+
+    def oracle_mean(self) -> dict[str, Any]:
+        """Seed-averaged oracle (cheapest top-scoring model per query)."""
+        return _mean_point("oracle", [s.oracle for s in self.splits])
+
+    def choose_alpha(
+        self, *, target_cost: float | None = None, min_accuracy: float | None = None
+    ) -> BudgetChoice:
+        """Pick alpha from the held-out curve for a budget.
+
+        Args:
+            target_cost: Most USD per 1,000 queries to spend; the most accurate alpha within it.
+            min_accuracy: Least accuracy (fraction) to reach; the cheapest alpha reaching it.
+
+        Raises:
+            ValueError: neither or both targets given, or no alpha meets the target.
+        """
+        if (target_cost is None) == (min_accuracy is None):
+            msg = "choose_alpha: give exactly one of target_cost or min_accuracy"
+            raise ValueError(msg)
+        curve = self.curve_mean()
+        if target_cost is not None:
+            fits = [p for p in curve if p["cost"] <= target_cost]
+            if not fits:
+                cheapest = min(curve, key=lambda p: p["cost"])
+                msg = (
+                    f"target_cost: no alpha costs at most ${target_cost:g} per 1,000 queries; "
+                    f"the cheapest is ${cheapest['cost']:.4g} at alpha={cheapest['alpha']:g}"
+                )
+                raise ValueError(msg)
+            best = max(fits, key=lambda p: (p["accuracy"], -p["cost"]))
+        else:
+            fits = [p for p in curve if p["accuracy"] >= float(min_accuracy)]  # type: ignore[arg-type]
+            if not fits:
+                top = max(curve, key=lambda p: p["accuracy"])
+                msg = (
+                    f"min_accuracy: no alpha reaches {min_accuracy:.1%} on held-out data; the "
+                    f"best is {top['accuracy']:.1%} at alpha={top['alpha']:g}"
+                )
+                raise ValueError(msg)
+            best = min(fits, key=lambda p: (p["cost"], -p["accuracy"]))
+        return BudgetChoice(
+            alpha=best["alpha"],
+            accuracy=best["accuracy"],
+            accuracy_std=best["accuracy_std"],
+            cost=best["cost"],
+            cost_std=best["cost_std"],
+            n_seeds=len(self.splits),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report printed by ``avengers evaluate --json``."""
+        best = self.best_single_mean()
+        oracle = self.oracle_mean()
+        return {
+            "figures": asdict(self.figures),
+            "figures_per_seed": [{"seed": s.seed, **asdict(s.figures)} for s in self.splits],
+            "best_single": {k: best[k] for k in ("model", "accuracy", "cost")},
+            "oracle": {k: oracle[k] for k in ("accuracy", "cost")},
+            "singles": [
+                {k: p[k] for k in ("model", "accuracy", "cost", "coverage")}
+                for p in self.singles_mean()
+            ],
+            "curve": self.curve_mean(),
+            "units": {
+                "accuracy": "mean score over held-out queries, in [0, 1]",
+                "cost": "USD per 1,000 held-out queries",
+                "cost figures": "fraction of the best single model's cost",
+            },
+            "seeds": [s.seed for s in self.splits],
+            "n_test": [s.n_test for s in self.splits],
+            "n_train": [s.n_train for s in self.splits],
+            "router": self.router_params,
+        }
+
+    def table(self, alphas: Sequence[float] = (0.0, 0.3, 0.5, 0.7, 1.0)) -> str:
+        """A Markdown table like the paper's Table 3, seed-averaged.
+
+        Per-benchmark accuracy (datasets grouped by the prefix before "/"), their unweighted
+        average, the accuracy over all held-out queries, and the total cost of the split.
+        """
+        groups = sorted({_group(d) for d in self.splits[0].oracle.per_dataset})
+        rows: list[tuple[str, list[ModelPoint]]] = [
+            (p.name, [next(q for q in s.singles if q.name == p.name) for s in self.splits])
+            for p in self.splits[0].singles
+        ]
+        rows.append(("oracle", [s.oracle for s in self.splits]))
+        for alpha in alphas:
+            i = int(np.argmin(np.abs(np.asarray(self.alphas) - alpha)))
+            label = f"router α={self.alphas[i]:g}"
+            rows.append((label, [_as_model_point(label, s.curve[i]) for s in self.splits]))
+        header = ["", *groups, "avg", "all", "cost $"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for label, points in rows:
+            grouped = [_grouped_accuracy(p.per_dataset) for p in points]
+            cells = [100 * np.mean([g.get(name, np.nan) for g in grouped]) for name in groups]
+            avg = float(np.nanmean(cells)) if cells else float("nan")
+            acc = 100 * np.mean([p.accuracy for p in points])
+            cost = np.mean([p.total_cost for p in points])
+            values = [f"{c:.1f}" for c in cells] + [f"{avg:.1f}", f"{acc:.1f}", f"{cost:.3f}"]
+            lines.append("| " + " | ".join([label, *values]) + " |")
+        return "\n".join(lines)
+
+
+def split_indices(
+    data: CalibrationData, *, seed: int, test_size: float = 0.3, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/test row indices, stratified by dataset when every dataset allows it."""
+    labels = np.array([d or "" for d in data.datasets])
+    _, counts = np.unique(labels, return_counts=True)
+    can_stratify = stratify and len(counts) > 1 and counts.min() >= 2
+    train, test = train_test_split(
+        np.arange(len(data)),
+        test_size=test_size,
+        random_state=seed,
+        stratify=labels if can_stratify else None,
+    )
+    return np.sort(train), np.sort(test)
+
+
+def evaluate_router(
+    records: RecordsLike,
+    router: ClusterRouter | None = None,
+    *,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    test_size: float = 0.3,
+    stratify: bool = True,
+    show_progress: bool = False,
+) -> Evaluation:
+    """Fit ``router``'s configuration on each seed's training split and score the rest.
+
+    Args:
+        records: Calibration data (path, records or :class:`CalibrationData`).
+        router: An unfitted router giving the configuration; default ``ClusterRouter()``.
+        alphas: Alpha grid of the router curve.
+        seeds: One split per seed; figures are averaged over them.
+        test_size: Held-out fraction.
+        stratify: Stratify splits by dataset.
+        show_progress: Progress bar over seeds (only on a terminal).
+    """
+    data = as_calibration_data(records)
+    template = router if router is not None else ClusterRouter()
+    if not seeds:
+        msg = "seeds: give at least one seed"
+        raise ValueError(msg)
+    alphas = [float(a) for a in alphas]
+    if not alphas or any(not 0 <= a <= 1 for a in alphas):
+        msg = f"alphas: expected values in [0, 1], got {alphas}"
+        raise ValueError(msg)
+    vectors = embed_texts(template.get_embedder(), data.queries, show_progress=show_progress)
+    splits = []
+    with progress(len(seeds), "evaluating seeds", enabled=show_progress) as bar:
+        for seed in seeds:
+            splits.append(
+                _evaluate_split(data, vectors, template, alphas, int(seed), test_size, stratify)
+            )
+            bar.update(1)
+    params = {k: v for k, v in template.get_params(deep=False).items() if k != "embedder"}
+    return Evaluation(splits=splits, alphas=alphas, router_params=params)
+
+
+def _evaluate_split(
+    data: CalibrationData,
+    vectors: np.ndarray,
+    template: ClusterRouter,
+    alphas: list[float],
+    seed: int,
+    test_size: float,
+    stratify: bool,
+) -> SplitEvaluation:
+    train, test = split_indices(data, seed=seed, test_size=test_size, stratify=stratify)
+    fitted = type(template)(**template.get_params(deep=False))
+    fitted.fit(data.subset(train), embeddings=vectors[train])
+    held_out = data.subset(test)
+    measured = ~np.isnan(held_out.scores) & ~np.isnan(held_out.costs)
+    keep = measured.any(axis=1)
+    held_out = held_out.subset(np.flatnonzero(keep))
+    measured = measured[keep]
+    columns = [data.models.index(m) for m in fitted.models_]
+    batch = fitted.score_batch(vectors[test][keep])
+    curve = [
+        _routed_point(alpha, held_out, columns, batch.choose(alpha, allowed=measured[:, columns]))
+        for alpha in alphas
+    ]
+    singles = [_single_point(held_out, j) for j in range(len(data.models))]
+    best = max(singles, key=lambda p: (p.coverage >= 1.0, p.accuracy, -p.cost))
+    return SplitEvaluation(
+        seed=seed,
+        n_train=len(train),
+        n_test=len(held_out),
+        singles=singles,
+        best_single=best,
+        oracle=_oracle_point(held_out),
+        curve=curve,
+        figures=compute_figures(singles, curve, best),
+    )
+
+
+def _routed_point(
+    alpha: float, held_out: CalibrationData, columns: list[int], chosen: np.ndarray
+) -> CurvePoint:
+    picked = np.asarray(columns)[chosen]
+    rows = np.arange(len(held_out))
+    point = _point_from_rows(
+        f"α={alpha:g}", held_out, held_out.scores[rows, picked], held_out.costs[rows, picked]
+    )
+    shares = np.bincount(picked, minlength=len(held_out.models)) / len(held_out)
+    return CurvePoint(
+        alpha=alpha,
+        accuracy=point.accuracy,
+        cost=point.cost,
+        total_cost=point.total_cost,
+        per_dataset=point.per_dataset,
+        usage={m: float(s) for m, s in zip(held_out.models, shares, strict=True)},
+    )
+
+
+def _single_point(held_out: CalibrationData, column: int) -> ModelPoint:
+    scores, costs = held_out.scores[:, column], held_out.costs[:, column]
+    answered = ~np.isnan(scores) & ~np.isnan(costs)
+    point = _point_from_rows(
+        held_out.models[column], held_out.subset(np.flatnonzero(answered)), scores[answered],
+        costs[answered],
+    )
+    return ModelPoint(**{**asdict(point), "coverage": float(answered.mean())})
+
+
+def _oracle_point(held_out: CalibrationData) -> ModelPoint:
+    """Per query, the cheapest model among those with the top score."""
+    scores = np.where(np.isnan(held_out.costs), np.nan, held_out.scores)
+    top = np.nanmax(scores, axis=1, keepdims=True)
+    is_top = scores >= top - 1e-12
+    cheapest = np.where(is_top, held_out.costs, np.inf).argmin(axis=1)
+    rows = np.arange(len(held_out))
+    return _point_from_rows(
+        "oracle", held_out, held_out.scores[rows, cheapest], held_out.costs[rows, cheapest]
+    )
+
+
+def _point_from_rows(
+    name: str, data: CalibrationData, scores: np.ndarray, costs: np.ndarray
+) -> ModelPoint:
+    datasets = np.array([d or "all" for d in data.datasets])
+    per_dataset = {str(d): float(scores[datasets == d].mean()) for d in np.unique(datasets)}
+    return ModelPoint(
+        name=name,
+        accuracy=float(scores.mean()) if len(scores) else float("nan"),
+        cost=float(costs.mean()) * PER_1K if len(costs) else float("nan"),
+        total_cost=float(costs.sum()),
+        per_dataset=per_dataset,
+    )
+
+
+def compute_figures(
+    singles: Sequence[ModelPoint], curve: Sequence[CurvePoint], best: ModelPoint
+) -> Figures:
+    """The four figures of one split (see the module docstring)."""
+    costs = np.array([p.cost for p in curve])
+    accs = np.array([p.accuracy for p in curve])
+    under = costs <= best.cost
+    match = accs >= best.accuracy
+    near = accs >= 0.95 * best.accuracy
+    single_costs = [p.cost for p in singles if p.cost > 0]
+    grid = np.geomspace(min(single_costs), max(single_costs), AIQ_POINTS)
+    reachable = costs[None, :] <= grid[:, None]
+    best_at = np.where(reachable, accs[None, :], 0.0).max(axis=1)
+    return Figures(
+        acc_at_best_cost=float(accs[under].max()) if under.any() else None,
+        cost_to_match=float(costs[match].min() / best.cost) if match.any() else None,
+        cost_to_95=float(costs[near].min() / best.cost) if near.any() else None,
+        aiq=float(best_at.mean()),
+    )
+
+
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    if any(v is None for v in values):
+        return None
+    return float(np.mean([v for v in values if v is not None]))
+
+
+def _mean_point(name: str, points: Sequence[ModelPoint]) -> dict[str, Any]:
+    return {
+        "model": name,
+        "accuracy": float(np.mean([p.accuracy for p in points])),
+        "cost": float(np.mean([p.cost for p in points])),
+        "total_cost": float(np.mean([p.total_cost for p in points])),
+        "coverage": float(np.mean([p.coverage for p in points])),
+    }
+
+
+def _as_model_point(name: str, point: CurvePoint) -> ModelPoint:
+    return ModelPoint(
+        name=name,
+        accuracy=point.accuracy,
+        cost=point.cost,
+        total_cost=point.total_cost,
+        per_dataset=point.per_dataset,
+    )
+
+
+def _group(dataset: str) -> str:
+    return dataset.split("/", 1)[0]
+
+
+def _grouped_accuracy(per_dataset: dict[str, float]) -> dict[str, float]:
+    """Average sub-task accuracies (e.g. ``bbh/*``) into their family."""
+    groups: dict[str, list[float]] = {}
+    for name, value in per_dataset.items():
+        groups.setdefault(_group(name), []).append(value)
+    return {name: float(np.mean(values)) for name, values in groups.items()}

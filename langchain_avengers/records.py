@@ -1,0 +1,250 @@
+"""Calibration records: per-query scores and costs of a pool of models.
+
+One JSON object per line::
+
+    {"query": "...", "dataset": "mbpp", "index": "val-0",
+     "records": {"model-a": 1.0, "model-b": false},
+     "usages": {"model-a": {"cost": 0.0012, "prompt_tokens": 80}}}
+
+A model that is absent from ``records`` (or ``null``) was not measured on that query: it is
+left out of that query's statistics, never counted as a zero score. Likewise a missing cost is
+"unknown", never "free".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "CalibrationData",
+    "CalibrationRecord",
+    "RecordsError",
+    "Usage",
+    "load_records",
+]
+
+Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=False)]
+
+
+class RecordsError(ValueError):
+    """Invalid calibration data; the message names the file, line and field."""
+
+
+class Usage(BaseModel):
+    """What one model's answer to one query cost."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    cost: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    """USD billed for the answer; ``None`` means unknown (not free)."""
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    """Input tokens, when the provider reported them."""
+    completion_tokens: int | None = Field(default=None, ge=0)
+    """Output tokens, when the provider reported them."""
+
+
+class CalibrationRecord(BaseModel):
+    """One labelled query: how well, and at what cost, each model answered it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    query: str = Field(min_length=1)
+    """The user query the models answered."""
+    records: dict[str, Score | None]
+    """Model id to score in [0, 1] (bools allowed); ``None`` or absent means not measured."""
+    usages: dict[str, Usage | None] = Field(default_factory=dict)
+    """Model id to usage; a model without a cost here has an unknown cost on this query."""
+    dataset: str | None = None
+    """Benchmark the query comes from, used for per-benchmark tables and stratified splits."""
+    index: str | int | None = None
+    """Identifier of the query inside its dataset; (dataset, index) must be unique."""
+
+    @field_validator("records", mode="before")
+    @classmethod
+    def _bools_are_scores(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: float(v) if isinstance(v, bool) else v for k, v in value.items()}
+        return value
+
+    def scored_models(self) -> list[str]:
+        """Models with a measured score on this query."""
+        return [m for m, s in self.records.items() if s is not None]
+
+    def cost_of(self, model: str) -> float | None:
+        """USD cost of ``model`` on this query, or ``None`` if unknown."""
+        usage = self.usages.get(model)
+        return None if usage is None else usage.cost
+
+
+def _format_location(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc) or "<row>"
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = _format_location(first["loc"])
+    got = first.get("input")
+    got_text = json.dumps(got)[:80] if _is_json_scalar(got) else type(got).__name__
+    return f"field '{where}': {first['msg'].lower()} (got {got_text})"
+
+
+def _is_json_scalar(value: object) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _parse_line(text: str, where: str) -> CalibrationRecord:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = f"{where}: not valid JSON ({exc.msg} at column {exc.colno})"
+        raise RecordsError(msg) from None
+    if not isinstance(raw, dict):
+        msg = f"{where}: expected a JSON object, got {type(raw).__name__}"
+        raise RecordsError(msg)
+    try:
+        return CalibrationRecord.model_validate(raw)
+    except ValidationError as exc:
+        msg = f"{where}: {_describe_validation_error(exc)}"
+        raise RecordsError(msg) from None
+
+
+def _check_unique_keys(keyed: Iterable[tuple[tuple[str | None, str | int], str]]) -> None:
+    first_seen: dict[tuple[str | None, str | int], str] = {}
+    for key, where in keyed:
+        if key in first_seen:
+            msg = (
+                f"{where}: duplicate (dataset, index) = ({key[0]!r}, {key[1]!r}), "
+                f"first seen at {first_seen[key]}"
+            )
+            raise RecordsError(msg)
+        first_seen[key] = where
+
+
+def load_records(path: str | Path) -> list[CalibrationRecord]:
+    """Read and validate a calibration JSONL file.
+
+    Args:
+        path: JSONL file, one calibration record per line; blank lines are skipped.
+
+    Returns:
+        The records, in file order.
+
+    Raises:
+        RecordsError: malformed JSON, a field out of range, an empty file, no model with any
+            score, or a duplicate (dataset, index) key; the message names file, line and field.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: cannot read calibration records ({exc})"
+        raise RecordsError(msg) from None
+    records: list[CalibrationRecord] = []
+    keyed: list[tuple[tuple[str | None, str | int], str]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        record = _parse_line(line, where)
+        records.append(record)
+        if record.index is not None:
+            keyed.append(((record.dataset, record.index), where))
+    if not records:
+        msg = f"{path}: no calibration records (the file is empty)"
+        raise RecordsError(msg)
+    _check_unique_keys(keyed)
+    if not any(record.scored_models() for record in records):
+        msg = f"{path}: no model has any score (every 'records' object is empty or null)"
+        raise RecordsError(msg)
+    return records
+
+
+@dataclass(frozen=True)
+class CalibrationData:
+    """Calibration records as aligned arrays; NaN marks "not measured".
+
+    Attributes:
+        queries: The query texts, one per row.
+        models: Model ids, one per column, in first-seen order.
+        scores: ``(n_queries, n_models)`` scores in [0, 1], NaN where not measured.
+        costs: ``(n_queries, n_models)`` USD per answer, NaN where unknown.
+        datasets: Dataset name per row (``None`` where not given).
+    """
+
+    queries: list[str]
+    models: list[str]
+    scores: np.ndarray
+    costs: np.ndarray
+    datasets: list[str | None] = field(default_factory=list)
+
+    @classmethod
+    def from_records(
+        cls, records: Sequence[CalibrationRecord], *, models: Sequence[str] | None = None
+    ) -> CalibrationData:
+        """Align records into arrays.
+
+        Args:
+            records: Validated records.
+            models: Columns to keep, in this order; default every model seen, first-seen order.
+        """
+        if not records:
+            msg = "records: expected at least one calibration record, got none"
+            raise RecordsError(msg)
+        if models is None:
+            models = list(dict.fromkeys(m for r in records for m in r.scored_models()))
+        column = {m: j for j, m in enumerate(models)}
+        scores = np.full((len(records), len(models)), np.nan)
+        costs = np.full((len(records), len(models)), np.nan)
+        for i, record in enumerate(records):
+            for model, score in record.records.items():
+                if score is not None and model in column:
+                    scores[i, column[model]] = score
+            for model in record.usages:
+                cost = record.cost_of(model)
+                if cost is not None and model in column:
+                    costs[i, column[model]] = cost
+        return cls(
+            queries=[r.query for r in records],
+            models=list(models),
+            scores=scores,
+            costs=costs,
+            datasets=[r.dataset for r in records],
+        )
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> CalibrationData:
+        """Load and align a calibration JSONL file (see :func:`load_records`)."""
+        return cls.from_records(load_records(path))
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> CalibrationData:
+        """The same data restricted to ``rows``."""
+        rows = np.asarray(rows, dtype=int)
+        return CalibrationData(
+            queries=[self.queries[i] for i in rows],
+            models=list(self.models),
+            scores=self.scores[rows],
+            costs=self.costs[rows],
+            datasets=[self.datasets[i] for i in rows],
+        )
+
+    def fingerprint(self) -> str:
+        """A short hash of queries, models, scores and costs, to tell fitted routers apart."""
+        digest = hashlib.sha256()
+        digest.update(json.dumps(self.models).encode())
+        for query in self.queries:
+            digest.update(hashlib.sha256(query.encode()).digest())
+        digest.update(np.ascontiguousarray(self.scores, dtype="<f8").tobytes())
+        digest.update(np.ascontiguousarray(self.costs, dtype="<f8").tobytes())
+        return digest.hexdigest()[:16]
+

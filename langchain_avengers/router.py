@@ -1,0 +1,559 @@
+"""The Avengers-Pro cluster router (Zhang et al., arXiv 2508.12631).
+
+Fitting: embed the calibration queries, k-means them, and keep every model's mean score and
+mean cost per query in every cluster. Routing: embed the query, take its ``top_p`` nearest
+clusters, min-max normalise accuracy and cost among the candidate models in each cluster, score
+``alpha * acc~ + (1 - alpha) * (1 - cost~)``, sum over the clusters and pick the best model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from sklearn.base import BaseEstimator
+from sklearn.cluster import KMeans
+from sklearn.utils.validation import check_is_fitted
+
+from langchain_avengers.embeddings import (
+    WordLlamaEmbeddings,
+    embed_texts,
+    embedder_identity,
+    normalize_rows,
+)
+from langchain_avengers.records import CalibrationData, CalibrationRecord, RecordsError
+
+__all__ = ["CandidateScore", "ClusterMatch", "ClusterRouter", "RoutingDecision"]
+
+RecordsLike = CalibrationData | Sequence[CalibrationRecord] | str | Path
+_TIE_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """How one candidate model scored for a query."""
+
+    model: str
+    score: float
+    """Sum over the used clusters of ``alpha * acc~ + (1 - alpha) * (1 - cost~)``."""
+    expected_accuracy: float
+    """Mean score of the model on the used clusters' calibration queries."""
+    expected_cost: float
+    """Mean USD per query of the model on the used clusters' calibration queries."""
+
+
+@dataclass(frozen=True)
+class ClusterMatch:
+    """One of the nearest clusters a query was scored on."""
+
+    cluster: int
+    similarity: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """Which model a query goes to, and why."""
+
+    model: str
+    alpha: float
+    top_p: int
+    candidates: tuple[CandidateScore, ...]
+    """Every candidate, best first."""
+    clusters: tuple[ClusterMatch, ...]
+    """The clusters used, nearest first; empty for a query with no embeddable text."""
+
+    @property
+    def chosen(self) -> CandidateScore:
+        """The chosen candidate's scores."""
+        return self.candidates[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BatchScores:
+    """Routing scores of many queries, linear in alpha so any alpha costs one multiply-add.
+
+    ``score(alpha) = alpha * accuracy_part + (1 - alpha) * cost_part``.
+    """
+
+    models: list[str]
+    accuracy_part: np.ndarray
+    cost_part: np.ndarray
+    expected_accuracy: np.ndarray
+    expected_cost: np.ndarray
+
+    def scores(self, alpha: float) -> np.ndarray:
+        """``(n_queries, n_candidates)`` routing scores at ``alpha``."""
+        return alpha * self.accuracy_part + (1.0 - alpha) * self.cost_part
+
+    def choose(self, alpha: float, *, allowed: np.ndarray | None = None) -> np.ndarray:
+        """Index of the chosen candidate per query; ties go to the cheaper model.
+
+        Args:
+            alpha: Accuracy weight in [0, 1].
+            allowed: Optional ``(n_queries, n_candidates)`` boolean mask of usable models.
+        """
+        scores = self.scores(alpha)
+        if allowed is not None:
+            scores = np.where(allowed, scores, -np.inf)
+        best = scores.max(axis=1, keepdims=True)
+        tied = scores >= best - _TIE_TOLERANCE
+        return np.where(tied, self.expected_cost, np.inf).argmin(axis=1)
+
+
+class ClusterRouter(BaseEstimator):  # type: ignore[misc]
+    """Routes each query to one model of a pool, trading accuracy for cost with ``alpha``.
+
+    Parameters
+    ----------
+    n_clusters : int, default=60
+        Number of k-means clusters of the calibration queries (the paper's k).
+    top_p : int, default=4
+        Nearest clusters whose scores are summed when routing (the paper's p).
+    embedder : Embeddings, default=None
+        Any LangChain embeddings; ``None`` uses :class:`WordLlamaEmbeddings` (offline).
+    cost_scale : {"linear", "log"}, default="log"
+        Min-max normalise the logarithm of the mean cost (default), which keeps cheap models
+        apart when one model costs orders of magnitude more, or the cost itself (the paper).
+        Chosen on inner validation splits: ``benchmarks/select_defaults.py``.
+    cluster_weights : {"uniform", "softmax"}, default="uniform"
+        Sum the top-p clusters equally (the paper) or weight them by
+        ``softmax(beta * cosine similarity)`` (the reference code), rescaled to sum to top_p.
+    beta : float, default=9.0
+        Softmax sharpness for ``cluster_weights="softmax"``.
+    shrinkage : float, default=0.0
+        Pseudo-count pulling small clusters' statistics toward the model's pool-wide mean; 0
+        uses raw cluster means (the paper). A model never measured in a cluster always falls
+        back to its pool-wide mean.
+    n_init : int, default=4
+        k-means restarts.
+    random_state : int or None, default=0
+        Seed of k-means.
+    show_progress : bool, default=False
+        Progress bar while embedding (only on a terminal).
+
+    Attributes:
+    ----------
+    models_ : list of str
+        Model ids, the columns of the statistics.
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        Unit-norm k-means centroids.
+    accuracy_ : ndarray of shape (n_clusters, n_models)
+        Mean score of each model on each cluster's queries.
+    cost_ : ndarray of shape (n_clusters, n_models)
+        Mean USD per query of each model on each cluster's queries.
+    n_scored_ : ndarray of shape (n_clusters, n_models)
+        Queries with a measured score, per cluster and model.
+    n_costed_ : ndarray of shape (n_clusters, n_models)
+        Queries with a known cost, per cluster and model.
+    cluster_sizes_ : ndarray of shape (n_clusters,)
+        Calibration queries per cluster.
+    global_accuracy_, global_cost_ : ndarray of shape (n_models,)
+        Pool-wide mean score and cost per query of each model.
+    n_features_in_ : int
+        Embedding dimension.
+    embedder_id_ : str
+        Identity of the embedder the router was fitted with.
+    data_fingerprint_ : str
+        Hash of the calibration data.
+    n_samples_fit_ : int
+        Calibration queries used.
+
+    Examples:
+    --------
+    >>> router = ClusterRouter(n_clusters=20).fit("calibration.jsonl")  # doctest: +SKIP
+    >>> router.route("Prove that sqrt(2) is irrational", alpha=0.7).model  # doctest: +SKIP
+    'google/gemini-2.5-pro'
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 60,
+        top_p: int = 4,
+        *,
+        embedder: Embeddings | None = None,
+        cost_scale: Literal["linear", "log"] = "log",
+        cluster_weights: Literal["uniform", "softmax"] = "uniform",
+        beta: float = 9.0,
+        shrinkage: float = 0.0,
+        n_init: int = 4,
+        random_state: int | None = 0,
+        show_progress: bool = False,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.top_p = top_p
+        self.embedder = embedder
+        self.cost_scale = cost_scale
+        self.cluster_weights = cluster_weights
+        self.beta = beta
+        self.shrinkage = shrinkage
+        self.n_init = n_init
+        self.random_state = random_state
+        self.show_progress = show_progress
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, records: RecordsLike, *, embeddings: np.ndarray | None = None) -> ClusterRouter:
+        """Cluster the calibration queries and learn every model's accuracy and cost per cluster.
+
+        Args:
+            records: Calibration data: a JSONL path, validated records or
+                :class:`~langchain_avengers.records.CalibrationData`.
+            embeddings: Optional precomputed ``(n_queries, n_features)`` embeddings of the
+                queries, made with this router's embedder.
+
+        Returns:
+            The fitted router.
+        """
+        data = as_calibration_data(records)
+        self._validate_params(len(data))
+        self._norm_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+        vectors = self._fit_embeddings(data, embeddings)
+        kmeans = KMeans(
+            n_clusters=self.n_clusters, n_init=self.n_init, random_state=self.random_state
+        ).fit(vectors)
+        labels = kmeans.labels_
+        self.models_ = list(data.models)
+        self.cluster_centers_ = normalize_rows(kmeans.cluster_centers_)
+        self.cluster_sizes_ = np.bincount(labels, minlength=self.n_clusters)
+        self.global_accuracy_, self.n_scored_, self.accuracy_ = self._cluster_means(
+            data.scores, labels, "score"
+        )
+        self.global_cost_, self.n_costed_, self.cost_ = self._cluster_means(
+            data.costs, labels, "cost"
+        )
+        self.n_features_in_ = vectors.shape[1]
+        self.embedder_id_ = embedder_identity(self.get_embedder())
+        self.data_fingerprint_ = data.fingerprint()
+        self.n_samples_fit_ = len(data)
+        return self
+
+    def _validate_params(self, n_samples: int) -> None:
+        checks = [
+            (
+                isinstance(self.n_clusters, int) and 1 <= self.n_clusters <= n_samples,
+                f"n_clusters must be an int in [1, {n_samples}] (the number of calibration "
+                f"queries), got {self.n_clusters!r}",
+            ),
+            (
+                isinstance(self.top_p, int) and 1 <= self.top_p <= self.n_clusters,
+                f"top_p must be an int in [1, n_clusters={self.n_clusters}], got {self.top_p!r}",
+            ),
+            (
+                self.cost_scale in ("linear", "log"),
+                f"cost_scale must be 'linear' or 'log', got {self.cost_scale!r}",
+            ),
+            (
+                self.cluster_weights in ("uniform", "softmax"),
+                f"cluster_weights must be 'uniform' or 'softmax', got {self.cluster_weights!r}",
+            ),
+            (self.shrinkage >= 0, f"shrinkage must be >= 0, got {self.shrinkage!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+
+    def _fit_embeddings(self, data: CalibrationData, embeddings: np.ndarray | None) -> np.ndarray:
+        if embeddings is None:
+            return embed_texts(
+                self.get_embedder(), data.queries, show_progress=self.show_progress
+            )
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or embeddings.shape[0] != len(data):
+            msg = (
+                f"embeddings: expected shape ({len(data)}, n_features) to match the "
+                f"{len(data)} calibration queries, got {embeddings.shape}"
+            )
+            raise ValueError(msg)
+        return normalize_rows(embeddings)
+
+    def _cluster_means(
+        self, values: np.ndarray, labels: np.ndarray, what: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pool-wide means, counts and (shrunk) cluster means of one statistic, NaN-aware."""
+        measured = ~np.isnan(values)
+        missing = [m for m, any_ in zip(self.models_, measured.any(axis=0), strict=True) if not any_]
+        if missing:
+            field = "records" if what == "score" else "usages.<model>.cost"
+            msg = (
+                f"calibration data: model(s) {missing} have no {what} in any record "
+                f"(field '{field}'); a router needs a score and a cost for every model"
+            )
+            raise RecordsError(msg)
+        filled = np.where(measured, values, 0.0)
+        onehot = np.zeros((len(labels), self.n_clusters))
+        onehot[np.arange(len(labels)), labels] = 1.0
+        sums = onehot.T @ filled
+        counts = onehot.T @ measured.astype(float)
+        pool_mean = filled.sum(axis=0) / measured.sum(axis=0)
+        prior = self.shrinkage * pool_mean
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = (sums + prior) / (counts + self.shrinkage)
+        means = np.where(counts + self.shrinkage > 0, means, pool_mean)
+        return pool_mean, counts.astype(np.int64), means
+
+    # ------------------------------------------------------------------ routing
+
+    def get_embedder(self) -> Embeddings:
+        """The embedder queries go through (the default one when ``embedder`` is None)."""
+        return WordLlamaEmbeddings() if self.embedder is None else self.embedder
+
+    def route(
+        self,
+        query: str | np.ndarray | Sequence[float],
+        alpha: float = 0.5,
+        *,
+        allowed_models: Sequence[str] | None = None,
+        top_p: int | None = None,
+    ) -> RoutingDecision:
+        """Choose the model for one query.
+
+        Args:
+            query: Query text, or its embedding from this router's embedder.
+            alpha: Weight of accuracy against cost, in [0, 1] (1: accuracy only).
+            allowed_models: Restrict the candidates (normalisation is done among them).
+            top_p: Number of nearest clusters to use; default the router's ``top_p``.
+
+        Returns:
+            The decision, with every candidate's score and the clusters used.
+
+        Raises:
+            ValueError: alpha outside [0, 1], an unknown or empty ``allowed_models``, or an
+                embedding of the wrong size.
+        """
+        vector = self._as_vectors([query] if isinstance(query, str) else [query])
+        top = self._resolve_top_p(top_p)
+        batch = self._score_vectors(vector, self._candidate_columns(allowed_models), top)
+        alpha = _check_alpha(alpha)
+        scores = batch.scores(alpha)[0]
+        order = _rank(scores, batch.expected_cost[0], first=int(batch.choose(alpha)[0]))
+        clusters, sims, weights = self._nearest_clusters(vector, top)
+        return RoutingDecision(
+            model=batch.models[order[0]],
+            alpha=alpha,
+            top_p=top,
+            candidates=tuple(
+                CandidateScore(
+                    model=batch.models[j],
+                    score=float(scores[j]),
+                    expected_accuracy=float(batch.expected_accuracy[0, j]),
+                    expected_cost=float(batch.expected_cost[0, j]),
+                )
+                for j in order
+            ),
+            clusters=tuple(
+                ClusterMatch(cluster=int(c), similarity=float(s), weight=float(w))
+                for c, s, w in zip(clusters[0], sims[0], weights[0], strict=True)
+                if c < self.n_clusters
+            ),
+        )
+
+    def route_batch(
+        self,
+        queries: Sequence[str] | np.ndarray,
+        alpha: float = 0.5,
+        *,
+        allowed_models: Sequence[str] | None = None,
+        top_p: int | None = None,
+    ) -> list[str]:
+        """Choose the model for many queries at once (vectorised).
+
+        Args:
+            queries: Query texts, or a ``(n_queries, n_features)`` embedding array.
+            alpha: Weight of accuracy against cost, in [0, 1].
+            allowed_models: Restrict the candidates (normalisation is done among them).
+            top_p: Number of nearest clusters to use; default the router's ``top_p``.
+
+        Returns:
+            The chosen model id per query.
+        """
+        batch = self.score_batch(queries, allowed_models=allowed_models, top_p=top_p)
+        chosen = batch.choose(_check_alpha(alpha))
+        return [batch.models[j] for j in chosen]
+
+    def score_batch(
+        self,
+        queries: Sequence[str] | np.ndarray,
+        *,
+        allowed_models: Sequence[str] | None = None,
+        top_p: int | None = None,
+    ) -> BatchScores:
+        """Alpha-independent scores of many queries; see :class:`BatchScores`."""
+        vectors = self._as_vectors(queries)
+        candidates = self._candidate_columns(allowed_models)
+        return self._score_vectors(vectors, candidates, self._resolve_top_p(top_p))
+
+    def _score_vectors(
+        self,
+        vectors: np.ndarray,
+        candidates: tuple[int, ...],
+        top_p: int,
+    ) -> BatchScores:
+        clusters, _, weights = self._nearest_clusters(vectors, top_p)
+        acc_norm, cost_norm = self._normalized_tables(candidates)
+        columns = list(candidates)
+        accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
+        cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
+        w = weights[:, :, None]
+        total = weights.sum(axis=1, keepdims=True)
+        return BatchScores(
+            models=[self.models_[j] for j in columns],
+            accuracy_part=(w * acc_norm[clusters]).sum(axis=1),
+            cost_part=(w * (1.0 - cost_norm[clusters])).sum(axis=1),
+            expected_accuracy=(w * accuracy[clusters]).sum(axis=1) / total,
+            expected_cost=(w * cost[clusters]).sum(axis=1) / total,
+        )
+
+    def _as_vectors(self, queries: Sequence[Any] | np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
+        if len(queries) and all(isinstance(q, str) for q in queries):
+            return embed_texts(self.get_embedder(), list(queries), cache=None)
+        vectors = np.asarray(queries, dtype=np.float32)
+        if vectors.ndim == 1:
+            vectors = vectors[None, :]
+        if vectors.ndim != 2 or vectors.shape[1] != self.n_features_in_:
+            msg = (
+                f"query embedding: expected {self.n_features_in_} features (embedder "
+                f"{self.embedder_id_!r}), got shape {vectors.shape}"
+            )
+            raise ValueError(msg)
+        return normalize_rows(vectors)
+
+    def _resolve_top_p(self, top_p: int | None) -> int:
+        top = self.top_p if top_p is None else top_p
+        if not isinstance(top, int) or not 1 <= top <= self.n_clusters:
+            msg = f"top_p must be an int in [1, {self.n_clusters}], got {top!r}"
+            raise ValueError(msg)
+        return top
+
+    def _candidate_columns(self, allowed_models: Sequence[str] | None) -> tuple[int, ...]:
+        check_is_fitted(self)
+        if allowed_models is None:
+            return tuple(range(len(self.models_)))
+        if isinstance(allowed_models, str):
+            allowed_models = [allowed_models]
+        unknown = [m for m in allowed_models if m not in self.models_]
+        if unknown:
+            msg = f"allowed_models: unknown model id(s) {unknown}; the router knows {self.models_}"
+            raise ValueError(msg)
+        if not allowed_models:
+            msg = "allowed_models is empty: at least one candidate model is needed"
+            raise ValueError(msg)
+        return tuple(sorted({self.models_.index(m) for m in allowed_models}))
+
+    def _nearest_clusters(
+        self, vectors: np.ndarray, top_p: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-p cluster indices, similarities and weights; a zero vector gets the pool row.
+
+        The pool row (index ``n_clusters``) holds pool-wide statistics, so a query with no
+        embeddable text is routed on what is known about the whole calibration set.
+        """
+        sims = vectors @ self.cluster_centers_.T
+        top = np.argpartition(-sims, top_p - 1, axis=1)[:, :top_p]
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        top_sims = np.take_along_axis(top_sims, order, axis=1)
+        if self.cluster_weights == "softmax":
+            logits = self.beta * (top_sims - top_sims[:, :1])
+            weights = np.exp(logits)
+            weights *= top_p / weights.sum(axis=1, keepdims=True)
+        else:
+            weights = np.ones_like(top_sims)
+        empty = ~np.any(vectors, axis=1)
+        top[empty] = self.n_clusters
+        weights[empty] = 1.0
+        return top, top_sims, weights
+
+    def _normalized_tables(self, candidates: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-cluster min-max normalised accuracy and cost among the candidates (cached)."""
+        cache = self.__dict__.setdefault("_norm_cache", {})
+        key = (self.cost_scale, *candidates)
+        if key not in cache:
+            columns = list(candidates)
+            accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
+            cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
+            if self.cost_scale == "log":
+                cost = np.log(np.maximum(cost, _cost_floor(cost)))
+            cache[key] = (_minmax_rows(accuracy, 1.0), _minmax_rows(cost, 0.0))
+        return cache[key]
+
+    @staticmethod
+    def _with_pool_row(per_cluster: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        return np.vstack([per_cluster, pool[None, :]])
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted router to a directory (JSON + ``.npz``, no pickle), atomically.
+
+        Returns:
+            The directory written.
+        """
+        from langchain_avengers._persistence import save_router
+
+        check_is_fitted(self)
+        return save_router(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path, *, embedder: Embeddings | None = None) -> ClusterRouter:
+        """Read a router written by :meth:`save`.
+
+        Args:
+            path: The router directory.
+            embedder: The embedder it was fitted with; may be omitted for the default
+                (WordLlama) embedder.
+
+        Raises:
+            RouterFileError: a missing, truncated or corrupted file, an unsupported format
+                version, or an embedder that differs from the one used for fitting.
+        """
+        from langchain_avengers._persistence import load_router
+
+        return load_router(cls, Path(path), embedder)
+
+
+def as_calibration_data(records: RecordsLike) -> CalibrationData:
+    """Accept a JSONL path, validated records or :class:`CalibrationData`."""
+    if isinstance(records, CalibrationData):
+        return records
+    if isinstance(records, (str, Path)):
+        return CalibrationData.from_path(records)
+    return CalibrationData.from_records(list(records))
+
+
+def _check_alpha(alpha: float) -> float:
+    if not 0.0 <= float(alpha) <= 1.0:
+        msg = f"alpha must be in [0, 1], got {alpha!r}"
+        raise ValueError(msg)
+    return float(alpha)
+
+
+def _minmax_rows(table: np.ndarray, constant: float) -> np.ndarray:
+    """Min-max normalise each row; a row whose values are all equal becomes ``constant``."""
+    low = table.min(axis=1, keepdims=True)
+    span = table.max(axis=1, keepdims=True) - low
+    out = np.full_like(table, constant, dtype=float)
+    np.divide(table - low, span, out=out, where=span > 0)
+    return out
+
+
+def _cost_floor(cost: np.ndarray) -> float:
+    """Smallest cost worth telling apart on a log scale: a tenth of the cheapest paid cost."""
+    positive = cost[cost > 0]
+    return float(positive.min()) / 10 if positive.size else 1e-12
+
+
+def _rank(scores: np.ndarray, costs: np.ndarray, *, first: int) -> np.ndarray:
+    """Candidate order for display: the chosen one, then by score (cheaper first on ties)."""
+    order = np.lexsort((costs, -scores))
+    return np.concatenate([[first], order[order != first]])

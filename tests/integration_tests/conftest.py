@@ -1,0 +1,120 @@
+"""Integration-test fixtures: the local OpenRouter-compatible server and VCR setup.
+
+Three ways to run the server-contract suite (``test_server_contract.py``):
+
+* live (default): every request goes to a server started for the session;
+* record: ``--record-mode=once`` (or ``rewrite``) writes gzipped cassettes to
+  ``cassettes/<module>/`` beside this file;
+* replay: ``--record-mode=none --block-network`` serves everything from the
+  cassettes; no server is started and the model points at a dead port.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_tests.conftest import CustomPersister, CustomSerializer, base_vcr_config
+from vcr import VCR
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
+if str(TESTS_DIR) not in sys.path:  # tests/ is not a package; make the server importable
+    sys.path.insert(0, str(TESTS_DIR))
+
+from openrouter_server import TestServer, serve  # noqa: E402
+
+OFFLINE_BASE_URL = "http://127.0.0.1:9/api/v1"
+"""Where models point during replay: nothing listens on the discard port."""
+
+VOLATILE_RESPONSE_HEADERS = {"date", "server"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "vcr_on_request: use VCR cassettes only when --record-mode is given; run live otherwise",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Turn ``vcr_on_request`` into ``vcr`` when a record mode was asked for."""
+    if not cassettes_requested(config):
+        return
+    for item in items:
+        if item.get_closest_marker("vcr_on_request"):
+            item.add_marker(pytest.mark.vcr)
+
+
+def pytest_recording_configure(config: pytest.Config, vcr: VCR) -> None:
+    """Store cassettes as gzipped YAML with langchain-tests' safe serializer."""
+    vcr.register_persister(CustomPersister())
+    vcr.register_serializer("yaml.gz", CustomSerializer())
+
+
+def cassettes_requested(config: pytest.Config) -> bool:
+    """True when pytest-recording was given ``--record-mode`` (record or replay)."""
+    return config.getoption("--record-mode", default=None) is not None
+
+
+def replaying(config: pytest.Config) -> bool:
+    """True under ``--block-network``: nothing may reach a live server."""
+    return bool(config.getoption("--block-network", default=False))
+
+
+def _drop_volatile_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """Keep re-recorded cassettes stable: the Date header changes on every run."""
+    headers = response.get("headers", {})
+    for name in list(headers):
+        if name.lower() in VOLATILE_RESPONSE_HEADERS:
+            del headers[name]
+    return response
+
+
+@pytest.fixture(scope="session")
+def vcr_config() -> dict[str, Any]:
+    """VCR settings: no secrets stored, and requests matched without host or port
+    so cassettes replay whatever port the server had when they were recorded."""
+    config = base_vcr_config()  # filters authorization, x-api-key and api-key
+    config["match_on"] = ["method", "path", "body"]
+    config["before_record_response"] = _drop_volatile_headers
+    config["serializer"] = "yaml.gz"
+    config["path_transformer"] = VCR.ensure_suffix(".yaml.gz")
+    # pytest-recording picks the per-module folder and takes the mode from the
+    # command line (default "none"), so neither is pinned here.
+    del config["cassette_library_dir"], config["record_mode"]
+    return config
+
+
+@pytest.fixture(scope="session")
+def vcr_requested(request: pytest.FixtureRequest) -> bool:
+    """Whether this run records or replays cassettes (``--record-mode`` given)."""
+    return cassettes_requested(request.config)
+
+
+@pytest.fixture(scope="session")
+def openrouter_server(request: pytest.FixtureRequest) -> Iterator[TestServer]:
+    """One local OpenRouter-compatible server for the whole session."""
+    if replaying(request.config):
+        pytest.skip("needs the live server; --block-network replays cassettes only")
+    with serve() as server:
+        yield server
+
+
+@pytest.fixture
+def server(openrouter_server: TestServer) -> Iterator[TestServer]:
+    """The session server with a clean request log and default config for one test."""
+    openrouter_server.reset()
+    yield openrouter_server
+    openrouter_server.reset()
+
+
+@pytest.fixture(scope="session")
+def openrouter_base_url(request: pytest.FixtureRequest) -> str:
+    """The live server's URL, or a dead one while replaying cassettes."""
+    if replaying(request.config):
+        return OFFLINE_BASE_URL
+    server: TestServer = request.getfixturevalue("openrouter_server")
+    return server.base_url
