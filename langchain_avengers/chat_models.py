@@ -1,0 +1,773 @@
+"""AvengersChatModel: one LangChain chat model that sends each call to the best pool model."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+)
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
+from langchain_core.runnables.config import ensure_config
+from langchain_core.tools import BaseTool
+from langchain_core.utils import from_env, secret_from_env
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+
+from langchain_avengers._openrouter import (
+    OpenRouterChatOpenAI,
+    call_cost,
+    describe_failure,
+    estimate_tokens,
+    is_retryable,
+    message_text,
+)
+from langchain_avengers.pool import OpenRouterProfile, load_catalog, load_default_router
+from langchain_avengers.router import ClusterRouter
+
+__all__ = ["ROUTE_EVENT", "AvengersChatModel"]
+
+ROUTE_EVENT = "avengers_route"
+"""Name of the custom callback event carrying each routing decision."""
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+ROUTER_KWARGS = ("alpha", "models", "top_p", "model", "avengers_capabilities")
+_STREAM_RUN: contextvars.ContextVar[tuple[uuid.UUID, RunnableConfig] | None] = (
+    contextvars.ContextVar("avengers_stream_run", default=None)
+)
+
+
+class NoCapableModelError(ValueError):
+    """No model of the pool can serve a call (raised before any HTTP request)."""
+
+
+@dataclass
+class _Plan:
+    """One call's routing: the models to try in order and what to say about it."""
+
+    order: list[str]
+    client_kwargs: dict[str, Any]
+    metadata: dict[str, Any]
+    candidates: dict[str, dict[str, Any]]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def attempts(self, max_fallbacks: int) -> list[str]:
+        return self.order[: max_fallbacks + 1]
+
+    def report(self, model: str) -> dict[str, Any]:
+        """The decision as seen when ``model`` is tried (after any fallbacks so far)."""
+        chosen = self.candidates.get(model, {})
+        return {
+            **self.metadata,
+            "model": model,
+            "expected_cost": chosen.get("expected_cost"),
+            "expected_accuracy": chosen.get("expected_accuracy"),
+            "fallbacks": list(self.failures),
+        }
+
+
+class AvengersChatModel(BaseChatModel):
+    """Routes every call to one OpenRouter model with the Avengers-Pro cluster router.
+
+    Routing reads the text of the latest human message (the whole conversation is then sent
+    to the chosen model). It is deterministic: the same human turn, tools and budget always
+    pick the same model, so a tool-calling loop stays on one model.
+
+    Setup:
+        .. code-block:: bash
+
+            pip install langchain-avengers
+            export OPENROUTER_API_KEY="sk-or-..."
+
+    Example:
+        .. code-block:: python
+
+            from langchain_avengers import AvengersChatModel
+
+            llm = AvengersChatModel(alpha=0.5)
+            msg = llm.invoke("What is the capital of Australia?")
+            msg.response_metadata["model_name"]  # e.g. "mistralai/mistral-large-2512"
+            msg.response_metadata["avengers"]["actual_cost"]  # USD
+
+            cheap = llm.bind(alpha=0.2)  # a per-chain budget
+            tools_llm = llm.bind_tools([my_tool])  # only tool-capable models
+
+    Per call: ``alpha``, ``top_p``, ``models`` (restrict the pool) and ``model`` (pin one
+    model) may be given to ``invoke``/``bind``.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    router: ClusterRouter | str | Path | None = Field(default=None, validate_default=True)
+    """A fitted ClusterRouter or the path of a saved one; ``None``: the router shipped in the
+    package (four OpenRouter models)."""
+    alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Weight of accuracy against cost: 1 buys the best expected answer, 0 the cheapest."""
+    top_p: int | None = None
+    """Nearest clusters used for routing; ``None`` keeps the router's own setting."""
+    base_url: str = Field(default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL))
+    """OpenRouter (or compatible) API base URL; env ``OPENROUTER_BASE_URL``."""
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("OPENROUTER_API_KEY", default=None)
+    )
+    """OpenRouter API key; env ``OPENROUTER_API_KEY``. Never logged or put in metadata."""
+    temperature: float | None = None
+    """Sampling temperature passed to the chosen model."""
+    max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
+    """Most tokens to generate."""
+    timeout: float | None = Field(default=None, alias="request_timeout")
+    """Seconds before a request to a model times out (then the next model is tried)."""
+    max_retries: int | None = None
+    """Retries of one model by the OpenAI client before falling back to the next model."""
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    """Default stop sequences."""
+    streaming: bool = False
+    """Stream internally even for ``invoke`` (callbacks then see tokens)."""
+    model_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Extra ``ChatOpenAI`` keyword arguments per model id, e.g. ``{"google/gemini-2.5-pro":
+    {"reasoning_effort": "low"}}``."""
+    profiles: dict[str, OpenRouterProfile] = Field(default_factory=load_catalog)
+    """Per-model capabilities, context size and prices; defaults to the bundled catalog.
+    Entries given here are merged over the catalog's, key by key."""
+    max_fallbacks: int = Field(default=2, ge=0)
+    """How many next-best models to try after a retryable provider failure."""
+
+    _clients: dict[str, OpenRouterChatOpenAI] = PrivateAttr(default_factory=dict)
+
+    @field_validator("router", mode="before")
+    @classmethod
+    def _load_router(cls, value: Any) -> ClusterRouter:
+        if value is None:
+            return load_default_router()
+        if isinstance(value, (str, Path)):
+            return ClusterRouter.load(value)
+        if not isinstance(value, ClusterRouter):
+            msg = f"router: expected a fitted ClusterRouter or a path, got {type(value).__name__}"
+            raise TypeError(msg)
+        return value
+
+    @field_validator("profiles", mode="before")
+    @classmethod
+    def _merge_profiles(cls, value: Any) -> dict[str, Any]:
+        merged: dict[str, Any] = dict(load_catalog())
+        for model, profile in (value or {}).items():
+            merged[model] = {**merged.get(model, {}), **profile}
+        return merged
+
+    @model_validator(mode="after")
+    def _build_clients(self) -> AvengersChatModel:
+        if self.api_key is None:
+            msg = (
+                "api_key: no OpenRouter API key; pass api_key=... or set OPENROUTER_API_KEY "
+                "(routing alone works without one: see ClusterRouter.route)"
+            )
+            raise ValueError(msg)
+        unknown = sorted(set(self.model_kwargs) - set(self.pool))
+        if unknown:
+            msg = f"model_kwargs: model id(s) {unknown} are not in the pool {self.pool}"
+            raise ValueError(msg)
+        self._clients = {model: self._new_client(model) for model in self.pool}
+        return self
+
+    def _new_client(self, model: str) -> OpenRouterChatOpenAI:
+        settings: dict[str, Any] = {
+            "model": model,
+            "base_url": self.base_url,
+            "api_key": self.api_key,
+            "organization": None,  # never forward an OpenAI org id to OpenRouter
+            "stream_usage": True,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
+        }
+        if self.max_retries is not None:
+            settings["max_retries"] = self.max_retries
+        return OpenRouterChatOpenAI(**settings, **self.model_kwargs.get(model, {}))
+
+    @property
+    def fitted_router(self) -> ClusterRouter:
+        """The router, loaded (the field validator turns paths and ``None`` into one)."""
+        assert isinstance(self.router, ClusterRouter)
+        return self.router
+
+    @property
+    def pool(self) -> list[str]:
+        """Model ids the router can choose from."""
+        return list(self.fitted_router.models_)
+
+    @property
+    def _llm_type(self) -> str:
+        return "avengers-openrouter"
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "OPENROUTER_API_KEY"}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return False
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "router_models": self.pool,
+            "router_fingerprint": self.fitted_router.data_fingerprint_,
+            "alpha": self.alpha,
+            "top_p": self.top_p,
+            "base_url": self.base_url,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="openrouter",
+            ls_model_name=kwargs.get("model") or "avengers-router",
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+        )
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
+        return params
+
+    # ------------------------------------------------------------------ routing
+
+    def _plan(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> _Plan:
+        """Decide which models to try, in order, before any HTTP request."""
+        options = {k: kwargs.pop(k) for k in ROUTER_KWARGS if k in kwargs}
+        alpha = float(options.get("alpha", self.alpha))
+        top_p = options.get("top_p", self.top_p)
+        needs = _required_capabilities(kwargs, options.get("avengers_capabilities", ()))
+        candidates = self._candidates(options.get("models"), options.get("model"))
+        tokens = estimate_tokens(messages, kwargs.get("tools"))
+        excluded = {m: r for m in candidates if (r := self._exclusion(m, needs, tokens))}
+        usable = [m for m in candidates if m not in excluded]
+        if not usable:
+            msg = (
+                f"no model of the pool can serve this call: it needs {sorted(needs) or 'nothing'}"
+                f" and ~{tokens} input tokens; excluded: "
+                + "; ".join(f"{m} ({r})" for m, r in excluded.items())
+            )
+            raise NoCapableModelError(msg)
+        pinned = "model" in options
+        decision = self.fitted_router.route(
+            _routing_text(messages), alpha, allowed_models=usable, top_p=top_p
+        )
+        metadata: dict[str, Any] = {
+            "alpha": alpha,
+            "top_p": decision.top_p,
+            "routed": not pinned,
+            "required_capabilities": sorted(needs),
+            "estimated_input_tokens": tokens,
+            "excluded": excluded,
+            "candidates": [asdict(c) for c in decision.candidates],
+            "clusters": [asdict(c) for c in decision.clusters],
+        }
+        return _Plan(
+            order=usable if pinned else [c.model for c in decision.candidates],
+            client_kwargs=kwargs,
+            metadata=metadata,
+            candidates={c.model: asdict(c) for c in decision.candidates},
+        )
+
+    def _candidates(self, models: Sequence[str] | None, pinned: str | None) -> list[str]:
+        requested = [pinned] if pinned is not None else models
+        if requested is None:
+            return self.pool
+        if isinstance(requested, str):
+            requested = [requested]
+        unknown = [m for m in requested if m not in self._clients]
+        if unknown or not requested:
+            what = "model" if pinned is not None else "models"
+            msg = f"{what}: {unknown or 'empty list'}; choose among the pool {self.pool}"
+            raise ValueError(msg)
+        return list(dict.fromkeys(requested))
+
+    def _exclusion(self, model: str, needs: set[str], tokens: int) -> str | None:
+        """Why ``model`` cannot serve the call, or None."""
+        profile = self.profiles.get(model, {})
+        missing = sorted(c for c in needs if not profile.get(c, False))
+        if missing:
+            return "no " + ", ".join(missing) + " support in its profile"
+        limit = profile.get("max_input_tokens")
+        if limit is not None and tokens > limit:
+            return f"~{tokens} input tokens exceed max_input_tokens={limit}"
+        return None
+
+    def _finish(
+        self, message: AIMessage, model: str, openrouter_cost: float | None
+    ) -> dict[str, Any]:
+        """The cost part of the metadata, known once the answer is in."""
+        cost, source = call_cost(message, openrouter_cost, self.profiles.get(model))
+        return {"actual_cost": cost, "cost_source": source}
+
+    def _annotate(self, result: ChatResult, plan: _Plan, model: str) -> ChatResult:
+        generation = result.generations[0]
+        message = generation.message
+        token_usage = (result.llm_output or {}).get("token_usage") or {}
+        avengers = {
+            **plan.report(model),
+            **self._finish(message, model, token_usage.get("cost")),
+        }
+        message.response_metadata["model_name"] = model
+        message.response_metadata["avengers"] = avengers
+        llm_output = {**(result.llm_output or {}), "model_name": model, "avengers": avengers}
+        return ChatResult(generations=[generation, *result.generations[1:]], llm_output=llm_output)
+
+    # ------------------------------------------------------------------ events
+
+    def _emit(self, data: dict[str, Any], run_manager: CallbackManagerForLLMRun | None) -> None:
+        if run_manager is not None:
+            _manager_for(run_manager, CallbackManager).on_custom_event(
+                ROUTE_EVENT, data, run_id=run_manager.run_id
+            )
+            return
+        stream_run = _STREAM_RUN.get()
+        if stream_run is not None:
+            run_id, config = stream_run
+            _configured(config, self, CallbackManager).on_custom_event(
+                ROUTE_EVENT, data, run_id=run_id
+            )
+            return
+        try:
+            dispatch_custom_event(ROUTE_EVENT, data)
+        except RuntimeError:  # no run to attach the event to; metadata still carries it
+            pass
+
+    async def _aemit(
+        self, data: dict[str, Any], run_manager: AsyncCallbackManagerForLLMRun | None
+    ) -> None:
+        if run_manager is not None:
+            await _manager_for(run_manager, AsyncCallbackManager).on_custom_event(
+                ROUTE_EVENT, data, run_id=run_manager.run_id
+            )
+            return
+        stream_run = _STREAM_RUN.get()
+        if stream_run is not None:
+            run_id, config = stream_run
+            await _configured(config, self, AsyncCallbackManager).on_custom_event(
+                ROUTE_EVENT, data, run_id=run_id
+            )
+            return
+        try:
+            await adispatch_custom_event(ROUTE_EVENT, data)
+        except RuntimeError:
+            pass
+
+    # ------------------------------------------------------------------ calls
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        plan = self._plan(messages, kwargs)
+        attempts = plan.attempts(self.max_fallbacks)
+        for model in attempts:
+            self._emit(plan.report(model), run_manager)
+            try:
+                result = self._clients[model]._generate(
+                    messages, stop=stop or self.stop, run_manager=run_manager, **plan.client_kwargs
+                )
+            except Exception as error:
+                if not is_retryable(error) or model == attempts[-1]:
+                    raise
+                plan.failures.append(describe_failure(model, error))
+                continue
+            return self._annotate(result, plan, model)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        plan = self._plan(messages, kwargs)
+        attempts = plan.attempts(self.max_fallbacks)
+        for model in attempts:
+            await self._aemit(plan.report(model), run_manager)
+            try:
+                result = await self._clients[model]._agenerate(
+                    messages, stop=stop or self.stop, run_manager=run_manager, **plan.client_kwargs
+                )
+            except Exception as error:
+                if not is_retryable(error) or model == attempts[-1]:
+                    raise
+                plan.failures.append(describe_failure(model, error))
+                continue
+            return self._annotate(result, plan, model)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        plan = self._plan(messages, kwargs)
+        attempts = plan.attempts(self.max_fallbacks)
+        for model in attempts:
+            self._emit(plan.report(model), run_manager)
+            chunks = self._clients[model]._stream(
+                messages, stop=stop or self.stop, **plan.client_kwargs
+            )
+            try:
+                first = next(chunks, None)
+            except Exception as error:
+                if not is_retryable(error) or model == attempts[-1]:
+                    raise
+                plan.failures.append(describe_failure(model, error))
+                continue
+            for chunk in _annotated_stream(self, plan, model, first, chunks):
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+            return
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        plan = self._plan(messages, kwargs)
+        attempts = plan.attempts(self.max_fallbacks)
+        for model in attempts:
+            await self._aemit(plan.report(model), run_manager)
+            chunks = self._clients[model]._astream(
+                messages, stop=stop or self.stop, **plan.client_kwargs
+            )
+            try:
+                first = await anext(chunks, None)
+            except Exception as error:
+                if not is_retryable(error) or model == attempts[-1]:
+                    raise
+                plan.failures.append(describe_failure(model, error))
+                continue
+            async for chunk in _aannotated_stream(self, plan, model, first, chunks):
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+            return
+
+    def stream(
+        self,
+        input: LanguageModelInput,  # noqa: A002 - LangChain's signature
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """Stream the chosen model's answer; the routing event goes to this model's run."""
+        config, previous = _remember_stream_run(config)
+        try:
+            yield from super().stream(input, config, stop=stop, **kwargs)
+        finally:
+            _STREAM_RUN.set(previous)
+
+    async def astream(
+        self,
+        input: LanguageModelInput,  # noqa: A002 - LangChain's signature
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """Async :meth:`stream`."""
+        config, previous = _remember_stream_run(config)
+        try:
+            async for chunk in super().astream(input, config, stop=stop, **kwargs):
+                yield chunk
+        finally:
+            _STREAM_RUN.set(previous)
+
+    # ------------------------------------------------------------------ tools & structure
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable | BaseTool],
+        *,
+        tool_choice: dict | str | bool | None = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; calls then go only to models whose profile supports tool calling.
+
+        Args:
+            tools: Tools in any form LangChain converts to OpenAI tool schemas.
+            tool_choice: "auto", "none", "required"/"any", a tool name, True (the only tool)
+                or an OpenAI tool-choice dict; anything but "auto"/"none" also requires
+                ``tool_choice`` support.
+            strict: Ask for schema-exact arguments.
+            parallel_tool_calls: Allow several tool calls in one answer.
+            kwargs: Further arguments bound to every call.
+        """
+        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+        if tool_choice is not None and tool_choice is not False:
+            kwargs["tool_choice"] = _format_tool_choice(tool_choice, formatted)
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict | Any]:
+        """Return output matching ``schema``; only models with structured-output support serve it.
+
+        Args:
+            schema: A pydantic class, TypedDict, JSON schema or OpenAI tool schema.
+            include_raw: Return ``{"raw", "parsed", "parsing_error"}`` instead of raising on a
+                parse error.
+            method: "function_calling" (a forced tool call), "json_schema" (OpenAI
+                ``response_format``) or "json_mode".
+            strict: Ask for schema-exact output.
+            kwargs: Not supported; raises if given.
+        """
+        if kwargs:
+            msg = f"with_structured_output: unsupported arguments {sorted(kwargs)}"
+            raise ValueError(msg)
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        trace = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
+        parser: Runnable
+        if method == "function_calling":
+            tool = convert_to_openai_tool(schema, strict=strict)
+            name = tool["function"]["name"]
+            llm = self.bind_tools(
+                [schema],
+                tool_choice=name,
+                strict=strict,
+                parallel_tool_calls=False,
+                ls_structured_output_format=trace,
+                avengers_capabilities=("structured_output",),
+            )
+            parser = (
+                PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+                if is_pydantic
+                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+            )
+        elif method in ("json_schema", "json_mode"):
+            response_format = (
+                _json_schema_format(schema, strict)
+                if method == "json_schema"
+                else {"type": "json_object"}
+            )
+            llm = self.bind(
+                response_format=response_format,
+                ls_structured_output_format=trace,
+                avengers_capabilities=("structured_output",),
+            )
+            parser = (
+                PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
+                if is_pydantic
+                else JsonOutputParser()
+            )
+        else:
+            msg = f"method: expected function_calling, json_schema or json_mode, got {method!r}"
+            raise ValueError(msg)
+        if not include_raw:
+            return llm | parser
+        parse = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        )
+        keep_error = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parse.with_fallbacks(
+            [keep_error], exception_key="parsing_error"
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _routing_text(messages: list[BaseMessage]) -> str:
+    """The text routing reads: the latest human message, else the latest message."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return message_text(message)
+    return message_text(messages[-1]) if messages else ""
+
+
+def _required_capabilities(kwargs: Mapping[str, Any], marked: Sequence[str]) -> set[str]:
+    needs = set(marked)
+    if kwargs.get("tools"):
+        needs.add("tool_calling")
+        if kwargs.get("tool_choice") not in (None, "auto", "none"):
+            needs.add("tool_choice")
+    if kwargs.get("response_format") is not None:
+        needs.add("structured_output")
+    return needs
+
+
+def _format_tool_choice(choice: dict | str | bool, tools: list[dict[str, Any]]) -> Any:
+    if choice is True:
+        if len(tools) != 1:
+            msg = f"tool_choice=True needs exactly one tool, got {len(tools)}"
+            raise ValueError(msg)
+        choice = tools[0]["function"]["name"]
+    if choice == "any":
+        return "required"
+    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
+        return {"type": "function", "function": {"name": choice}}
+    return choice
+
+
+def _json_schema_format(schema: dict[str, Any] | type, strict: bool | None) -> dict[str, Any]:
+    json_schema = convert_to_json_schema(schema)
+    name = json_schema.get("title", "output")
+    spec: dict[str, Any] = {"name": name, "schema": json_schema}
+    if strict is not None:
+        spec["strict"] = strict
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _manager_for(run_manager: Any, manager_cls: type) -> Any:
+    """A callback manager that fires events on ``run_manager``'s own run."""
+    return manager_cls(
+        handlers=run_manager.handlers,
+        inheritable_handlers=run_manager.inheritable_handlers,
+        parent_run_id=run_manager.run_id,
+        tags=run_manager.tags,
+        inheritable_tags=run_manager.inheritable_tags,
+        metadata=run_manager.metadata,
+        inheritable_metadata=run_manager.inheritable_metadata,
+    )
+
+
+def _configured(config: RunnableConfig, model: BaseChatModel, manager_cls: type) -> Any:
+    """The callback manager core builds for a ``.stream()`` run, from the same config."""
+    return manager_cls.configure(
+        config.get("callbacks"),
+        model.callbacks,
+        model.verbose,
+        config.get("tags"),
+        model.tags,
+        config.get("metadata"),
+        model.metadata,
+    )
+
+
+def _remember_stream_run(
+    config: RunnableConfig | None,
+) -> tuple[RunnableConfig, tuple[uuid.UUID, RunnableConfig] | None]:
+    """Fix the run id of a ``.stream()`` call so ``_stream`` can fire events on that run.
+
+    LangChain core calls ``_stream`` without a run manager; the run id chosen here is the
+    one core uses for the model's run.
+    """
+    config = ensure_config(config)
+    run_id = config.get("run_id") or uuid.uuid4()
+    config = {**config, "run_id": run_id}  # type: ignore[typeddict-item]
+    previous = _STREAM_RUN.get()
+    _STREAM_RUN.set((run_id, config))
+    return config, previous
+
+
+def _decorate(
+    chat: AvengersChatModel,
+    plan: _Plan,
+    model: str,
+    chunk: ChatGenerationChunk,
+    *,
+    first: bool,
+    cost: list[float],
+) -> ChatGenerationChunk:
+    """Decision on the first chunk, model name once; remember OpenRouter's streamed cost."""
+    meta = chunk.message.response_metadata
+    if "openrouter_cost" in meta:
+        cost.append(meta.pop("openrouter_cost"))
+    if chunk.generation_info:
+        chunk.generation_info.pop("model_name", None)
+    if first:
+        meta["avengers"] = plan.report(model)
+        meta["model_name"] = model
+    return chunk
+
+
+def _final_chunk(
+    chat: AvengersChatModel,
+    plan: _Plan,
+    model: str,
+    chunks: list[ChatGenerationChunk],
+    cost: list[float],
+) -> ChatGenerationChunk:
+    """The cost, known only at the end; the whole decision too if nothing came before."""
+    usage = next(
+        (c.message.usage_metadata for c in reversed(chunks) if c.message.usage_metadata), None
+    )
+    avengers = chat._finish(
+        AIMessage(content="", usage_metadata=usage), model, cost[-1] if cost else None
+    )
+    metadata: dict[str, Any] = {"avengers": avengers}
+    if not chunks:
+        metadata = {"avengers": {**plan.report(model), **avengers}, "model_name": model}
+    return ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata=metadata))
+
+
+def _annotated_stream(
+    chat: AvengersChatModel,
+    plan: _Plan,
+    model: str,
+    first: ChatGenerationChunk | None,
+    rest: Iterator[ChatGenerationChunk],
+) -> Iterator[ChatGenerationChunk]:
+    cost: list[float] = []
+    seen: list[ChatGenerationChunk] = []
+    if first is not None:
+        seen.append(first)
+        yield _decorate(chat, plan, model, first, first=True, cost=cost)
+    for chunk in rest:
+        seen.append(chunk)
+        yield _decorate(chat, plan, model, chunk, first=False, cost=cost)
+    yield _final_chunk(chat, plan, model, seen, cost)
+
+
+async def _aannotated_stream(
+    chat: AvengersChatModel,
+    plan: _Plan,
+    model: str,
+    first: ChatGenerationChunk | None,
+    rest: AsyncIterator[ChatGenerationChunk],
+) -> AsyncIterator[ChatGenerationChunk]:
+    cost: list[float] = []
+    seen: list[ChatGenerationChunk] = []
+    if first is not None:
+        seen.append(first)
+        yield _decorate(chat, plan, model, first, first=True, cost=cost)
+    async for chunk in rest:
+        seen.append(chunk)
+        yield _decorate(chat, plan, model, chunk, first=False, cost=cost)
+    yield _final_chunk(chat, plan, model, seen, cost)

@@ -1,0 +1,408 @@
+"""AvengersChatModel against the local OpenRouter-compatible server (real HTTP on loopback)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import openai
+import pytest
+from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
+from langchain_core.load import dumpd
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import ConfigurableField
+from langchain_core.tools import tool
+from langchain_core.tracers.context import collect_runs
+from openrouter_server import TestServer
+from pydantic import BaseModel
+
+from langchain_avengers import AvengersChatModel, load_default_router
+from langchain_avengers.chat_models import ROUTE_EVENT, NoCapableModelError
+
+SECRET = "sk-or-v1-test-secret-never-logged-0123456789"
+QUERY = "Prove that there are infinitely many prime numbers."
+
+
+@tool
+def magic_function(input: int) -> int:  # noqa: A002 - the tool's argument name
+    """Apply a magic function to an input."""
+    return input + 2
+
+
+class Joke(BaseModel):
+    """A joke."""
+
+    setup: str
+    punchline: str
+
+
+class EventLog(BaseCallbackHandler):
+    """Records chat-model starts and routing events with their run ids."""
+
+    def __init__(self) -> None:
+        self.starts: list[uuid.UUID] = []
+        self.events: list[tuple[uuid.UUID, dict[str, Any]]] = []
+
+    def on_chat_model_start(self, *args: Any, run_id: uuid.UUID, **kwargs: Any) -> None:
+        self.starts.append(run_id)
+
+    def on_custom_event(self, name: str, data: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        if name == ROUTE_EVENT:
+            self.events.append((run_id, data))
+
+
+class AsyncEventLog(AsyncCallbackHandler, EventLog):
+    async def on_chat_model_start(self, *args: Any, run_id: uuid.UUID, **kwargs: Any) -> None:
+        self.starts.append(run_id)
+
+    async def on_custom_event(
+        self, name: str, data: Any, *, run_id: uuid.UUID, **kwargs: Any
+    ) -> None:
+        if name == ROUTE_EVENT:
+            self.events.append((run_id, data))
+
+
+@pytest.fixture(scope="module")
+def router() -> Any:
+    return load_default_router()
+
+
+def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
+    params: dict[str, Any] = {
+        "base_url": server.base_url,
+        "api_key": SECRET,
+        "max_retries": 0,
+        "timeout": 5,
+    }
+    return AvengersChatModel(**{**params, **kwargs})
+
+
+def expected_order(router: Any, text: str, alpha: float, models: list[str] | None = None) -> list:
+    return [c.model for c in router.route(text, alpha, allowed_models=models).candidates]
+
+
+# ---------------------------------------------------------------------------- routing
+
+
+def test_each_call_goes_to_the_model_the_router_picks(server: TestServer, router: Any) -> None:
+    llm = make_llm(server)
+    picks = {}
+    for alpha in (0.0, 0.5, 1.0):
+        message = llm.invoke(QUERY, alpha=alpha)
+        picks[alpha] = message.response_metadata["model_name"]
+        assert picks[alpha] == expected_order(router, QUERY, alpha)[0]
+    assert server.models_called() == [picks[0.0], picks[0.5], picks[1.0]]
+    assert len(set(picks.values())) > 1, "alpha should change the choice for this query"
+
+
+def test_bind_alpha_and_configurable_alpha(server: TestServer, router: Any) -> None:
+    llm = make_llm(server, alpha=0.5)
+    cheap = llm.bind(alpha=0.0).invoke(QUERY)
+    assert cheap.response_metadata["avengers"]["alpha"] == 0.0
+    assert cheap.response_metadata["model_name"] == expected_order(router, QUERY, 0.0)[0]
+    configurable = llm.configurable_fields(alpha=ConfigurableField(id="alpha"))
+    strong = configurable.invoke(QUERY, config={"configurable": {"alpha": 1.0}})
+    assert strong.response_metadata["model_name"] == expected_order(router, QUERY, 1.0)[0]
+    bound_wins = configurable.bind(alpha=0.0).invoke(QUERY, config={"configurable": {"alpha": 1}})
+    assert bound_wins.response_metadata["avengers"]["alpha"] == 0.0
+
+
+def test_per_call_models_restrict_the_pool(server: TestServer, router: Any) -> None:
+    pool = ["google/gemini-2.5-flash", "google/gemini-2.5-pro"]
+    message = make_llm(server).invoke(QUERY, alpha=0.0, models=pool)
+    assert message.response_metadata["model_name"] == expected_order(router, QUERY, 0.0, pool)[0]
+    assert {c["model"] for c in message.response_metadata["avengers"]["candidates"]} == set(pool)
+
+
+def test_unknown_model_is_an_error_before_any_request(server: TestServer) -> None:
+    with pytest.raises(ValueError, match="openai/gpt-5"):
+        make_llm(server).invoke(QUERY, models=["openai/gpt-5"])
+    assert server.requests == []
+
+
+def test_pinned_model_skips_routing(server: TestServer) -> None:
+    message = make_llm(server).invoke(QUERY, model="google/gemini-2.5-pro", alpha=0.0)
+    assert message.response_metadata["model_name"] == "google/gemini-2.5-pro"
+    assert message.response_metadata["avengers"]["routed"] is False
+    assert server.models_called() == ["google/gemini-2.5-pro"]
+
+
+def test_routing_reads_the_latest_human_message(server: TestServer, router: Any) -> None:
+    """A tool loop keeps its model: tool messages after the human turn do not move it."""
+    llm = make_llm(server).bind_tools([magic_function])
+    first = llm.invoke([HumanMessage("What is magic_function(3)? Use the tool.")])
+    call = first.tool_calls[0]
+    history = [
+        HumanMessage("What is magic_function(3)? Use the tool."),
+        first,
+        ToolMessage("5", tool_call_id=call["id"]),
+    ]
+    second = llm.invoke(history)
+    assert second.response_metadata["model_name"] == first.response_metadata["model_name"]
+
+
+# ---------------------------------------------------------------------------- capabilities
+
+
+def test_tool_calls_never_reach_a_model_without_tool_support(
+    server: TestServer, router: Any
+) -> None:
+    text = "What is magic_function(3)? Use the tool."
+    favourite = expected_order(router, text, 0.5)[0]
+    llm = make_llm(server, profiles={favourite: {"tool_calling": False}})
+    for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
+        message = llm.bind_tools([magic_function]).invoke(text, alpha=alpha)
+        assert message.tool_calls[0]["name"] == "magic_function"
+        assert favourite in message.response_metadata["avengers"]["excluded"]
+    assert favourite not in server.models_called()
+    plain = llm.invoke(text, alpha=0.5)
+    assert plain.response_metadata["model_name"] == favourite
+
+
+def test_no_capable_model_fails_before_any_request(server: TestServer, router: Any) -> None:
+    no_tools = {m: {"tool_calling": False} for m in router.models_}
+    llm = make_llm(server, profiles=no_tools)
+    with pytest.raises(NoCapableModelError, match="tool_calling") as info:
+        llm.bind_tools([magic_function]).invoke("use the tool")
+    for model in router.models_:
+        assert model in str(info.value)
+    no_structure = {m: {"structured_output": False} for m in router.models_}
+    with pytest.raises(NoCapableModelError, match="structured_output"):
+        make_llm(server, profiles=no_structure).with_structured_output(Joke).invoke("a joke")
+    assert server.requests == []
+
+
+def test_too_long_input_excludes_a_model(server: TestServer, router: Any) -> None:
+    favourite = expected_order(router, QUERY, 0.5)[0]
+    llm = make_llm(server, profiles={favourite: {"max_input_tokens": 8}})
+    message = llm.invoke(QUERY, alpha=0.5)
+    reason = message.response_metadata["avengers"]["excluded"][favourite]
+    assert "max_input_tokens=8" in reason
+    assert message.response_metadata["model_name"] != favourite
+
+
+def test_structured_output_methods(server: TestServer) -> None:
+    llm = make_llm(server)
+    for method in ("function_calling", "json_schema"):
+        joke = llm.with_structured_output(Joke, method=method).invoke("Tell me a joke about cats")
+        assert isinstance(joke, Joke)
+    raw = llm.with_structured_output(Joke, include_raw=True).invoke("a joke about dogs")
+    assert isinstance(raw["raw"], AIMessage)
+    assert raw["raw"].response_metadata["avengers"]["required_capabilities"] == [
+        "structured_output",
+        "tool_calling",
+        "tool_choice",
+    ]
+
+
+# ---------------------------------------------------------------------------- metadata & cost
+
+
+def test_metadata_records_decision_and_openrouter_cost(server: TestServer) -> None:
+    message = make_llm(server).invoke(QUERY, alpha=0.7)
+    meta = message.response_metadata
+    info = meta["avengers"]
+    assert meta["model_name"] == info["model"]
+    assert info["alpha"] == 0.7
+    assert info["top_p"] == 4
+    assert info["candidates"][0]["model"] == info["model"]
+    assert len(info["candidates"]) == 4
+    assert len(info["clusters"]) == 4
+    assert info["cost_source"] == "openrouter"
+    assert info["actual_cost"] == pytest.approx(meta["token_usage"]["cost"])
+    assert info["expected_cost"] > 0
+    assert info["fallbacks"] == []
+    assert message.usage_metadata is not None
+    assert message.usage_metadata["total_tokens"] == meta["token_usage"]["total_tokens"]
+
+
+def test_streaming_puts_decision_first_and_cost_last(server: TestServer) -> None:
+    chunks = list(make_llm(server).stream(QUERY, alpha=0.7))
+    assert chunks[0].response_metadata["avengers"]["model"]
+    assert "actual_cost" not in chunks[0].response_metadata["avengers"]
+    with_cost = [c for c in chunks if "actual_cost" in c.response_metadata.get("avengers", {})]
+    assert with_cost == [c for c in chunks[-2:] if c in with_cost] and len(with_cost) == 1
+    full = chunks[0]
+    for chunk in chunks[1:]:
+        full += chunk
+    info = full.response_metadata["avengers"]
+    assert full.response_metadata["model_name"] == info["model"]
+    assert info["cost_source"] == "openrouter"
+    assert info["actual_cost"] > 0
+    assert full.usage_metadata is not None and full.usage_metadata["output_tokens"] > 0
+    assert full.content
+
+
+def test_list_price_cost_when_openrouter_gives_none(server: TestServer) -> None:
+    message = make_llm(server).invoke(QUERY, alpha=0.7)
+    assert message.response_metadata["avengers"]["cost_source"] == "openrouter"
+    # The same answer priced from the catalog, as the model does when usage.cost is absent.
+    from langchain_avengers._openrouter import call_cost
+    from langchain_avengers.pool import load_catalog
+
+    model = message.response_metadata["model_name"]
+    cost, source = call_cost(message, None, load_catalog()[model])
+    assert source == "list_prices"
+    assert cost == pytest.approx(message.response_metadata["avengers"]["actual_cost"])
+
+
+# ---------------------------------------------------------------------------- fallbacks
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+def test_retryable_failure_falls_back_to_next_best(
+    server: TestServer, router: Any, status: int
+) -> None:
+    order = expected_order(router, QUERY, 0.5)
+    server.config.fail_models[order[0]] = status
+    message = make_llm(server).invoke(QUERY, alpha=0.5)
+    assert message.response_metadata["model_name"] == order[1]
+    fallbacks = message.response_metadata["avengers"]["fallbacks"]
+    assert [(f["model"], f["status"]) for f in fallbacks] == [(order[0], status)]
+    assert server.models_called() == order[:2]
+
+
+def test_no_tool_endpoint_404_falls_back(server: TestServer, router: Any) -> None:
+    text = "What is magic_function(3)? Use the tool."
+    order = expected_order(router, text, 0.5)
+    server.config.no_tool_models.add(order[0])
+    message = make_llm(server).bind_tools([magic_function]).invoke(text, alpha=0.5)
+    assert message.response_metadata["model_name"] == order[1]
+    assert message.response_metadata["avengers"]["fallbacks"][0]["status"] == 404
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+def test_non_retryable_failure_raises_at_once(
+    server: TestServer, router: Any, status: int
+) -> None:
+    order = expected_order(router, QUERY, 0.5)
+    server.config.fail_models[order[0]] = status
+    with pytest.raises(openai.APIStatusError) as info:
+        make_llm(server).invoke(QUERY, alpha=0.5)
+    assert info.value.status_code == status
+    assert server.models_called() == [order[0]]
+
+
+def test_fallbacks_are_bounded(server: TestServer, router: Any) -> None:
+    for model in router.models_:
+        server.config.fail_models[model] = 503
+    with pytest.raises(openai.InternalServerError):
+        make_llm(server, max_fallbacks=2).invoke(QUERY)
+    assert len(server.requests) == 3
+    server.reset()
+    for model in router.models_:
+        server.config.fail_models[model] = 503
+    with pytest.raises(openai.InternalServerError):
+        make_llm(server, max_fallbacks=0).invoke(QUERY)
+    assert len(server.requests) == 1
+
+
+def test_stream_falls_back_before_the_first_chunk(server: TestServer, router: Any) -> None:
+    order = expected_order(router, QUERY, 0.5)
+    server.config.fail_models[order[0]] = 429
+    chunks = list(make_llm(server).stream(QUERY, alpha=0.5))
+    info = chunks[0].response_metadata["avengers"]
+    assert info["model"] == order[1]
+    assert info["fallbacks"][0]["model"] == order[0]
+
+
+def test_stream_failure_after_first_chunk_raises_without_splicing(
+    server: TestServer, router: Any
+) -> None:
+    order = expected_order(router, QUERY, 0.5)
+    server.config.stream_fail_after_first_chunk.add(order[0])
+    received = []
+    with pytest.raises(openai.APIError):  # noqa: PT012 - the failure comes mid-iteration
+        for chunk in make_llm(server).stream(QUERY, alpha=0.5):
+            received.append(chunk)
+    assert server.models_called() == [order[0]]
+    assert all(c.response_metadata.get("avengers", {}).get("model", order[0]) == order[0]
+               for c in received)
+
+
+async def test_async_fallback(server: TestServer, router: Any) -> None:
+    order = expected_order(router, QUERY, 0.5)
+    server.config.fail_models[order[0]] = 500
+    message = await make_llm(server).ainvoke(QUERY, alpha=0.5)
+    assert message.response_metadata["model_name"] == order[1]
+    chunks = [c async for c in make_llm(server).astream(QUERY, alpha=0.5)]
+    assert chunks[0].response_metadata["avengers"]["model"] == order[1]
+
+
+# ---------------------------------------------------------------------------- callbacks & tracing
+
+
+def test_route_event_on_the_models_own_run_invoke_and_stream(server: TestServer) -> None:
+    llm = make_llm(server)
+    for call in (
+        lambda cb: llm.invoke(QUERY, config={"callbacks": [cb]}),
+        lambda cb: list(llm.stream(QUERY, config={"callbacks": [cb]})),
+    ):
+        log = EventLog()
+        call(log)
+        assert len(log.starts) == 1
+        assert [run_id for run_id, _ in log.events] == log.starts
+        assert log.events[0][1]["model"] in llm.pool
+
+
+async def test_route_event_on_the_models_own_run_async(server: TestServer) -> None:
+    llm = make_llm(server)
+    for mode in ("ainvoke", "astream"):
+        log = AsyncEventLog()
+        if mode == "ainvoke":
+            await llm.ainvoke(QUERY, config={"callbacks": [log]})
+        else:
+            _ = [c async for c in llm.astream(QUERY, config={"callbacks": [log]})]
+        assert len(log.starts) == 1, mode
+        assert [run_id for run_id, _ in log.events] == log.starts, mode
+
+
+def test_trace_shows_model_and_cost_once(server: TestServer) -> None:
+    llm = make_llm(server)
+    with collect_runs() as collected:
+        message = llm.invoke(QUERY)
+    runs = collected.traced_runs
+    assert len(runs) == 1, "one LLM run: tokens are not counted twice"
+    run = runs[0]
+    assert run.child_runs == []
+    generation = run.outputs["generations"][0][0]
+    info = generation["message"]["kwargs"]["response_metadata"]["avengers"]
+    assert info["model"] == message.response_metadata["model_name"]
+    assert info["actual_cost"] == message.response_metadata["avengers"]["actual_cost"]
+    assert run.extra["metadata"]["ls_provider"] == "openrouter"
+    assert [e["name"] for e in run.events].count("start") == 1
+
+
+# ---------------------------------------------------------------------------- secrets & scale
+
+
+def test_api_key_never_leaks(server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    llm = make_llm(server)
+    log = EventLog()
+    message = llm.invoke(QUERY, config={"callbacks": [log]})
+    server.config.fail_models[message.response_metadata["model_name"]] = 429
+    fallback = llm.invoke(QUERY)
+    texts = [
+        repr(llm),
+        str(llm),
+        json.dumps(dumpd(llm), default=str),
+        json.dumps(llm.model_dump(), default=str),
+        json.dumps(message.response_metadata, default=str),
+        json.dumps(fallback.response_metadata, default=str),
+        json.dumps([data for _, data in log.events], default=str),
+        caplog.text,
+    ]
+    for text in texts:
+        assert SECRET not in text
+
+
+async def test_abatch_of_200_with_max_concurrency(server: TestServer) -> None:
+    llm = make_llm(server)
+    questions = [f"Question {i}: what is {i} + {i}?" for i in range(200)]
+    answers = await llm.abatch(questions, config={"max_concurrency": 8})
+    assert len(answers) == 200
+    assert all(a.response_metadata["avengers"]["actual_cost"] > 0 for a in answers)
+    assert len(server.requests) == 200
