@@ -255,10 +255,10 @@ def content_text(content: object) -> str:
     return " ".join(p for p in parts if p)
 
 
-def latest_text(messages: list[JsonDict], roles: tuple[str, ...] = ("user",)) -> str:
-    """Text of the last message with one of ``roles`` ("" if none)."""
+def latest_text(messages: list[JsonDict]) -> str:
+    """Text of the last user message ("" if none)."""
     for message in reversed(messages):
-        if message.get("role") in roles:
+        if message.get("role") == "user":
             return content_text(message.get("content"))
     return ""
 
@@ -385,13 +385,12 @@ def synth_number(schema: JsonDict, source: ArgumentSource, integer: bool) -> int
     """Next number from the text, else the default, kept within bounds."""
     raw = source.next_number()
     default = schema.get("default")
-    value = (
-        float(raw)
-        if raw is not None
-        else float(default)
-        if isinstance(default, (int, float))
-        else 0.0
-    )
+    if raw is not None:
+        value = float(raw)
+    elif isinstance(default, (int, float)):
+        value = float(default)
+    else:
+        value = 0.0
     value = clamp_number(value, schema, integer)
     return int(value) if integer else value
 
@@ -413,8 +412,9 @@ def synth_string(schema: JsonDict, name: str, source: ArgumentSource) -> str:
 def synth_value(
     schema: object, name: str, source: ArgumentSource, defs: JsonDict, depth: int = 0
 ) -> Any:
-    """A value valid for ``schema``: enums take their first member, objects and
-    arrays recurse, and every declared property (required or not) is filled."""
+    """A value valid for ``schema``: enums take their first member, unions their
+    first non-null branch, objects and arrays recurse, and every declared
+    property (required or not) is filled."""
     if not isinstance(schema, dict):
         return synth_string({}, name, source)
     schema = resolve_ref(schema, defs)
@@ -595,6 +595,12 @@ def json_reply(response_format: JsonDict, text: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def token_limit(body: JsonDict) -> int | None:
+    """``max_completion_tokens`` (what ChatOpenAI sends) or the legacy ``max_tokens``."""
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
 def stop_sequences(stop: object) -> list[str]:
     """The ``stop`` parameter as a list (it may be a string, a list or absent)."""
     if isinstance(stop, str):
@@ -604,13 +610,13 @@ def stop_sequences(stop: object) -> list[str]:
     return []
 
 
-def apply_limits(text: str, stop: object, max_tokens: object) -> tuple[str, str]:
+def apply_limits(text: str, stop: object, max_tokens: int | None) -> tuple[str, str]:
     """Cut before the first stop sequence, then to ``max_tokens`` words."""
     cuts = [text.find(s) for s in stop_sequences(stop) if s in text]
     if cuts:
         text = text[: min(cuts)]
     words = text.split()
-    if isinstance(max_tokens, int) and 0 < max_tokens < len(words):
+    if max_tokens is not None and max_tokens < len(words):
         return " ".join(words[:max_tokens]), "length"
     return text, "stop"
 
@@ -634,8 +640,7 @@ def plan_reply(body: JsonDict, model: ModelInfo, digest: str) -> Reply:
         text = f'Hello! You said: "{said}". This is a deterministic reply from {model.id}.'
     else:
         text = f"Hello! This is a deterministic reply from {model.id}."
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    content, finish_reason = apply_limits(text, body.get("stop"), limit)
+    content, finish_reason = apply_limits(text, body.get("stop"), token_limit(body))
     return Reply(content=content, finish_reason=finish_reason)
 
 
@@ -646,8 +651,8 @@ def usage_payload(body: JsonDict, model: ModelInfo, reply: Reply) -> JsonDict:
     """OpenRouter usage: token counts, zeroed details and ``cost`` in USD."""
     prompt_tokens = max(1, estimate_tokens(prompt_text(body["messages"])))
     completion_tokens = estimate_tokens(reply.completion_text())
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    if isinstance(limit, int) and limit > 0:
+    limit = token_limit(body)
+    if limit is not None:
         completion_tokens = min(completion_tokens, limit)
     cost = (
         prompt_tokens * model.input_usd_per_mtok + completion_tokens * model.output_usd_per_mtok
@@ -766,6 +771,7 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
     """Routes requests; HTTP/1.1 so streams use chunked transfer encoding."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # answer at once instead of waiting on delayed ACKs
     server_version = "openrouter-test-server/1.0"
     timeout = 30.0  # idle keep-alive connections end instead of pinning a thread
 

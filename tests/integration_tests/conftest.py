@@ -6,11 +6,14 @@ Three ways to run the server-contract suite (``test_server_contract.py``):
 * record: ``--record-mode=once`` (or ``rewrite``) writes gzipped cassettes to
   ``cassettes/<module>/`` beside this file;
 * replay: ``--record-mode=none --block-network`` serves everything from the
-  cassettes; no server is started and the model points at a dead port.
+  cassettes; no server is started, the model points at a dead port and the
+  direct (server-only) tests skip.
 """
 
 from __future__ import annotations
 
+import gzip
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,17 +22,30 @@ from typing import Any
 import pytest
 from langchain_tests.conftest import CustomPersister, CustomSerializer, base_vcr_config
 from vcr import VCR
+from vcr.request import Request
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
-if str(TESTS_DIR) not in sys.path:  # tests/ is not a package; make the server importable
-    sys.path.insert(0, str(TESTS_DIR))
+# tests/ is not a package: put it on the path so ``openrouter_server`` imports here
+# and in the test modules.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from openrouter_server import TestServer, serve  # noqa: E402
+from openrouter_server import TestServer, serve
 
 OFFLINE_BASE_URL = "http://127.0.0.1:9/api/v1"
 """Where models point during replay: nothing listens on the discard port."""
 
 VOLATILE_RESPONSE_HEADERS = {"date", "server"}
+UUID_RE = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+LOOPBACK_PORT_RE = re.compile(r"^(https?://(?:127\.0\.0\.1|localhost)):\d+")
+
+
+class StableSerializer(CustomSerializer):
+    """langchain-tests' gzipped YAML without gzip's timestamp, so re-recording
+    unchanged traffic leaves the cassette files byte for byte the same."""
+
+    @staticmethod
+    def serialize(cassette_dict: dict[str, Any]) -> bytes:
+        yml = gzip.decompress(CustomSerializer.serialize(cassette_dict))
+        return gzip.compress(yml, mtime=0)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,7 +67,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_recording_configure(config: pytest.Config, vcr: VCR) -> None:
     """Store cassettes as gzipped YAML with langchain-tests' safe serializer."""
     vcr.register_persister(CustomPersister())
-    vcr.register_serializer("yaml.gz", CustomSerializer())
+    vcr.register_serializer("yaml.gz", StableSerializer())
 
 
 def cassettes_requested(config: pytest.Config) -> bool:
@@ -60,8 +76,23 @@ def cassettes_requested(config: pytest.Config) -> bool:
 
 
 def replaying(config: pytest.Config) -> bool:
-    """True under ``--block-network``: nothing may reach a live server."""
-    return bool(config.getoption("--block-network", default=False))
+    """True when nothing may reach a live server: cassettes are replayed
+    (``--record-mode=none``) or the network is blocked."""
+    return (
+        config.getoption("--record-mode", default=None) == "none"
+        or bool(config.getoption("--block-network", default=False))
+        or bool(config.getoption("--disable-socket", default=False))
+    )
+
+
+def _normalise_request(request: Request) -> Request:
+    """Strip what changes from run to run: uuid4s in bodies (``tool_example_to_messages``
+    invents tool-call ids on every call) and the local server's random port.
+    VCR applies this to a copy, both when recording and before matching."""
+    if isinstance(request.body, bytes):
+        request.body = UUID_RE.sub(b"00000000-0000-4000-8000-000000000000", request.body)
+    request.uri = LOOPBACK_PORT_RE.sub(r"\1", request.uri)
+    return request
 
 
 def _drop_volatile_headers(response: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +109,9 @@ def vcr_config() -> dict[str, Any]:
     """VCR settings: no secrets stored, and requests matched without host or port
     so cassettes replay whatever port the server had when they were recorded."""
     config = base_vcr_config()  # filters authorization, x-api-key and api-key
+    config["filter_headers"] = [*config["filter_headers"], ("host", None)]  # has the port
     config["match_on"] = ["method", "path", "body"]
+    config["before_record_request"] = _normalise_request
     config["before_record_response"] = _drop_volatile_headers
     config["serializer"] = "yaml.gz"
     config["path_transformer"] = VCR.ensure_suffix(".yaml.gz")
@@ -98,7 +131,7 @@ def vcr_requested(request: pytest.FixtureRequest) -> bool:
 def openrouter_server(request: pytest.FixtureRequest) -> Iterator[TestServer]:
     """One local OpenRouter-compatible server for the whole session."""
     if replaying(request.config):
-        pytest.skip("needs the live server; --block-network replays cassettes only")
+        pytest.skip("needs the live server; this run replays cassettes only")
     with serve() as server:
         yield server
 

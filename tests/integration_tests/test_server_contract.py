@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import httpx2
 import openai
 import pytest
-from langchain_core.messages import AIMessageChunk
+from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests import ChatModelIntegrationTests
@@ -119,7 +119,7 @@ def post(server: TestServer, body: dict[str, Any], **headers: str) -> httpx2.Res
 HELLO = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer "}, {"Authorization": "Basic x"}])
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic x"}])
 def test_missing_or_empty_key_is_401(server: TestServer, headers: dict[str, str]) -> None:
     sent = {"Content-Type": "application/json", **headers}
     response = httpx2.post(f"{server.base_url}/chat/completions", json=HELLO, headers=sent)
@@ -127,16 +127,18 @@ def test_missing_or_empty_key_is_401(server: TestServer, headers: dict[str, str]
     assert response.json() == {"error": {"message": "No auth credentials found", "code": 401}}
 
 
-def test_empty_key_through_sdk_is_authentication_error(server: TestServer) -> None:
-    with openai.OpenAI(base_url=server.base_url, api_key="", max_retries=0) as sdk:
-        with pytest.raises(openai.AuthenticationError) as info:
-            sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
-    assert info.value.status_code == 401
+def test_empty_key_never_leaves_the_sdk(server: TestServer) -> None:
+    """openai 3.x refuses an empty key client-side, so the server never sees it."""
+    with pytest.raises(openai.OpenAIError, match="Missing credentials"):
+        openai.OpenAI(base_url=server.base_url, api_key="")
+    assert server.requests == []
 
 
 def test_unknown_model_is_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="acme/nope", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(
+            model="acme/nope", messages=[{"role": "user", "content": "x"}]
+        )
     assert info.value.body == {"message": "acme/nope is not a valid model ID", "code": 400}
 
 
@@ -159,6 +161,7 @@ def test_injected_failure(
     with pytest.raises(error) as info:
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == status
+    assert isinstance(info.value.body, dict)
     assert info.value.body["code"] == status
     assert (info.value.response.headers.get("retry-after") == "0") == (status == 429)
     # Other models are unaffected.
@@ -192,6 +195,7 @@ def test_tools_to_model_without_tool_endpoints_is_404(server: TestServer) -> Non
 
     with pytest.raises(openai.NotFoundError) as info:
         chat(server, model=llama).bind_tools([get_weather]).invoke("Weather in Paris?")
+    assert isinstance(info.value.body, dict)
     assert info.value.body["message"] == NO_TOOL_ENDPOINTS
     assert chat(server, model=llama).invoke("Hello").text  # plain requests still work
 
@@ -259,9 +263,13 @@ def test_chatopenai_exposes_cost_only_when_not_streaming(server: TestServer) -> 
 def test_stream_abort_after_first_chunk_raises(server: TestServer) -> None:
     server.config.stream_fail_after_first_chunk.add(MODEL)
     received: list[str] = []
-    with pytest.raises(openai.APIConnectionError):
+
+    def consume() -> None:
         for chunk in chat(server).stream("Tell me a long story"):
             received.append(chunk.text)
+
+    with pytest.raises(openai.APIConnectionError):
+        consume()
     assert "".join(received)  # the first content chunk did arrive
 
 
@@ -360,3 +368,22 @@ def test_json_object_without_named_keys(client: openai.OpenAI) -> None:
     assert json.loads(result.choices[0].message.content or "") == {
         "response": "Give me JSON about cats"
     }
+
+
+def test_content_parts_and_system_messages(server: TestServer) -> None:
+    pixel = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42"
+        "mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+    )
+    question = HumanMessage(
+        [
+            {"type": "text", "text": "Describe this image."},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{pixel}"}},
+        ]
+    )
+    result = chat(server).invoke([SystemMessage("Be brief."), question])
+    assert result.text == (
+        'Hello! You said: "Describe this image. [image_url]". '
+        "This is a deterministic reply from google/gemini-2.5-flash."
+    )
+    assert server.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
