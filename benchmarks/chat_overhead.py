@@ -15,6 +15,8 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,7 @@ def queries(n: int) -> list[str]:
     return [f"Question {i} about {TOPICS[i % len(TOPICS)]}: explain item {i}." for i in range(n)]
 
 
-def timed_ms(call) -> float:  # noqa: ANN001 - a zero-argument callable
+def timed_ms(call: Callable[[], object]) -> float:
     start = time.perf_counter_ns()
     call()
     return (time.perf_counter_ns() - start) / 1e6
@@ -46,8 +48,13 @@ def measure(n: int) -> dict[str, list[float]]:
     with serve() as server:
         routed = AvengersChatModel(base_url=server.base_url, api_key="bench", max_retries=0)
         direct = {
-            model: ChatOpenAI(model=model, base_url=server.base_url, api_key="bench",
-                              max_retries=0, stream_usage=True)
+            model: ChatOpenAI(
+                model=model,
+                base_url=server.base_url,
+                api_key="bench",
+                max_retries=0,
+                stream_usage=True,
+            )
             for model in routed.pool
         }
         for text in queries(20):  # warm-up: imports, connection pools, embedder load
@@ -56,8 +63,8 @@ def measure(n: int) -> dict[str, list[float]]:
         times: dict[str, list[float]] = {"routed": [], "direct": [], "overhead": []}
         for text in queries(n):
             chosen = routed.fitted_router.route(text, routed.alpha).model
-            direct_ms = timed_ms(lambda: direct[chosen].invoke(text))
-            routed_ms = timed_ms(lambda: routed.invoke(text))
+            direct_ms = timed_ms(partial(direct[chosen].invoke, text))
+            routed_ms = timed_ms(partial(routed.invoke, text))
             times["direct"].append(direct_ms)
             times["routed"].append(routed_ms)
             times["overhead"].append(routed_ms - direct_ms)
@@ -71,8 +78,10 @@ def main() -> None:
     times = measure(args.n)
     p50 = statistics.median(times["overhead"])
     print("## Chat-model overhead (`python benchmarks/chat_overhead.py`)\n")
-    print(f"{args.n} interleaved calls each, local test server, Python "
-          f"{platform.python_version()}, {platform.machine()}\n")
+    print(
+        f"{args.n} interleaved calls each, local test server, Python "
+        f"{platform.python_version()}, {platform.machine()}\n"
+    )
     print("| measure | p50 ms | p90 ms | p99 ms |")
     print("|---|---|---|---|")
     for name in ("direct", "routed", "overhead"):
@@ -81,9 +90,11 @@ def main() -> None:
         print(f"| {name} | {p[0]:.2f} | {p[1]:.2f} | {p[2]:.2f} |")
     verdict = "PASS" if p50 <= TARGET_P50_MS else "MISS"
     print(f"\np50 overhead {p50:.2f} ms (target <= {TARGET_P50_MS} ms): {verdict}")
-    print("\n'direct' = ChatOpenAI for the model the router picks; 'routed' = "
-          "AvengersChatModel.invoke (embedding, routing, route event, metadata, cost); "
-          "'overhead' = per-query difference.")
+    print(
+        "\n'direct' = ChatOpenAI for the model the router picks; 'routed' = "
+        "AvengersChatModel.invoke (embedding, routing, route event, metadata, cost); "
+        "'overhead' = per-query difference."
+    )
 
 
 if __name__ == "__main__":

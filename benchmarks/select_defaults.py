@@ -55,26 +55,39 @@ def main() -> None:
         table[name] = {label: validation_figures(data, p) for label, p in CANDIDATES.items()}
     ranks = {label: [] for label in CANDIDATES}
     for name in DATASETS:
-        for figure, higher_is_better in (("aiq", True), ("cost_to_95", False),
-                                         ("acc_at_best_cost", True)):
+        for figure, higher_is_better in (
+            ("aiq", True),
+            ("cost_to_95", False),
+            ("acc_at_best_cost", True),
+        ):
             values = np.array([table[name][label][figure] for label in CANDIDATES])
             order = np.argsort(-values if higher_is_better else values, kind="stable")
             for rank, i in enumerate(order):
                 ranks[list(CANDIDATES)[i]].append(rank + 1)
     print("# Default selection on inner validation splits (test splits untouched)\n")
-    print("Command: `python benchmarks/select_defaults.py`. Figures in %, inner-validation mean "
-          "over 5 outer seeds; rank = mean rank over 2 data sets x 3 figures.\n")
-    header = "| configuration | " + " | ".join(
-        f"{n.split('_')[0]} AIQ | {n.split('_')[0]} c95 | {n.split('_')[0]} acc@C*"
-        for n in DATASETS) + " | mean rank |"
+    print(
+        "Command: `python benchmarks/select_defaults.py`. Figures in %, inner-validation mean "
+        "over 5 outer seeds; rank = mean rank over 2 data sets x 3 figures.\n"
+    )
+    header = (
+        "| configuration | "
+        + " | ".join(
+            f"{n.split('_')[0]} AIQ | {n.split('_')[0]} c95 | {n.split('_')[0]} acc@C*"
+            for n in DATASETS
+        )
+        + " | mean rank |"
+    )
     print(header)
     print("|---" * (2 + 3 * len(DATASETS)) + "|")
     for label in sorted(CANDIDATES, key=lambda lab: np.mean(ranks[lab])):
         cells = []
         for name in DATASETS:
             f = table[name][label]
-            cells += [f"{100 * f['aiq']:.2f}", f"{100 * f['cost_to_95']:.2f}",
-                      f"{100 * f['acc_at_best_cost']:.2f}"]
+            cells += [
+                f"{100 * f['aiq']:.2f}",
+                f"{100 * f['cost_to_95']:.2f}",
+                f"{100 * f['acc_at_best_cost']:.2f}",
+            ]
         print(f"| {label} | " + " | ".join(cells) + f" | {np.mean(ranks[label]):.2f} |")
 
 

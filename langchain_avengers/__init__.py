@@ -4,6 +4,7 @@ from langchain_avengers._persistence import RouterFileError
 from langchain_avengers._version import __version__
 from langchain_avengers.chat_models import AvengersChatModel
 from langchain_avengers.embeddings import EmbeddingCache, WordLlamaEmbeddings, embed_texts
+from langchain_avengers.pool import load_default_router
 from langchain_avengers.records import (
     CalibrationData,
     CalibrationRecord,
@@ -11,7 +12,6 @@ from langchain_avengers.records import (
     Usage,
     load_records,
 )
-from langchain_avengers.pool import load_default_router
 from langchain_avengers.router import (
     CandidateScore,
     ClusterMatch,

@@ -63,7 +63,7 @@ def save_router(router: ClusterRouter, path: Path) -> Path:
     staging = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
     staging.mkdir()  # plain mkdir, so the saved directory gets the usual permissions
     try:
-        np.savez_compressed(staging / ARRAYS_FILE, **arrays)
+        np.savez_compressed(staging / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
         metadata = _metadata(router, _sha256(staging / ARRAYS_FILE))
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         _replace_directory(staging, path)
@@ -110,11 +110,23 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_router(
-    cls: type[ClusterRouter], path: Path, embedder: Embeddings | None
-) -> ClusterRouter:
+def load_router(cls: type[ClusterRouter], path: Path, embedder: Embeddings | None) -> ClusterRouter:
     """Read and check a router directory written by :func:`save_router`."""
     metadata = _read_metadata(path)
+    try:
+        return _build_router(cls, path, metadata, embedder)
+    except RouterFileError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # valid JSON whose fields have the wrong shape: a hand-edited or corrupted file
+        problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        msg = f"{path / METADATA_FILE}: corrupted router metadata ({problem})"
+        raise RouterFileError(msg) from None
+
+
+def _build_router(
+    cls: type[ClusterRouter], path: Path, metadata: dict[str, Any], embedder: Embeddings | None
+) -> ClusterRouter:
     arrays = _read_arrays(path, metadata)
     stored = metadata["embedder"]
     resolved = _resolve_embedder(path, stored, embedder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -220,10 +221,12 @@ class AvengersChatModel(BaseChatModel):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
+        """Constructor arguments that are secrets, with their environment variables."""
         return {"api_key": "OPENROUTER_API_KEY"}
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
+        """Not serialisable: core's loader only accepts LangChain's own namespaces."""
         return False
 
     @property
@@ -327,6 +330,7 @@ class AvengersChatModel(BaseChatModel):
         generation = result.generations[0]
         message = generation.message
         token_usage = (result.llm_output or {}).get("token_usage") or {}
+        assert isinstance(message, AIMessage)
         avengers = {
             **plan.report(model),
             **self._finish(message, model, token_usage.get("cost")),
@@ -351,10 +355,8 @@ class AvengersChatModel(BaseChatModel):
                 ROUTE_EVENT, data, run_id=run_id
             )
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # no run to attach it to; metadata has it
             dispatch_custom_event(ROUTE_EVENT, data)
-        except RuntimeError:  # no run to attach the event to; metadata still carries it
-            pass
 
     async def _aemit(
         self, data: dict[str, Any], run_manager: AsyncCallbackManagerForLLMRun | None
@@ -371,10 +373,8 @@ class AvengersChatModel(BaseChatModel):
                 ROUTE_EVENT, data, run_id=run_id
             )
             return
-        try:
+        with contextlib.suppress(RuntimeError):
             await adispatch_custom_event(ROUTE_EVENT, data)
-        except RuntimeError:
-            pass
 
     # ------------------------------------------------------------------ calls
 
@@ -399,7 +399,8 @@ class AvengersChatModel(BaseChatModel):
                 plan.failures.append(describe_failure(model, error))
                 continue
             return self._annotate(result, plan, model)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        msg = "unreachable: the last attempt returns or raises"
+        raise AssertionError(msg)
 
     async def _agenerate(
         self,
@@ -422,7 +423,8 @@ class AvengersChatModel(BaseChatModel):
                 plan.failures.append(describe_failure(model, error))
                 continue
             return self._annotate(result, plan, model)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        msg = "unreachable: the last attempt returns or raises"
+        raise AssertionError(msg)
 
     def _stream(
         self,
@@ -480,7 +482,7 @@ class AvengersChatModel(BaseChatModel):
 
     def stream(
         self,
-        input: LanguageModelInput,  # noqa: A002 - LangChain's signature
+        input: LanguageModelInput,
         config: RunnableConfig | None = None,
         *,
         stop: list[str] | None = None,
@@ -495,7 +497,7 @@ class AvengersChatModel(BaseChatModel):
 
     async def astream(
         self,
-        input: LanguageModelInput,  # noqa: A002 - LangChain's signature
+        input: LanguageModelInput,
         config: RunnableConfig | None = None,
         *,
         stop: list[str] | None = None,
@@ -667,7 +669,7 @@ def _manager_for(run_manager: Any, manager_cls: type) -> Any:
     )
 
 
-def _configured(config: RunnableConfig, model: BaseChatModel, manager_cls: type) -> Any:
+def _configured(config: RunnableConfig, model: BaseChatModel, manager_cls: Any) -> Any:
     """The callback manager core builds for a ``.stream()`` run, from the same config."""
     return manager_cls.configure(
         config.get("callbacks"),
@@ -690,7 +692,7 @@ def _remember_stream_run(
     """
     config = ensure_config(config)
     run_id = config.get("run_id") or uuid.uuid4()
-    config = {**config, "run_id": run_id}  # type: ignore[typeddict-item]
+    config = {**config, "run_id": run_id}
     previous = _STREAM_RUN.get()
     _STREAM_RUN.set((run_id, config))
     return config, previous
@@ -726,7 +728,12 @@ def _final_chunk(
 ) -> ChatGenerationChunk:
     """The cost, known only at the end; the whole decision too if nothing came before."""
     usage = next(
-        (c.message.usage_metadata for c in reversed(chunks) if c.message.usage_metadata), None
+        (
+            c.message.usage_metadata
+            for c in reversed(chunks)
+            if isinstance(c.message, AIMessageChunk) and c.message.usage_metadata
+        ),
+        None,
     )
     avengers = chat._finish(
         AIMessage(content="", usage_metadata=usage), model, cost[-1] if cost else None

@@ -65,12 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seeds", type=_positive_int, default=5, help="number of seeded splits")
     ev.add_argument("--alphas", type=_alpha, nargs="+", help="alpha grid (default 0..1 by 0.02)")
     ev.add_argument("--test-size", type=float, default=0.3, help="held-out fraction (0.3)")
-    ev.add_argument("--plot", type=Path, help="write the accuracy-cost plot here (PNG); the "
-                    "usage plot goes beside it as NAME_usage.png")
+    ev.add_argument(
+        "--plot",
+        type=Path,
+        help="write the accuracy-cost plot here (PNG); the "
+        "usage plot goes beside it as NAME_usage.png",
+    )
     ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     budget = ev.add_mutually_exclusive_group()
-    budget.add_argument("--target-cost", type=float, help="choose alpha for this USD per 1,000 queries")
-    budget.add_argument("--min-accuracy", type=float, help="choose the cheapest alpha reaching this accuracy (0-1)")
+    budget.add_argument(
+        "--target-cost", type=float, help="choose alpha for this USD per 1,000 queries"
+    )
+    budget.add_argument(
+        "--min-accuracy", type=float, help="choose the cheapest alpha reaching this accuracy (0-1)"
+    )
     _add_router_options(ev)
 
     route = sub.add_parser("route", help="show which model a router picks for a query")
@@ -86,10 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_router_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n-clusters", type=_positive_int, default=60, help="k-means clusters (60)")
+    parser.add_argument(
+        "--n-clusters", type=_positive_int, default=60, help="k-means clusters (60)"
+    )
     parser.add_argument("--top-p", type=_positive_int, default=4, help="nearest clusters used (4)")
-    parser.add_argument("--cost-scale", choices=("log", "linear"), default="log",
-                        help="normalise log cost (default) or raw cost (the paper)")
+    parser.add_argument(
+        "--cost-scale",
+        choices=("log", "linear"),
+        default="log",
+        help="normalise log cost (default) or raw cost (the paper)",
+    )
     parser.add_argument("--random-state", type=int, default=0, help="k-means seed")
 
 
@@ -207,9 +221,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _demo_answer(query: str) -> None:
+    import openai
+
     from langchain_avengers.chat_models import AvengersChatModel
 
-    message = AvengersChatModel(alpha=0.5).invoke(query)
+    try:
+        message = AvengersChatModel(alpha=0.5).invoke(query)
+    except (openai.APIError, ValueError) as exc:
+        print(f"\nNo live answer: {type(exc).__name__}: {' '.join(str(exc).split())}")
+        return
     meta = message.response_metadata["avengers"]
     print(f"\n{query}\n-> {meta['model']} answered (cost ${meta['actual_cost']}):")
     print(message.content)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -31,11 +32,26 @@ __all__ = [
 _PROGRESS_BATCH = 1024
 
 
+def _import_wordllama() -> Any:
+    """Import wordllama without letting it reconfigure the application's root logger.
+
+    wordllama calls ``logging.basicConfig(level=INFO)`` at import time, which would make every
+    library's INFO logs appear on the user's stderr.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        import wordllama  # imported lazily: ~0.3 s
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return wordllama
+
+
 @functools.lru_cache(maxsize=4)
 def _load_wordllama(dim: int) -> Any:
     """Load WordLlama from the installed wheel; never touch the network."""
-    import wordllama  # imported lazily: ~0.3 s
-
+    wordllama = _import_wordllama()
     package_dir = Path(wordllama.__file__).parent
     return wordllama.WordLlama.load(
         cache_dir=package_dir,
@@ -197,7 +213,7 @@ def embed_texts(
     embedder: Embeddings,
     texts: Sequence[str],
     *,
-    cache: EmbeddingCache | None | Literal["process"] = "process",
+    cache: EmbeddingCache | Literal["process"] | None = "process",
     show_progress: bool = False,
 ) -> np.ndarray:
     """Embed ``texts`` into L2-normalised float32 rows, reusing cached vectors.
@@ -228,4 +244,3 @@ def embed_texts(
     if not keys:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([known[k] for k in keys]).astype(np.float32, copy=False)
-

@@ -45,8 +45,15 @@ def plot_pareto(evaluation: Evaluation, path: str | Path, *, title: str | None =
             fontsize=7,
         )
     oracle = evaluation.oracle_mean()
-    ax.scatter(oracle["cost"], 100 * oracle["accuracy"], marker="*", s=90, color="gold",
-               edgecolor="black", label="oracle")
+    ax.scatter(
+        oracle["cost"],
+        100 * oracle["accuracy"],
+        marker="*",
+        s=90,
+        color="gold",
+        edgecolor="black",
+        label="oracle",
+    )
     ax.set_xscale("log")
     ax.set_xlabel("cost, USD per 1,000 queries (log scale)")
     ax.set_ylabel("accuracy on held-out queries (%)")

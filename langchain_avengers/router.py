@@ -109,7 +109,7 @@ class BatchScores:
         return np.where(tied, self.expected_cost, np.inf).argmin(axis=1)
 
 
-class ClusterRouter(BaseEstimator):  # type: ignore[misc]
+class ClusterRouter(BaseEstimator):
     """Routes each query to one model of a pool, trading accuracy for cost with ``alpha``.
 
     Parameters
@@ -215,6 +215,10 @@ class ClusterRouter(BaseEstimator):  # type: ignore[misc]
         """
         data = as_calibration_data(records)
         self._validate_params(len(data))
+        # checked before any fitted attribute changes, so a failed refit leaves the router as
+        # it was (and before paying for embeddings)
+        _require_measured(data.models, data.scores, "score")
+        _require_measured(data.models, data.costs, "cost")
         self._norm_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         vectors = self._fit_embeddings(data, embeddings)
         kmeans = KMeans(
@@ -280,14 +284,6 @@ class ClusterRouter(BaseEstimator):  # type: ignore[misc]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pool-wide means, counts and (shrunk) cluster means of one statistic, NaN-aware."""
         measured = ~np.isnan(values)
-        missing = [m for m, any_ in zip(self.models_, measured.any(axis=0), strict=True) if not any_]
-        if missing:
-            field = "records" if what == "score" else "usages.<model>.cost"
-            msg = (
-                f"calibration data: model(s) {missing} have no {what} in any record "
-                f"(field '{field}'); a router needs a score and a cost for every model"
-            )
-            raise RecordsError(msg)
         filled = np.where(measured, values, 0.0)
         onehot = np.zeros((len(labels), self.n_clusters))
         onehot[np.arange(len(labels)), labels] = 1.0
@@ -329,7 +325,7 @@ class ClusterRouter(BaseEstimator):  # type: ignore[misc]
             ValueError: alpha outside [0, 1], an unknown or empty ``allowed_models``, or an
                 embedding of the wrong size.
         """
-        vector = self._as_vectors([query] if isinstance(query, str) else [query])
+        vector = self._as_vectors([query])
         top = self._resolve_top_p(top_p)
         batch = self._score_vectors(vector, self._candidate_columns(allowed_models), top)
         alpha = _check_alpha(alpha)
@@ -529,6 +525,19 @@ def as_calibration_data(records: RecordsLike) -> CalibrationData:
     if isinstance(records, (str, Path)):
         return CalibrationData.from_path(records)
     return CalibrationData.from_records(list(records))
+
+
+def _require_measured(models: Sequence[str], values: np.ndarray, what: str) -> None:
+    """Refuse data in which some model has no measured ``what`` (score or cost) at all."""
+    has_any = (~np.isnan(values)).any(axis=0)
+    missing = [m for m, seen in zip(models, has_any, strict=True) if not seen]
+    if missing:
+        field = "records" if what == "score" else "usages.<model>.cost"
+        msg = (
+            f"calibration data: model(s) {missing} have no {what} in any record "
+            f"(field '{field}'); a router needs a score and a cost for every model"
+        )
+        raise RecordsError(msg)
 
 
 def _check_alpha(alpha: float) -> float:

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parents[1] / "langchain_avengers" / "data" / "openrouter_catalog.json"
+OUT = Path(__file__).resolve().parents[1] / "langchain_avengers/data/openrouter_catalog.json"
 
 
 def profile_from_openrouter(entry: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +51,7 @@ def profile_from_prices(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Write the catalog from the chosen source."""
     parser = argparse.ArgumentParser(description="Regenerate the bundled OpenRouter catalog.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--models-json", type=Path, help="saved GET /api/v1/models response")
@@ -60,7 +61,7 @@ def main() -> None:
     if args.models_json:
         raw = json.loads(args.models_json.read_text())["data"]
         profiles = {e["id"]: profile_from_openrouter(e) for e in raw}
-        note = f"generated from a saved OpenRouter /api/v1/models response ({args.models_json.name})"
+        note = f"generated from a saved OpenRouter /api/v1/models response: {args.models_json.name}"
     else:
         raw = json.loads(args.prices.read_text())["models"]
         profiles = {e["id"]: profile_from_prices(e) for e in raw}

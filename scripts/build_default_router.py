@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    """Fit on the data file and save into the package."""
     parser = argparse.ArgumentParser(description="Fit and save the default router.")
     parser.add_argument(
         "--data", type=Path, default=ROOT.parent / "shared" / "data" / "openrouter_4models.jsonl"
