@@ -1,8 +1,9 @@
 """Avengers-Pro routing for LangChain: one chat model that sends each call to the right model."""
 
+from typing import TYPE_CHECKING, Any
+
 from langchain_avengers._persistence import RouterFileError
 from langchain_avengers._version import __version__
-from langchain_avengers.chat_models import AvengersChatModel
 from langchain_avengers.embeddings import EmbeddingCache, WordLlamaEmbeddings, embed_texts
 from langchain_avengers.pool import load_default_router
 from langchain_avengers.records import (
@@ -18,6 +19,20 @@ from langchain_avengers.router import (
     ClusterRouter,
     RoutingDecision,
 )
+
+if TYPE_CHECKING:
+    from langchain_avengers.chat_models import AvengersChatModel
+
+
+def __getattr__(name: str) -> Any:
+    """Import the chat model on first use: the offline tools and CLI skip langchain-openai."""
+    if name == "AvengersChatModel":
+        from langchain_avengers.chat_models import AvengersChatModel
+
+        return AvengersChatModel
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
 
 __all__ = [
     "AvengersChatModel",

@@ -5,8 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 
+class _NoProgress:
+    """Stands in for a disabled bar without importing tqdm."""
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        """Ignore progress."""
+
+
 def progress(total: int, desc: str, *, enabled: bool = True) -> Any:
     """A tqdm bar, drawn only on a terminal and only when ``enabled``."""
-    from tqdm.auto import tqdm
+    if not enabled:
+        return _NoProgress()
+    from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, disable=None if enabled else True, leave=False)
+    return tqdm(total=total, desc=desc, disable=None, leave=False)

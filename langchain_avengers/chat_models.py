@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -35,6 +35,9 @@ from langchain_core.utils.function_calling import convert_to_json_schema, conver
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import _ChatModelBinding
+
 from langchain_avengers._openrouter import (
     OpenRouterChatOpenAI,
     call_cost,
@@ -52,6 +55,8 @@ ROUTE_EVENT = "avengers_route"
 """Name of the custom callback event carrying each routing decision."""
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 ROUTER_KWARGS = ("alpha", "models", "top_p", "model", "avengers_capabilities")
+ROUTING_FIELDS = ("alpha", "top_p", "models")
+"""Per-chain routing options that ``bind`` keeps on the model itself (see ``bind``)."""
 _STREAM_RUN: contextvars.ContextVar[tuple[uuid.UUID, RunnableConfig] | None] = (
     contextvars.ContextVar("avengers_stream_run", default=None)
 )
@@ -149,6 +154,8 @@ class AvengersChatModel(BaseChatModel):
     profiles: dict[str, OpenRouterProfile] = Field(default_factory=load_catalog)
     """Per-model capabilities, context size and prices; defaults to the bundled catalog.
     Entries given here are merged over the catalog's, key by key."""
+    models: list[str] | None = None
+    """Restrict routing to these pool models; ``None`` uses the whole pool."""
     max_fallbacks: int = Field(default=2, ge=0)
     """How many next-best models to try after a retryable provider failure."""
 
@@ -263,7 +270,7 @@ class AvengersChatModel(BaseChatModel):
         alpha = float(options.get("alpha", self.alpha))
         top_p = options.get("top_p", self.top_p)
         needs = _required_capabilities(kwargs, options.get("avengers_capabilities", ()))
-        candidates = self._candidates(options.get("models"), options.get("model"))
+        candidates = self._candidates(options.get("models", self.models), options.get("model"))
         tokens = estimate_tokens(messages, kwargs.get("tools"))
         excluded = {m: r for m in candidates if (r := self._exclusion(m, needs, tokens))}
         usable = [m for m in candidates if m not in excluded]
@@ -513,6 +520,34 @@ class AvengersChatModel(BaseChatModel):
 
     # ------------------------------------------------------------------ tools & structure
 
+    def bind(self, **kwargs: Any) -> _ChatModelBinding:
+        """Bind call arguments; routing options stay with the model through later wrapping.
+
+        ``alpha``, ``top_p`` and ``models`` are set on a copy of this model (sharing its
+        clients) rather than on the binding, so ``llm.bind(alpha=0.2).bind_tools(...)``,
+        ``.with_structured_output(...)`` or an agent built on the binding keep the budget.
+        """
+        routing = {k: kwargs.pop(k) for k in ROUTING_FIELDS if k in kwargs}
+        model = self.with_routing(**routing) if routing else self
+        return super(AvengersChatModel, model).bind(**kwargs)
+
+    def with_routing(self, **options: Any) -> AvengersChatModel:
+        """A copy with other routing options (``alpha``, ``top_p``, ``models``); clients shared.
+
+        Raises:
+            ValueError: an unknown option, alpha outside [0, 1], or a model not in the pool.
+        """
+        unknown = sorted(set(options) - set(ROUTING_FIELDS))
+        if unknown:
+            msg = f"with_routing: unknown options {unknown}; expected some of {ROUTING_FIELDS}"
+            raise ValueError(msg)
+        if "alpha" in options and not 0.0 <= float(options["alpha"]) <= 1.0:
+            msg = f"alpha must be in [0, 1], got {options['alpha']!r}"
+            raise ValueError(msg)
+        if options.get("models") is not None:
+            options["models"] = self._candidates(options["models"], None)
+        return self.model_copy(update=options)
+
     def bind_tools(
         self,
         tools: Sequence[dict[str, Any] | type | Callable | BaseTool],
@@ -558,11 +593,16 @@ class AvengersChatModel(BaseChatModel):
             method: "function_calling" (a forced tool call), "json_schema" (OpenAI
                 ``response_format``) or "json_mode".
             strict: Ask for schema-exact output.
-            kwargs: Not supported; raises if given.
+            kwargs: Routing options (``alpha``, ``top_p``, ``models``); anything else raises.
         """
+        routing = {k: kwargs.pop(k) for k in ROUTING_FIELDS if k in kwargs}
         if kwargs:
             msg = f"with_structured_output: unsupported arguments {sorted(kwargs)}"
             raise ValueError(msg)
+        if routing:
+            return self.with_routing(**routing).with_structured_output(
+                schema, include_raw=include_raw, method=method, strict=strict
+            )
         is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
         trace = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
         parser: Runnable

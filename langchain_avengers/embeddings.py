@@ -113,7 +113,8 @@ def embedder_identity(embedder: Embeddings) -> str:
     """A stable name for an embedder, so a router refuses vectors from a different one.
 
     Uses the embedder's ``identity`` attribute when it has one, else its class and model name
-    (``model``, ``model_name`` or ``model_id``) and its ``dimensions`` when set.
+    (``model``, ``model_name`` or ``model_id``) and its output size (``dimensions``, ``size``
+    or ``dim``) when set.
     """
     identity = getattr(embedder, "identity", None)
     if isinstance(identity, str):
@@ -125,9 +126,10 @@ def embedder_identity(embedder: Embeddings) -> str:
         if isinstance(model, str):
             name = f"{name}:{model}"
             break
-    dimensions = getattr(embedder, "dimensions", None)
-    if isinstance(dimensions, int):
-        name = f"{name}:{dimensions}"
+    for attribute in ("dimensions", "size", "dim"):
+        dimensions = getattr(embedder, attribute, None)
+        if isinstance(dimensions, int) and not isinstance(dimensions, bool):
+            return f"{name}:{dimensions}"
     return name
 
 

@@ -249,8 +249,9 @@ class Evaluation:
     def table(self, alphas: Sequence[float] = (0.0, 0.3, 0.5, 0.7, 1.0)) -> str:
         """A Markdown table like the paper's Table 3, seed-averaged.
 
-        Per-benchmark accuracy (datasets grouped by the prefix before "/"), their unweighted
-        average, the accuracy over all held-out queries, and the total cost of the split.
+        Per-benchmark accuracy in % (datasets grouped by the prefix before "/"), their
+        unweighted average, the accuracy over all held-out queries, and the total USD spent on
+        the held-out split (the paper's unit; figures and plots use USD per 1,000 queries).
         """
         groups = sorted({_group(d) for d in self.splits[0].oracle.per_dataset})
         rows: list[tuple[str, list[ModelPoint]]] = [
@@ -262,7 +263,7 @@ class Evaluation:
             i = int(np.argmin(np.abs(np.asarray(self.alphas) - alpha)))
             label = f"router α={self.alphas[i]:g}"
             rows.append((label, [_as_model_point(label, s.curve[i]) for s in self.splits]))
-        header = ["", *groups, "avg", "all", "cost $"]
+        header = ["", *groups, "avg", "all", "split cost $"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for label, points in rows:
             grouped = [_grouped_accuracy(p.per_dataset) for p in points]
@@ -350,10 +351,9 @@ def _evaluate_split(
     keep = measured.any(axis=1)
     held_out = held_out.subset(np.flatnonzero(keep))
     measured = measured[keep]
-    columns = [data.models.index(m) for m in fitted.models_]
-    batch = fitted.score_batch(vectors[test][keep])
+    test_vectors = vectors[test][keep]
     curve = [
-        _routed_point(alpha, held_out, columns, batch.choose(alpha, allowed=measured[:, columns]))
+        _routed_point(alpha, held_out, _route_measured(fitted, test_vectors, measured, alpha))
         for alpha in alphas
     ]
     singles = [_single_point(held_out, j) for j in range(len(data.models))]
@@ -370,10 +370,27 @@ def _evaluate_split(
     )
 
 
-def _routed_point(
-    alpha: float, held_out: CalibrationData, columns: list[int], chosen: np.ndarray
-) -> CurvePoint:
-    picked = np.asarray(columns)[chosen]
+def _route_measured(
+    router: ClusterRouter, vectors: np.ndarray, measured: np.ndarray, alpha: float
+) -> np.ndarray:
+    """Column (of the data) each query is routed to, among the models measured on it.
+
+    Queries are grouped by which models were measured, and each group is routed with
+    ``allowed_models`` = those models, so normalisation happens among them exactly as the
+    deployed router does when a capability rules models out.
+    """
+    models = router.models_
+    picked = np.empty(len(vectors), dtype=int)
+    patterns, group = np.unique(measured, axis=0, return_inverse=True)
+    for g, pattern in enumerate(patterns):
+        rows = np.flatnonzero(group.ravel() == g)
+        allowed = [m for m, ok in zip(models, pattern, strict=True) if ok]
+        chosen = router.route_batch(vectors[rows], alpha, allowed_models=allowed)
+        picked[rows] = [models.index(m) for m in chosen]
+    return picked
+
+
+def _routed_point(alpha: float, held_out: CalibrationData, picked: np.ndarray) -> CurvePoint:
     rows = np.arange(len(held_out))
     point = _point_from_rows(
         f"α={alpha:g}", held_out, held_out.scores[rows, picked], held_out.costs[rows, picked]

@@ -59,7 +59,7 @@ def plot_pareto(evaluation: Evaluation, path: str | Path, *, title: str | None =
     ax.set_ylabel("accuracy on held-out queries (%)")
     ax.set_title(title or f"Held-out accuracy vs cost ({len(evaluation.splits)} seeds)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8, framealpha=0.6)
     return _save(fig, plt, Path(path))
 
 

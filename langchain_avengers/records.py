@@ -31,7 +31,8 @@ __all__ = [
     "load_records",
 ]
 
-Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=False)]
+Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
+"""A JSON number in [0, 1]; strings such as "0.5" are refused (bools are mapped first)."""
 
 
 class RecordsError(ValueError):
@@ -43,7 +44,7 @@ class Usage(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    cost: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    cost: float | None = Field(default=None, ge=0.0, allow_inf_nan=False, strict=True)
     """USD billed for the answer; ``None`` means unknown (not free)."""
     prompt_tokens: int | None = Field(default=None, ge=0)
     """Input tokens, when the provider reported them."""

@@ -8,6 +8,7 @@ clusters, min-max normalise accuracy and cost among the candidate models in each
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -243,12 +244,12 @@ class ClusterRouter(BaseEstimator):
     def _validate_params(self, n_samples: int) -> None:
         checks = [
             (
-                isinstance(self.n_clusters, int) and 1 <= self.n_clusters <= n_samples,
+                _is_int(self.n_clusters) and 1 <= self.n_clusters <= n_samples,
                 f"n_clusters must be an int in [1, {n_samples}] (the number of calibration "
                 f"queries), got {self.n_clusters!r}",
             ),
             (
-                isinstance(self.top_p, int) and 1 <= self.top_p <= self.n_clusters,
+                _is_int(self.top_p) and 1 <= self.top_p <= self.n_clusters,
                 f"top_p must be an int in [1, n_clusters={self.n_clusters}], got {self.top_p!r}",
             ),
             (
@@ -425,7 +426,7 @@ class ClusterRouter(BaseEstimator):
 
     def _resolve_top_p(self, top_p: int | None) -> int:
         top = self.top_p if top_p is None else top_p
-        if not isinstance(top, int) or not 1 <= top <= self.n_clusters:
+        if not _is_int(top) or not 1 <= top <= self.n_clusters:
             msg = f"top_p must be an int in [1, {self.n_clusters}], got {top!r}"
             raise ValueError(msg)
         return top
@@ -538,6 +539,11 @@ def _require_measured(models: Sequence[str], values: np.ndarray, what: str) -> N
             f"(field '{field}'); a router needs a score and a cost for every model"
         )
         raise RecordsError(msg)
+
+
+def _is_int(value: object) -> bool:
+    """Python or numpy integers (grid searches hand out numpy ones), never bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_alpha(alpha: float) -> float:

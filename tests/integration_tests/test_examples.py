@@ -1,0 +1,89 @@
+"""Every script in examples/ runs offline (``--offline``: the local OpenRouter-compatible server).
+
+Each runs as a subprocess from the repository root, without an OpenRouter key and with LangSmith
+tracing unset, and must exit 0 and print the routing it is there to show.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from langchain_avengers import load_default_router
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+POOL = load_default_router().models_
+ANY_POOL_MODEL = "(" + "|".join(re.escape(m) for m in POOL) + ")"
+
+# example -> patterns that must all appear in its stdout
+EXPECTED: dict[str, list[str]] = {
+    "lcel_budgets.py": [
+        rf"thrifty +alpha=0\.2: {ANY_POOL_MODEL} +cost \$\d",
+        rf"quality +alpha=0\.9: {ANY_POOL_MODEL} +cost \$\d",
+        r"total cost, thrifty \(alpha=0\.2\): \$\d",
+        r"total cost, quality \(alpha=0\.9\): \$\d",
+    ],
+    "tool_agent.py": [
+        rf"step 1: served by {ANY_POOL_MODEL}",
+        r"calls (multiply|convert_units)\(",
+        r"tool (multiply|convert_units) -> ",
+        r"excluded: meta-llama/llama-3\.1-8b-instruct: no tool_calling support",
+        r"Final answer: \S",
+    ],
+    "structured_output.py": [
+        r"method=function_calling",
+        r"method=json_schema",
+        r"parsed: City\(name=.*\(parsing error: None\)",
+        rf"served by {ANY_POOL_MODEL} at alpha=0\.7",
+    ],
+    "langsmith_tracing.py": [
+        r"trace 'avengers-demo' \(chain\)",
+        r"ls_provider=openrouter ls_model_name=avengers-router",
+        rf"chosen model: {ANY_POOL_MODEL}",
+        r"tokens: \d+ in, \d+ out",
+        rf"event avengers_route on this run: model={ANY_POOL_MODEL}",
+    ],
+}
+
+
+def offline_env() -> dict[str, str]:
+    """The current environment minus anything that could reach OpenRouter or LangSmith."""
+    env = dict(os.environ)
+    for name in (
+        "OPENROUTER_API_KEY",
+        "OPENROUTER_BASE_URL",
+        "LANGSMITH_TRACING",
+        "LANGCHAIN_TRACING_V2",
+        "LANGCHAIN_TRACING",
+    ):
+        env.pop(name, None)
+    return env
+
+
+def test_every_example_is_tested() -> None:
+    scripts = {p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")}
+    assert scripts == set(EXPECTED)
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_example_runs_offline(script: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--offline"],
+        cwd=REPO,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+    for pattern in EXPECTED[script]:
+        assert re.search(pattern, proc.stdout), f"{script}: no line matching {pattern!r} in\n" + (
+            proc.stdout
+        )

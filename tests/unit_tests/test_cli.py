@@ -1,0 +1,331 @@
+"""The ``avengers`` command, end to end on the small fixture (default WordLlama embedder).
+
+Most runs call ``main([...])`` in-process; a few run a real subprocess, both as
+``python -m langchain_avengers.cli`` and as the installed ``avengers`` console script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from langchain_avengers import ClusterRouter
+from langchain_avengers.cli import DEMO_QUERIES, main
+from langchain_avengers.evaluation import evaluate_router
+
+MODELS = {"acme/tiny", "acme/medium", "acme/large"}
+ROUTER_OPTIONS = ["--n-clusters", "4", "--top-p", "2"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def router_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A router fitted through the CLI on small.jsonl, shared by the module's tests."""
+    small = Path(__file__).resolve().parents[1] / "fixtures" / "small.jsonl"
+    out = tmp_path_factory.mktemp("cli") / "router"
+    assert main(["fit", str(small), "-o", str(out), *ROUTER_OPTIONS]) == 0
+    return out
+
+
+def one_error_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("avengers: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# ---------------------------------------------------------------- fit and route
+
+
+def test_fit_writes_a_router_equal_to_the_api_one(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "router"
+    assert main(["fit", str(small_jsonl), "-o", str(out), *ROUTER_OPTIONS]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"fitted 4 clusters on 90 queries, 3 models; wrote {out}\n"
+    assert captured.err == ""
+    assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "router.json"]
+
+    loaded = ClusterRouter.load(out)
+    direct = ClusterRouter(n_clusters=4, top_p=2).fit(small_jsonl)
+    assert loaded.data_fingerprint_ == direct.data_fingerprint_
+    assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (4, 2, "log")
+    queries = list(DEMO_QUERIES)
+    for alpha in (0.0, 0.3, 1.0):
+        assert loaded.route_batch(queries, alpha) == direct.route_batch(queries, alpha)
+
+
+def test_fit_options_reach_the_router(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r"
+    args = ["fit", str(small_jsonl), "-o", str(out), "--n-clusters", "3", "--top-p", "1",
+            "--cost-scale", "linear", "--random-state", "5"]
+    assert main(args) == 0
+    capsys.readouterr()
+    params = json.loads((out / "router.json").read_text())["params"]
+    assert [params[k] for k in ("n_clusters", "top_p", "cost_scale", "random_state")] == [
+        3, 1, "linear", 5
+    ]
+
+
+def test_route_prints_the_choice_and_every_candidate(
+    router_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = "What is the capital city of Chile?"
+    assert main(["route", str(router_dir), query, "--alpha", "0.3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    expected = ClusterRouter.load(router_dir).route(query, 0.3)
+    assert out[0] == f"{expected.model}  (alpha=0.3)"
+    assert len(out) == 4
+    assert [line.split()[0] for line in out[1:]] == [c.model for c in expected.candidates]
+
+
+def test_route_json(router_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    query = "Write a Python function that merges two dicts."
+    assert main(["route", str(router_dir), query, "--alpha", "1", "--json"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert decision["model"] == ClusterRouter.load(router_dir).route(query, 1.0).model
+    assert decision["alpha"] == 1.0
+    assert {c["model"] for c in decision["candidates"]} == MODELS
+    assert len(decision["clusters"]) == 2
+
+
+def test_route_restricted_to_some_models(
+    router_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["route", str(router_dir), "What is 3 plus 4?", "--alpha", "1", "--json",
+            "--models", "acme/tiny", "acme/medium"]
+    assert main(args) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert {c["model"] for c in decision["candidates"]} == {"acme/tiny", "acme/medium"}
+    assert decision["model"] in {"acme/tiny", "acme/medium"}
+
+
+def test_route_unknown_model(router_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route", str(router_dir), "hi", "--models", "acme/huge"]) == 2
+    captured = capsys.readouterr()
+    assert "unknown model" in one_error_line(captured.err)
+    assert "acme/huge" in captured.err
+    assert captured.out == ""
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def test_evaluate_json_is_exactly_one_object(
+    small_jsonl: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", str(small_jsonl), "--seeds", "2", "--json", *ROUTER_OPTIONS]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)  # the whole of stdout is one JSON document
+    assert isinstance(report, dict)
+    assert captured.out.lstrip().startswith("{")
+    assert captured.err == ""
+
+    assert report["data"] == str(small_jsonl)
+    assert set(report["figures"]) == {"acc_at_best_cost", "cost_to_match", "cost_to_95", "aiq"}
+    assert set(report["best_single"]) == {"model", "accuracy", "cost"}
+    assert set(report["oracle"]) == {"accuracy", "cost"}
+    assert report["best_single"]["model"] in MODELS
+    assert report["seeds"] == [0, 1]
+    assert len(report["curve"]) == 51
+    assert {"alpha", "accuracy", "cost"} <= set(report["curve"][0])
+    fractions = [report["best_single"]["accuracy"], report["oracle"]["accuracy"],
+                 report["figures"]["aiq"], *(p["accuracy"] for p in report["curve"])]
+    assert all(0.0 <= f <= 1.0 for f in fractions)
+
+    api = evaluate_router(small_jsonl, ClusterRouter(n_clusters=4, top_p=2), seeds=[0, 1])
+    assert report["figures"] == pytest.approx(json.loads(json.dumps(api.to_dict()["figures"])))
+    assert report["best_single"] == pytest.approx(api.to_dict()["best_single"])
+
+
+def test_evaluate_plot_and_text_report(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "plots" / "frontier.png"
+    args = ["evaluate", str(small_jsonl), "--seeds", "2", "--alphas", "0", "0.5", "1",
+            "--plot", str(plot), *ROUTER_OPTIONS]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for path in (plot, tmp_path / "plots" / "frontier_usage.png"):
+        assert path.read_bytes()[:8] == PNG_MAGIC
+    assert "| acme/large |" in out
+    assert "| router α=0.5 |" in out
+    for figure in ("acc@best-cost", "cost-to-match", "cost-to-95%", "AIQ"):
+        assert figure in out
+
+
+def test_evaluate_budget_choice(small_jsonl: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["evaluate", str(small_jsonl), "--seeds", "2", "--alphas", "0", "0.5", "1",
+            "--min-accuracy", "0.5", "--json", *ROUTER_OPTIONS]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    choice = report["budget_choice"]
+    assert choice["alpha"] in (0.0, 0.5, 1.0)
+    assert choice["accuracy"] >= 0.5
+    cheapest_reaching = min((p for p in report["curve"] if p["accuracy"] >= 0.5),
+                            key=lambda p: p["cost"])
+    assert choice["alpha"] == cheapest_reaching["alpha"]
+
+
+def test_evaluate_impossible_budget(small_jsonl: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["evaluate", str(small_jsonl), "--seeds", "1", "--alphas", "0", "1",
+            "--target-cost", "1e-9", *ROUTER_OPTIONS]
+    assert main(args) == 2
+    assert "target_cost" in one_error_line(capsys.readouterr().err)
+
+
+# ---------------------------------------------------------------- demo
+
+
+def test_demo_routes_sample_queries_offline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--alphas", "0", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Bundled router: 4 OpenRouter models, 60 clusters")
+    for query in DEMO_QUERIES:
+        assert query[:60] in out
+    routed = [line for line in out.splitlines() if line.lstrip().startswith("alpha=")]
+    assert len(routed) == 2 * len(DEMO_QUERIES)
+    assert "Set OPENROUTER_API_KEY" in out
+
+
+# ---------------------------------------------------------------- bad input
+
+
+BAD_RECORDS = {
+    "malformed-json": (['{"query": "a", "records": {"m": 1}}', '{"query": "b", "records": '],
+                       ":2: not valid JSON"),
+    "score-out-of-range": (['{"query": "a", "records": {"m": 1}}',
+                            '{"query": "b", "records": {"m": 2.5}}'], ":2: field 'records.m'"),
+    "negative-cost": (['{"query": "a", "records": {"m": 1}, "usages": {"m": {"cost": -2}}}'],
+                      ":1: field 'usages.m.cost'"),
+    "nan-cost": (['{"query": "a", "records": {"m": 1}, "usages": {"m": {"cost": NaN}}}'],
+                 ":1: field 'usages.m.cost'"),
+    "duplicate-key": (['{"query": "a", "dataset": "d", "index": 1, "records": {"m": 1}}',
+                       '{"query": "b", "dataset": "d", "index": 1, "records": {"m": 0}}'],
+                      ":2: duplicate (dataset, index)"),
+    "no-score": (['{"query": "a", "records": {}}'], ": no model has any score"),
+    "empty": ([], ": no calibration records"),
+}
+
+
+@pytest.mark.parametrize("command", ["fit", "evaluate"])
+@pytest.mark.parametrize("case", list(BAD_RECORDS))
+def test_bad_records_give_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, command: str
+) -> None:
+    lines, expected = BAD_RECORDS[case]
+    data = tmp_path / "bad.jsonl"
+    data.write_text("".join(f"{line}\n" for line in lines))
+    out = tmp_path / "router"
+    args = ["fit", str(data), "-o", str(out)] if command == "fit" else ["evaluate", str(data)]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert f"{data}{expected}" in one_error_line(captured.err)
+    assert captured.out == ""
+    assert not out.exists()
+
+
+def test_model_without_costs_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "nocost.jsonl"
+    data.write_text("".join(
+        json.dumps({"query": f"q {i}", "records": {"a": 1, "b": 0}, "usages": {"a": {"cost": 1}}})
+        + "\n" for i in range(5)
+    ))
+    args = ["fit", str(data), "-o", str(tmp_path / "r"), "--n-clusters", "2", "--top-p", "1"]
+    assert main(args) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "['b']" in line
+    assert "usages.<model>.cost" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "{missing}", "-o", "{tmp}/r"], "cannot read calibration records"),
+        (["fit", "{small}", "-o", "{tmp}/r", "--n-clusters", "500"], "n_clusters"),
+        (["route", "{tmp}/nowhere", "hello"], "not a router directory"),
+    ],
+)
+def test_other_bad_inputs_give_one_line_and_exit_2(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+    expected: str,
+) -> None:
+    names = {"missing": tmp_path / "missing.jsonl", "tmp": tmp_path, "small": small_jsonl}
+    assert main([a.format(**names) for a in args]) == 2
+    assert expected in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "drop-field"])
+def test_route_with_a_damaged_router(
+    router_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(router_dir, broken)
+    meta = broken / "router.json"
+    if damage == "truncate":
+        meta.write_text(meta.read_text()[:150])
+    else:
+        data = json.loads(meta.read_text())
+        del data["embedder"]["identity"]
+        meta.write_text(json.dumps(data))
+    assert main(["route", str(broken), "hello"]) == 2
+    assert str(meta) in one_error_line(capsys.readouterr().err)
+
+
+def test_argument_errors_exit_2(router_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["route", str(router_dir), "hello", "--alpha", "1.5"])
+    assert info.value.code == 2
+    assert "alpha must be in [0, 1]" in capsys.readouterr().err.splitlines()[-1]
+
+
+# ---------------------------------------------------------------- real processes
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_python_m_cli_fit_and_route(small_jsonl: Path, tmp_path: Path) -> None:
+    out = tmp_path / "router"
+    fit = run([sys.executable, "-m", "langchain_avengers.cli", "fit", str(small_jsonl),
+               "-o", str(out), *ROUTER_OPTIONS], tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    assert fit.stdout == f"fitted 4 clusters on 90 queries, 3 models; wrote {out}\n"
+
+    query = "What is the capital city of Peru?"
+    route = run([sys.executable, "-m", "langchain_avengers.cli", "route", str(out), query,
+                 "--alpha", "0.3", "--json"], tmp_path)
+    assert route.returncode == 0, route.stderr
+    assert json.loads(route.stdout)["model"] == ClusterRouter.load(out).route(query, 0.3).model
+
+
+def console_script() -> str | None:
+    beside = Path(sys.executable).with_name("avengers")
+    return str(beside) if beside.exists() else shutil.which("avengers")
+
+
+@pytest.mark.skipif(console_script() is None, reason="the avengers console script is not installed")
+def test_console_script_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"query": "a", "records": {"m": 0.5}}\n{"query": "b", "records": {"m": 7}}\n')
+    result = run([console_script(), "fit", str(data), "-o", str(tmp_path / "r")], tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    line = one_error_line(result.stderr)
+    assert f"{data}:2: field 'records.m'" in line
+    assert "less than or equal to 1" in line

@@ -1,0 +1,421 @@
+"""Evaluation: splits, the four figures, the oracle, budgets, the JSON report and plots.
+
+``compute_figures`` and ``Evaluation`` are checked on hand-made points with hand-computed
+answers; ``evaluate_router`` is checked end to end against an independent recomputation on the
+small fixture, where the keyword embeddings make the clusters equal to the datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from langchain_avengers import CalibrationData, ClusterRouter, load_records
+from langchain_avengers.evaluation import (
+    AIQ_POINTS,
+    DEFAULT_ALPHAS,
+    CurvePoint,
+    Evaluation,
+    Figures,
+    ModelPoint,
+    SplitEvaluation,
+    _oracle_point,
+    compute_figures,
+    evaluate_router,
+    split_indices,
+)
+from langchain_avengers.plotting import plot_pareto, plot_usage
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def single(name: str, accuracy: float, cost: float, coverage: float = 1.0) -> ModelPoint:
+    return ModelPoint(name=name, accuracy=accuracy, cost=cost, total_cost=cost / 1000,
+                      per_dataset={"d": accuracy}, coverage=coverage)
+
+
+def point(alpha: float, accuracy: float, cost: float, usage: dict | None = None) -> CurvePoint:
+    return CurvePoint(alpha=alpha, accuracy=accuracy, cost=cost, total_cost=cost / 1000,
+                      per_dataset={"d": accuracy}, usage=usage or {"m1": 1.0, "m2": 0.0, "m3": 0.0})
+
+
+SINGLES = [single("m1", 0.5, 1.0), single("m2", 0.8, 10.0), single("m3", 0.7, 100.0)]
+BEST = SINGLES[1]
+
+
+def aiq_by_hand(singles: list[ModelPoint], curve: list[CurvePoint]) -> float:
+    """Independent AIQ: 200 costs evenly spaced in log(cost), best accuracy at or below each."""
+    costs = [p.cost for p in singles]
+    grid = np.exp(np.linspace(math.log(min(costs)), math.log(max(costs)), 200))
+    total = 0.0
+    for budget in grid:
+        reachable = [p.accuracy for p in curve if p.cost <= budget]
+        total += max(reachable, default=0.0)
+    return total / 200
+
+
+# ---------------------------------------------------------------- the figures
+
+
+def test_compute_figures_by_hand() -> None:
+    # best single: m2, accuracy A* = 0.8 at cost C* = 10; 0.95 A* = 0.76, 0.90 A* = 0.72
+    curve = [point(0.0, 0.4, 0.5), point(0.2, 0.7, 2.0), point(0.4, 0.74, 3.0),
+             point(0.5, 0.78, 5.0), point(0.75, 0.8, 8.0), point(1.0, 0.85, 20.0)]
+    figures = compute_figures(SINGLES, curve, BEST)
+    assert figures.acc_at_best_cost == pytest.approx(0.8)  # best among costs <= 10
+    assert figures.cost_to_match == pytest.approx(0.8)  # 8 / 10: first with accuracy >= 0.8
+    assert figures.cost_to_95 == pytest.approx(0.5)  # 5 / 10: first with accuracy >= 0.76
+    # grid 1..100 (log): 30 points < 2 (best 0.4), 18 < 3 (0.7), 22 < 5 (0.74), 20 < 8 (0.78),
+    # 40 < 20 (0.8), 70 >= 20 (0.85)
+    hand = (30 * 0.4 + 18 * 0.7 + 22 * 0.74 + 20 * 0.78 + 40 * 0.8 + 70 * 0.85) / 200
+    assert hand == pytest.approx(0.7399)
+    assert figures.aiq == pytest.approx(hand)
+    assert figures.aiq == pytest.approx(aiq_by_hand(SINGLES, curve))
+    assert AIQ_POINTS == 200
+
+
+def test_compute_figures_boundaries_are_inclusive() -> None:
+    # a point costing exactly C* counts for acc@best-cost; exactly A* counts as a match
+    curve = [point(0.0, 0.5, 4.0), point(0.5, 0.8, 10.0), point(1.0, 0.9, 10.0 + 1e-9)]
+    figures = compute_figures(SINGLES, curve, BEST)
+    assert figures.acc_at_best_cost == pytest.approx(0.8)
+    assert figures.cost_to_match == pytest.approx(1.0)
+    assert figures.cost_to_95 == pytest.approx(1.0)
+
+
+def test_compute_figures_none_where_never_reached() -> None:
+    curve = [point(0.0, 0.5, 50.0), point(1.0, 0.7, 200.0)]
+    figures = compute_figures(SINGLES, curve, BEST)
+    assert figures.acc_at_best_cost is None  # nothing costs <= 10
+    assert figures.cost_to_match is None  # nothing reaches 0.8
+    assert figures.cost_to_95 is None  # nothing reaches 0.76
+    # only the point at cost 50 is ever affordable: 30 of the 200 grid costs are >= 50
+    assert figures.aiq == pytest.approx(30 * 0.5 / 200)
+    assert figures.aiq == pytest.approx(aiq_by_hand(SINGLES, curve))
+
+
+def test_compute_figures_router_dearer_than_every_single() -> None:
+    curve = [point(0.0, 0.9, 150.0)]
+    figures = compute_figures(SINGLES, curve, BEST)
+    assert figures.aiq == 0.0
+    assert figures.acc_at_best_cost is None
+    assert figures.cost_to_match == pytest.approx(15.0)
+    assert figures.cost_to_95 == pytest.approx(15.0)
+
+
+def test_compute_figures_matches_an_independent_computation_on_random_curves() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        singles = [single(f"m{i}", *v) for i, v in
+                   enumerate(zip(rng.uniform(0.2, 0.9, 4), rng.uniform(0.1, 50, 4), strict=True))]
+        best = max(singles, key=lambda p: p.accuracy)
+        curve = [point(a, acc, c) for a, acc, c in
+                 zip(np.linspace(0, 1, 9), rng.uniform(0.1, 1, 9), rng.uniform(0.05, 80, 9),
+                     strict=True)]
+        figures = compute_figures(singles, curve, best)
+        assert figures.aiq == pytest.approx(aiq_by_hand(singles, curve))
+        under = [p.accuracy for p in curve if p.cost <= best.cost]
+        assert figures.acc_at_best_cost == (max(under) if under else None)
+        match = [p.cost for p in curve if p.accuracy >= best.accuracy]
+        expected_match = min(match) / best.cost if match else None
+        assert figures.cost_to_match == pytest.approx(expected_match)
+        near = [p.cost for p in curve if p.accuracy >= 0.95 * best.accuracy]
+        assert figures.cost_to_95 == pytest.approx(min(near) / best.cost if near else None)
+
+
+# ---------------------------------------------------------------- seed-averaged results
+
+
+def two_seed_evaluation() -> Evaluation:
+    alphas = [0.0, 0.5, 1.0]
+    split0 = SplitEvaluation(
+        seed=0, n_train=7, n_test=3,
+        singles=[single("m1", 0.5, 1.0), single("m2", 0.8, 10.0), single("m3", 0.7, 100.0)],
+        best_single=single("m2", 0.8, 10.0),
+        oracle=single("oracle", 0.9, 3.0),
+        curve=[point(0.0, 0.4, 0.5, {"m1": 1.0, "m2": 0.0, "m3": 0.0}),
+               point(0.5, 0.78, 5.0, {"m1": 0.5, "m2": 0.5, "m3": 0.0}),
+               point(1.0, 0.85, 20.0, {"m1": 0.0, "m2": 0.5, "m3": 0.5})],
+        figures=Figures(acc_at_best_cost=0.8, cost_to_match=0.8, cost_to_95=0.5, aiq=0.7),
+    )
+    split1 = SplitEvaluation(
+        seed=1, n_train=7, n_test=3,
+        singles=[single("m1", 0.6, 2.0), single("m2", 0.8, 12.0), single("m3", 0.75, 90.0)],
+        best_single=single("m2", 0.8, 12.0),
+        oracle=single("oracle", 0.95, 5.0),
+        curve=[point(0.0, 0.5, 1.5, {"m1": 1.0, "m2": 0.0, "m3": 0.0}),
+               point(0.5, 0.7, 6.0, {"m1": 0.0, "m2": 1.0, "m3": 0.0}),
+               point(1.0, 0.9, 30.0, {"m1": 0.0, "m2": 0.0, "m3": 1.0})],
+        figures=Figures(acc_at_best_cost=0.7, cost_to_match=None, cost_to_95=0.6, aiq=0.6),
+    )
+    return Evaluation(splits=[split0, split1], alphas=alphas, router_params={"n_clusters": 3})
+
+
+def test_figures_are_averaged_over_seeds_and_none_if_any_seed_misses() -> None:
+    figures = two_seed_evaluation().figures
+    assert figures.acc_at_best_cost == pytest.approx(0.75)
+    assert figures.cost_to_match is None
+    assert figures.cost_to_95 == pytest.approx(0.55)
+    assert figures.aiq == pytest.approx(0.65)
+
+
+def test_curve_singles_and_oracle_means() -> None:
+    evaluation = two_seed_evaluation()
+    curve = evaluation.curve_mean()
+    assert [p["alpha"] for p in curve] == [0.0, 0.5, 1.0]
+    assert [p["accuracy"] for p in curve] == pytest.approx([0.45, 0.74, 0.875])
+    assert [p["cost"] for p in curve] == pytest.approx([1.0, 5.5, 25.0])
+    assert [p["accuracy_std"] for p in curve] == pytest.approx([0.05, 0.04, 0.025])
+    assert [p["cost_std"] for p in curve] == pytest.approx([0.5, 0.5, 5.0])
+    assert curve[1]["usage"] == pytest.approx({"m1": 0.25, "m2": 0.75, "m3": 0.0})
+    assert evaluation.best_single_mean() == pytest.approx(
+        {"model": "m2", "accuracy": 0.8, "cost": 11.0, "total_cost": 0.011, "coverage": 1.0}
+    )
+    oracle = evaluation.oracle_mean()
+    assert (oracle["accuracy"], oracle["cost"]) == pytest.approx((0.925, 4.0))
+
+
+def test_best_single_prefers_full_coverage() -> None:
+    evaluation = two_seed_evaluation()
+    for split in evaluation.splits:  # m3 best on what it answered, but missed some queries
+        split.singles[2] = single("m3", 0.99, 100.0, coverage=0.8)
+    assert evaluation.best_single_mean()["model"] == "m2"
+
+
+@pytest.mark.parametrize(
+    ("target", "alpha"),
+    [({"target_cost": 6.0}, 0.5), ({"target_cost": 5.0}, 0.0), ({"target_cost": 1e9}, 1.0),
+     ({"min_accuracy": 0.7}, 0.5), ({"min_accuracy": 0.8}, 1.0), ({"min_accuracy": 0.1}, 0.0)],
+)
+def test_choose_alpha_from_the_seed_averaged_curve(target: dict, alpha: float) -> None:
+    choice = two_seed_evaluation().choose_alpha(**target)
+    assert choice.alpha == alpha
+    assert choice.n_seeds == 2
+
+
+def test_choose_alpha_reports_what_to_expect() -> None:
+    choice = two_seed_evaluation().choose_alpha(target_cost=6.0)
+    assert (choice.accuracy, choice.accuracy_std) == pytest.approx((0.74, 0.04))
+    assert (choice.cost, choice.cost_std) == pytest.approx((5.5, 0.5))
+    assert "alpha=0.5" in choice.describe()
+
+
+@pytest.mark.parametrize(
+    ("target", "match"),
+    [
+        ({"target_cost": 0.9}, r"no alpha costs at most \$0.9.*cheapest is \$1 at alpha=0"),
+        ({"min_accuracy": 0.9}, r"no alpha reaches 90.0%.*best is 87.5% at alpha=1"),
+        ({}, "exactly one"),
+        ({"target_cost": 5.0, "min_accuracy": 0.5}, "exactly one"),
+    ],
+)
+def test_choose_alpha_impossible_targets(target: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        two_seed_evaluation().choose_alpha(**target)
+
+
+def test_to_dict_report() -> None:
+    report = two_seed_evaluation().to_dict()
+    assert json.loads(json.dumps(report)) == report
+    assert report["figures"] == pytest.approx(
+        {"acc_at_best_cost": 0.75, "cost_to_match": None, "cost_to_95": 0.55, "aiq": 0.65}
+    )
+    assert report["best_single"] == pytest.approx({"model": "m2", "accuracy": 0.8, "cost": 11.0})
+    assert report["oracle"] == pytest.approx({"accuracy": 0.925, "cost": 4.0})
+    assert [p["alpha"] for p in report["curve"]] == [0.0, 0.5, 1.0]
+    assert [p["accuracy"] for p in report["curve"]] == pytest.approx([0.45, 0.74, 0.875])
+    assert [p["cost"] for p in report["curve"]] == pytest.approx([1.0, 5.5, 25.0])
+    assert [f["seed"] for f in report["figures_per_seed"]] == [0, 1]
+    assert report["seeds"] == [0, 1]
+    assert report["router"] == {"n_clusters": 3}
+    assert {s["model"] for s in report["singles"]} == {"m1", "m2", "m3"}
+
+
+def test_table_has_a_row_per_single_oracle_and_alpha() -> None:
+    table = two_seed_evaluation().table(alphas=(0.0, 1.0))
+    lines = table.splitlines()
+    assert lines[0] == "|  | d | avg | all | split cost $ |"
+    labels = [line.split("|")[1].strip() for line in lines[2:]]
+    assert labels == ["m1", "m2", "m3", "oracle", "router α=0", "router α=1"]
+    assert "| m2 | 80.0 | 80.0 | 80.0 | 0.011 |" in lines
+
+
+def test_plots_write_png_files(tmp_path: Path) -> None:
+    evaluation = two_seed_evaluation()
+    pareto = plot_pareto(evaluation, tmp_path / "out" / "pareto.png")
+    usage = plot_usage(evaluation, tmp_path / "usage.png", title="usage")
+    for path in (pareto, usage):
+        assert path.is_file()
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        assert path.stat().st_size > 5_000
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pareto.png"]
+
+
+# ---------------------------------------------------------------- the oracle
+
+
+def test_oracle_takes_the_cheapest_of_the_top_scoring_models() -> None:
+    nan = float("nan")
+    held_out = CalibrationData(
+        queries=["q1", "q2", "q3", "q4"],
+        models=["dear", "mid", "cheap"],
+        scores=np.array([[1.0, 1.0, 0.0],    # dear and mid top: mid is cheaper
+                         [1.0, 1.0, 1.0],    # all top: cheap
+                         [0.5, 0.0, 0.0],    # only dear top
+                         [1.0, 0.5, 1.0]]),  # cheap top but its cost is unknown: dear
+        costs=np.array([[0.010, 0.002, 0.001],
+                        [0.010, 0.002, 0.001],
+                        [0.010, 0.002, 0.001],
+                        [0.010, 0.002, nan]]),
+        datasets=["a", "a", "b", "b"],
+    )
+    oracle = _oracle_point(held_out)
+    assert oracle.accuracy == pytest.approx((1.0 + 1.0 + 0.5 + 1.0) / 4)
+    assert oracle.cost == pytest.approx(1000 * (0.002 + 0.001 + 0.010 + 0.010) / 4)
+    assert oracle.total_cost == pytest.approx(0.023)
+    assert oracle.per_dataset == pytest.approx({"a": 1.0, "b": 0.75})
+
+
+# ---------------------------------------------------------------- splits
+
+
+def test_split_is_seeded_70_30_and_stratified_by_dataset(small_jsonl: Path) -> None:
+    data = CalibrationData.from_path(small_jsonl)
+    train, test = split_indices(data, seed=0)
+    assert (len(train), len(test)) == (63, 27)
+    assert sorted([*train, *test]) == list(range(90))
+    datasets = np.array(data.datasets)
+    for name in ("arith", "capitals", "code"):
+        assert (datasets[test] == name).sum() == 9
+    again_train, again_test = split_indices(data, seed=0)
+    np.testing.assert_array_equal(train, again_train)
+    np.testing.assert_array_equal(test, again_test)
+    assert not np.array_equal(test, split_indices(data, seed=1)[1])
+
+
+def test_split_without_usable_strata_still_splits(tmp_path: Path) -> None:
+    rows = [{"query": f"q{i}", "dataset": "rare" if i == 0 else "common", "records": {"a": 1}}
+            for i in range(10)]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, test = split_indices(CalibrationData.from_path(path), seed=3)
+    assert (len(train), len(test)) == (7, 3)
+    assert sorted([*train, *test]) == list(range(10))
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def recompute_split(data: CalibrationData, seed: int) -> dict:
+    """The protocol, redone by hand with clusters = datasets and top_p = 1."""
+    train, test = split_indices(data, seed=seed)
+    datasets = np.array(data.datasets)
+    n_models = len(data.models)
+    picks = {0.0: [], 1.0: []}
+    for row in test:
+        in_cluster = train[datasets[train] == datasets[row]]
+        acc = np.nanmean(data.scores[in_cluster], axis=0)
+        cost = np.nanmean(data.costs[in_cluster], axis=0)
+        usable = [j for j in range(n_models)
+                  if not np.isnan(data.scores[row, j]) and not np.isnan(data.costs[row, j])]
+        picks[0.0].append(min(usable, key=lambda j: cost[j]))
+        picks[1.0].append(min(usable, key=lambda j: (-acc[j], cost[j])))
+    curve = {}
+    for alpha, chosen in picks.items():
+        scores = data.scores[test, chosen]
+        costs = data.costs[test, chosen]
+        curve[alpha] = (scores.mean(), 1000 * costs.mean(),
+                        np.bincount(chosen, minlength=n_models) / len(test))
+    singles = {}
+    for j, model in enumerate(data.models):
+        ok = ~np.isnan(data.scores[test, j]) & ~np.isnan(data.costs[test, j])
+        singles[model] = (data.scores[test, j][ok].mean(), 1000 * data.costs[test, j][ok].mean(),
+                          ok.mean())
+    oracle_scores, oracle_costs = [], []
+    for row in test:
+        usable = [j for j in range(n_models)
+                  if not np.isnan(data.scores[row, j]) and not np.isnan(data.costs[row, j])]
+        top = max(data.scores[row, j] for j in usable)
+        j = min((j for j in usable if data.scores[row, j] == top), key=lambda j: data.costs[row, j])
+        oracle_scores.append(data.scores[row, j])
+        oracle_costs.append(data.costs[row, j])
+    return {"curve": curve, "singles": singles,
+            "oracle": (np.mean(oracle_scores), 1000 * np.mean(oracle_costs)), "n_test": len(test)}
+
+
+@pytest.mark.parametrize(
+    "models",
+    [["acme/tiny", "acme/medium", "acme/large"], ["acme/large", "acme/medium", "acme/tiny"]],
+    ids=["cheap-first", "dear-first"],
+)
+def test_evaluate_router_matches_an_independent_recomputation(
+    small_jsonl: Path, keyword_embeddings, models: list[str]
+) -> None:
+    data = CalibrationData.from_records(load_records(small_jsonl), models=models)
+    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    evaluation = evaluate_router(data, router, alphas=[0.0, 1.0], seeds=[0, 1])
+    assert [s.seed for s in evaluation.splits] == [0, 1]
+    for split in evaluation.splits:
+        expected = recompute_split(data, split.seed)
+        assert (split.n_train, split.n_test) == (63, expected["n_test"])
+        for curve_point in split.curve:
+            acc, cost, usage = expected["curve"][curve_point.alpha]
+            assert curve_point.accuracy == pytest.approx(acc)
+            assert curve_point.cost == pytest.approx(cost)
+            assert list(curve_point.usage.values()) == pytest.approx(usage.tolist())
+        for model_point in split.singles:
+            acc, cost, coverage = expected["singles"][model_point.name]
+            assert model_point.accuracy == pytest.approx(acc)
+            assert model_point.cost == pytest.approx(cost)
+            assert model_point.coverage == pytest.approx(coverage)
+        assert (split.oracle.accuracy, split.oracle.cost) == pytest.approx(expected["oracle"])
+        full = [p for p in split.singles if p.coverage == 1.0]
+        assert split.best_single == max(full, key=lambda p: p.accuracy)
+        assert split.figures == compute_figures(split.singles, split.curve, split.best_single)
+
+
+def test_alpha_zero_routes_to_the_cheapest_measured_model(
+    small_jsonl: Path, keyword_embeddings
+) -> None:
+    # acme/tiny is the cheapest everywhere, but not measured on 6 code queries: those go to
+    # acme/medium, never to an unmeasured model counted as free or as zero.
+    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings)
+    evaluation = evaluate_router(small_jsonl, router, alphas=[0.0], seeds=[0])
+    split = evaluation.splits[0]
+    data = CalibrationData.from_path(small_jsonl)
+    _, test = split_indices(data, seed=0)
+    tiny_missing = np.isnan(data.scores[test, 0]).mean()
+    assert split.curve[0].usage["acme/tiny"] == pytest.approx(1 - tiny_missing)
+    assert split.curve[0].usage["acme/medium"] == pytest.approx(tiny_missing)
+    assert split.curve[0].usage["acme/large"] == 0.0
+
+
+def test_evaluate_router_default_grid_and_report(small_jsonl: Path, keyword_embeddings) -> None:
+    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings)
+    evaluation = evaluate_router(small_jsonl, router, seeds=[0, 1])
+    assert evaluation.alphas == list(DEFAULT_ALPHAS)
+    assert len(DEFAULT_ALPHAS) == 51
+    assert DEFAULT_ALPHAS[0] == 0.0
+    assert DEFAULT_ALPHAS[-1] == 1.0
+    report = evaluation.to_dict()
+    assert set(report["figures"]) == {"acc_at_best_cost", "cost_to_match", "cost_to_95", "aiq"}
+    assert report["best_single"]["model"] == "acme/large"
+    assert 0.0 <= report["best_single"]["accuracy"] <= 1.0
+    assert report["oracle"]["accuracy"] >= report["best_single"]["accuracy"]
+    assert len(report["curve"]) == 51
+    assert all(0.0 <= p["accuracy"] <= 1.0 for p in report["curve"])
+    assert report["router"]["n_clusters"] == 4
+    assert "embedder" not in report["router"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"seeds": []}, "seeds"), ({"alphas": [0.5, 1.5]}, "alphas"), ({"alphas": []}, "alphas")],
+)
+def test_evaluate_router_rejects_bad_arguments(small_jsonl: Path, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        evaluate_router(small_jsonl, ClusterRouter(n_clusters=3), **kwargs)

@@ -1,0 +1,568 @@
+"""ClusterRouter: the paper's formula checked by hand on a geometry built by hand.
+
+Most tests fit on 12 calibration queries whose embeddings are exactly the unit vectors e1, e2,
+e3 (4 queries each), so k-means with k = 3 finds exactly those centroids and every statistic
+and score below can be worked out on paper. Models, in column order: ``m-big`` (strong,
+expensive), ``m-mid``, ``m-small`` (weak, cheap).
+
+Per cluster (mean score, mean USD per query):
+
+======  ===================  =====================  ==========================
+cluster m-big                m-mid                  m-small
+======  ===================  =====================  ==========================
+e1      1, 0.01              0.75, 0.003            0.5, 0.001
+e2      2/3, 0.02 (1 null)   1, 0.002               0, 0.001
+e3      1, 0.01              0.5, 0.005 (2 costs    never measured: pool mean
+                             unknown)               0.25, 0.001
+======  ===================  =====================  ==========================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from langchain_avengers import (
+    CalibrationRecord,
+    CandidateScore,
+    ClusterMatch,
+    ClusterRouter,
+    RecordsError,
+    RoutingDecision,
+)
+
+BIG, MID, SMALL = "m-big", "m-mid", "m-small"
+E1, E2, E3 = np.eye(3)
+QUERY_12 = np.array([1.0, 0.5, 0.2])  # nearest e1, then e2, then e3
+SIMS_12 = np.array([1.0, 0.5, 0.2]) / math.sqrt(1.29)
+
+
+def record(query: str, scores: dict, costs: dict) -> CalibrationRecord:
+    return CalibrationRecord(
+        query=query,
+        records=scores,
+        usages={m: {"cost": c} for m, c in costs.items() if c is not None},
+    )
+
+
+def three_group_data() -> tuple[list[CalibrationRecord], np.ndarray]:
+    rows, vectors = [], []
+    small_1 = [1, 0, 0, 1]
+    mid_1, mid_cost_1 = [1, 1, 0, 1], [0.002, 0.004, 0.002, 0.004]
+    for i in range(4):
+        rows.append(record(f"g1-{i}", {BIG: True, MID: mid_1[i], SMALL: small_1[i]},
+                           {BIG: 0.01, MID: mid_cost_1[i], SMALL: 0.001}))
+        vectors.append(E1)
+    big_2 = [1, 1, 0, None]  # null score: not measured, and no usage either
+    for i in range(4):
+        rows.append(record(f"g2-{i}", {BIG: big_2[i], MID: 1, SMALL: False},
+                           {BIG: None if big_2[i] is None else 0.02, MID: 0.002, SMALL: 0.001}))
+        vectors.append(E2)
+    mid_3, mid_cost_3 = [0, 1, 0, 1], [0.004, None, 0.006, None]
+    for i in range(4):  # m-small absent: never measured in this cluster
+        rows.append(record(f"g3-{i}", {BIG: 1, MID: mid_3[i]}, {BIG: 0.01, MID: mid_cost_3[i]}))
+        vectors.append(E3)
+    return rows, np.array(vectors)
+
+
+def fit_three_groups(**params: object) -> ClusterRouter:
+    rows, vectors = three_group_data()
+    params = {"n_clusters": 3, "top_p": 2, "cost_scale": "linear", **params}
+    return ClusterRouter(**params).fit(rows, embeddings=vectors)
+
+
+def cluster_of(router: ClusterRouter, axis: int) -> int:
+    return int(np.argmax(router.cluster_centers_[:, axis]))
+
+
+def scores_of(decision: RoutingDecision) -> dict[str, float]:
+    return {c.model: c.score for c in decision.candidates}
+
+
+# per-cluster x = alpha * acc~ + (1 - alpha) * (1 - cost~), worked out by hand
+def linear_x(cluster: int, alpha: float) -> dict[str, float]:
+    b = 1 - alpha
+    return [
+        {SMALL: b, MID: 0.5 * alpha + (7 / 9) * b, BIG: alpha},  # cost~ mid = 2/9
+        {SMALL: b, MID: alpha + (18 / 19) * b, BIG: (2 / 3) * alpha},  # cost~ mid = 1/19
+        {SMALL: b, MID: alpha / 3 + (5 / 9) * b, BIG: alpha},  # acc~ mid 1/3, cost~ 4/9
+    ][cluster]
+
+
+def log_x(cluster: int, alpha: float) -> dict[str, float]:
+    b = 1 - alpha
+    mid_cost = [  # (log q - log q_min) / (log q_max - log q_min)
+        math.log(3) / math.log(10),
+        math.log(2) / math.log(20),
+        math.log(5) / math.log(10),
+    ][cluster]
+    mid_acc = [0.5, 1.0, 1 / 3][cluster]
+    big_acc = [1.0, 2 / 3, 1.0][cluster]
+    return {SMALL: b, MID: mid_acc * alpha + (1 - mid_cost) * b, BIG: big_acc * alpha}
+
+
+def summed(x_of, clusters: Sequence[int], alpha: float) -> dict[str, float]:
+    return {m: sum(x_of(c, alpha)[m] for c in clusters) for m in (BIG, MID, SMALL)}
+
+
+# ---------------------------------------------------------------- fitted statistics
+
+
+def test_fit_learns_mean_score_and_mean_cost_per_cluster_and_model() -> None:
+    router = fit_three_groups()
+    c1, c2, c3 = (cluster_of(router, a) for a in range(3))
+    assert sorted([c1, c2, c3]) == [0, 1, 2]
+    np.testing.assert_allclose(np.abs(router.cluster_centers_).max(axis=1), 1.0, atol=1e-6)
+    assert router.models_ == [BIG, MID, SMALL]
+    np.testing.assert_array_equal(router.cluster_sizes_[[c1, c2, c3]], [4, 4, 4])
+
+    expected_acc = [[1.0, 0.75, 0.5], [2 / 3, 1.0, 0.0], [1.0, 0.5, 0.25]]
+    expected_cost = [[0.01, 0.003, 0.001], [0.02, 0.002, 0.001], [0.01, 0.005, 0.001]]
+    np.testing.assert_allclose(router.accuracy_[[c1, c2, c3]], expected_acc)
+    np.testing.assert_allclose(router.cost_[[c1, c2, c3]], expected_cost)
+    np.testing.assert_array_equal(router.n_scored_[[c1, c2, c3]], [[4, 4, 4], [3, 4, 4], [4, 4, 0]])
+    np.testing.assert_array_equal(router.n_costed_[[c1, c2, c3]], [[4, 4, 4], [3, 4, 4], [4, 2, 0]])
+    np.testing.assert_allclose(router.global_accuracy_, [10 / 11, 9 / 12, 2 / 8])
+    np.testing.assert_allclose(router.global_cost_, [0.14 / 11, 0.030 / 10, 0.001])
+    assert router.n_features_in_ == 3
+    assert router.n_samples_fit_ == 12
+
+
+def test_unmeasured_is_never_zero_score_or_zero_cost() -> None:
+    router = fit_three_groups()
+    c2, c3 = cluster_of(router, 1), cluster_of(router, 2)
+    # m-small was never measured in e3: pool-wide mean, not 0 score / 0 cost
+    assert router.accuracy_[c3, 2] == pytest.approx(0.25)
+    assert router.cost_[c3, 2] == pytest.approx(0.001)
+    # two unknown costs of m-mid in e3 are left out (0.0025 if counted as free)
+    assert router.cost_[c3, 1] == pytest.approx(0.005)
+    # a null score of m-big in e2 is left out (0.5 if counted as a zero)
+    assert router.accuracy_[c2, 0] == pytest.approx(2 / 3)
+
+
+def test_shrinkage_pulls_cluster_means_toward_the_pool_mean() -> None:
+    router = fit_three_groups(shrinkage=2.0)
+    c1, c3 = cluster_of(router, 0), cluster_of(router, 2)
+    # (sum + s * pool) / (count + s)
+    assert router.accuracy_[c1, 2] == pytest.approx((2 + 2 * 0.25) / (4 + 2))
+    assert router.cost_[c3, 1] == pytest.approx((0.010 + 2 * 0.003) / (2 + 2))
+    assert router.accuracy_[c3, 2] == pytest.approx(0.25)  # never measured: pool mean
+
+
+# ---------------------------------------------------------------- the formula
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.25, 0.5, 0.7, 1.0])
+def test_linear_cost_scale_matches_the_paper_formula_by_hand(alpha: float) -> None:
+    router = fit_three_groups(cost_scale="linear")
+    decision = router.route(QUERY_12, alpha)
+    expected = summed(linear_x, [0, 1], alpha)
+    assert scores_of(decision) == pytest.approx(expected)
+    assert decision.model == max(expected, key=expected.get)
+    assert decision.top_p == 2
+    assert decision.alpha == alpha
+
+
+@pytest.mark.parametrize(
+    ("alpha", "model"),
+    [(0.0, SMALL), (0.1, SMALL), (0.3, MID), (0.5, MID), (0.9, MID), (0.95, BIG), (1.0, BIG)],
+)
+def test_linear_choices_by_hand(alpha: float, model: str) -> None:
+    # e1 + e2, summed: small 2(1-a); mid 1.5a + (7/9 + 18/19)(1-a); big (5/3)a.
+    # small = mid at a = 0.155, mid = big at a = 0.912
+    assert fit_three_groups(cost_scale="linear").route(QUERY_12, alpha).model == model
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 0.9, 1.0])
+def test_log_cost_scale_by_hand(alpha: float) -> None:
+    router = fit_three_groups(cost_scale="log")
+    decision = router.route(QUERY_12, alpha)
+    assert scores_of(decision) == pytest.approx(summed(log_x, [0, 1], alpha))
+
+
+def test_log_and_linear_differ_on_the_mid_model() -> None:
+    linear = scores_of(fit_three_groups(cost_scale="linear").route(QUERY_12, 0.0))
+    log = scores_of(fit_three_groups(cost_scale="log").route(QUERY_12, 0.0))
+    assert linear[MID] == pytest.approx(7 / 9 + 18 / 19)  # 1.7251...
+    assert log[MID] == pytest.approx(2 - math.log(3) / math.log(10) - math.log(2) / math.log(20))
+    assert linear[SMALL] == log[SMALL] == pytest.approx(2.0)
+
+
+def test_default_cost_scale_is_log() -> None:
+    assert ClusterRouter().cost_scale == "log"
+    rows, vectors = three_group_data()
+    router = ClusterRouter(n_clusters=3, top_p=2).fit(rows, embeddings=vectors)
+    assert scores_of(router.route(QUERY_12, 0.4)) == pytest.approx(summed(log_x, [0, 1], 0.4))
+
+
+def test_every_single_cluster_by_hand() -> None:
+    router = fit_three_groups(top_p=1)
+    for axis, query in enumerate([[1, 0.1, 0.05], [0.1, 1, 0.05], [0.05, 0.1, 1]]):
+        decision = router.route(np.array(query), 0.35)
+        assert scores_of(decision) == pytest.approx(linear_x(axis, 0.35))
+        assert [c.cluster for c in decision.clusters] == [cluster_of(router, axis)]
+
+
+def test_log_cost_floor_for_free_models() -> None:
+    # one cluster; m-small is free. log(0) is floored at a tenth of the cheapest paid cost.
+    rows = [
+        record(f"q{i}", {BIG: 1, MID: 0.5, SMALL: 0}, {BIG: 0.01, MID: 0.001, SMALL: 0.0})
+        for i in range(3)
+    ]
+    vectors = np.tile(E1, (3, 1))
+    linear = ClusterRouter(n_clusters=1, top_p=1, cost_scale="linear").fit(rows, embeddings=vectors)
+    log = ClusterRouter(n_clusters=1, top_p=1, cost_scale="log").fit(rows, embeddings=vectors)
+    # linear: cost~ mid = 0.001 / 0.01 = 0.1 ; log: floor 1e-4, so (log 1e-3 - log 1e-4) / 2 = 0.5
+    assert scores_of(linear.route(E1, 0.0)) == pytest.approx({BIG: 0.0, MID: 0.9, SMALL: 1.0})
+    assert scores_of(log.route(E1, 0.0)) == pytest.approx({BIG: 0.0, MID: 0.5, SMALL: 1.0})
+    assert scores_of(log.route(E1, 0.5)) == pytest.approx({BIG: 0.5, MID: 0.5, SMALL: 0.5})
+
+
+# ---------------------------------------------------------------- the decision
+
+
+def test_decision_reports_expectations_and_clusters() -> None:
+    router = fit_three_groups()
+    decision = router.route(QUERY_12, 0.5)
+    assert isinstance(decision, RoutingDecision)
+    assert decision.model == MID
+    assert decision.chosen == decision.candidates[0]
+    assert decision.chosen.model == MID
+    assert {c.model for c in decision.candidates} == {BIG, MID, SMALL}
+    assert [c.model for c in decision.candidates] == [MID, SMALL, BIG]  # best first
+    by_model = {c.model: c for c in decision.candidates}
+    # mean over the two used clusters (e1, e2) of the raw statistics
+    assert by_model[SMALL].expected_accuracy == pytest.approx(0.25)
+    assert by_model[MID].expected_accuracy == pytest.approx(0.875)
+    assert by_model[BIG].expected_accuracy == pytest.approx(5 / 6)
+    assert by_model[SMALL].expected_cost == pytest.approx(0.001)
+    assert by_model[MID].expected_cost == pytest.approx(0.0025)
+    assert by_model[BIG].expected_cost == pytest.approx(0.015)
+    assert all(isinstance(c, CandidateScore) for c in decision.candidates)
+
+    assert all(isinstance(c, ClusterMatch) for c in decision.clusters)
+    assert [c.cluster for c in decision.clusters] == [cluster_of(router, 0), cluster_of(router, 1)]
+    assert [c.similarity for c in decision.clusters] == pytest.approx(SIMS_12[:2].tolist())
+    assert [c.weight for c in decision.clusters] == [1.0, 1.0]
+
+
+def test_decision_to_dict_is_json_ready() -> None:
+    data = fit_three_groups().route(QUERY_12, 0.5).to_dict()
+    again = json.loads(json.dumps(data))
+    assert again["model"] == MID
+    assert again["alpha"] == 0.5
+    assert len(again["candidates"]) == 3
+    assert set(again["candidates"][0]) == {"model", "score", "expected_accuracy", "expected_cost"}
+    assert [c["cluster"] for c in again["clusters"]] == [c["cluster"] for c in data["clusters"]]
+
+
+def test_route_accepts_lists_and_unnormalised_vectors() -> None:
+    router = fit_three_groups()
+    a = router.route(QUERY_12, 0.5)
+    b = router.route(list(10 * QUERY_12), 0.5)
+    assert a == b
+
+
+def test_top_p_override_and_all_clusters() -> None:
+    router = fit_three_groups(top_p=1)
+    decision = router.route(QUERY_12, 0.5, top_p=3)
+    assert decision.top_p == 3
+    assert scores_of(decision) == pytest.approx(summed(linear_x, [0, 1, 2], 0.5))
+    assert [c.similarity for c in decision.clusters] == pytest.approx(SIMS_12.tolist())
+
+
+def test_softmax_cluster_weights_by_hand() -> None:
+    router = fit_three_groups(cluster_weights="softmax", beta=9.0)
+    decision = router.route(QUERY_12, 0.5)
+    raw = np.exp(9.0 * (SIMS_12[:2] - SIMS_12[0]))
+    weights = 2 * raw / raw.sum()  # rescaled to sum to top_p
+    assert [c.weight for c in decision.clusters] == pytest.approx(weights.tolist())
+    x1, x2 = linear_x(0, 0.5), linear_x(1, 0.5)
+    expected = {m: weights[0] * x1[m] + weights[1] * x2[m] for m in x1}
+    assert scores_of(decision) == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------- candidates
+
+
+def test_allowed_models_renormalises_among_the_candidates() -> None:
+    router = fit_three_groups(top_p=1)
+    query = np.array([1.0, 0.1, 0.05])  # cluster e1 only
+    everyone = router.route(query, 0.6)
+    # all three: small 0.4, mid 0.6*0.5 + 0.4*7/9 = 0.6111, big 0.6
+    assert everyone.model == MID
+    assert scores_of(everyone) == pytest.approx({SMALL: 0.4, MID: 0.3 + 0.4 * 7 / 9, BIG: 0.6})
+    # among mid and big only: mid becomes (acc~ 0, cost~ 0), big (1, 1)
+    pair = router.route(query, 0.6, allowed_models=[BIG, MID])
+    assert pair.model == BIG
+    assert scores_of(pair) == pytest.approx({MID: 0.4, BIG: 0.6})
+    assert router.route(query, 0.6, allowed_models=[MID, BIG]) == pair  # order is irrelevant
+    assert router.route_batch(query[None, :], 0.6, allowed_models=[MID, BIG]) == [BIG]
+
+
+def test_single_candidate_is_chosen_with_finite_scores() -> None:
+    router = fit_three_groups()
+    for alpha in (0.0, 0.5, 1.0):
+        decision = router.route(QUERY_12, alpha, allowed_models=[BIG])
+        assert decision.model == BIG
+        assert [c.model for c in decision.candidates] == [BIG]
+        assert math.isfinite(decision.chosen.score)
+        assert decision.chosen.expected_accuracy == pytest.approx(5 / 6)
+        assert decision.chosen.expected_cost == pytest.approx(0.015)
+
+
+@pytest.mark.parametrize("allowed", [["gpt-unknown"], [BIG, "nope"]])
+def test_unknown_model_is_a_value_error(allowed: list[str]) -> None:
+    router = fit_three_groups()
+    with pytest.raises(ValueError, match="unknown model"):
+        router.route(QUERY_12, 0.5, allowed_models=allowed)
+    with pytest.raises(ValueError, match="unknown model"):
+        router.route_batch(QUERY_12[None, :], 0.5, allowed_models=allowed)
+
+
+def test_empty_candidate_set_is_a_value_error() -> None:
+    router = fit_three_groups()
+    with pytest.raises(ValueError, match="empty"):
+        router.route(QUERY_12, 0.5, allowed_models=[])
+    with pytest.raises(ValueError, match="empty"):
+        router.route_batch(QUERY_12[None, :], 0.5, allowed_models=[])
+
+
+# ---------------------------------------------------------------- ties and equal models
+
+
+def one_cluster_router(rows: list[CalibrationRecord], **params: object) -> ClusterRouter:
+    vectors = np.tile(E1, (len(rows), 1))
+    params = {"n_clusters": 1, "top_p": 1, "cost_scale": "linear", **params}
+    return ClusterRouter(**params).fit(rows, embeddings=vectors)
+
+
+def test_ties_go_to_the_cheaper_model() -> None:
+    # big (first column): acc~ 1, cost~ 1; small: acc~ 0, cost~ 0; mid: acc~ 0.2, cost~ 0.9.
+    # At alpha = 0.5, big and small both score exactly 0.5.
+    rows = [
+        record(f"q{i}", {BIG: 1, MID: s, SMALL: 0}, {BIG: 0.01, MID: 0.0091, SMALL: 0.001})
+        for i, s in enumerate([0.2, 0.2])
+    ]
+    router = one_cluster_router(rows)
+    decision = router.route(E1, 0.5)
+    assert scores_of(decision) == pytest.approx({BIG: 0.5, MID: 0.15, SMALL: 0.5})
+    assert decision.model == SMALL
+    assert [c.model for c in decision.candidates] == [SMALL, BIG, MID]
+    assert router.route_batch(np.tile(E1, (3, 1)), 0.5) == [SMALL] * 3
+    assert router.route(E1, 0.51).model == BIG
+    assert router.route(E1, 0.49).model == SMALL
+
+
+def test_equal_accuracy_everywhere_goes_to_the_cheapest_even_at_alpha_1() -> None:
+    rows = [
+        record(f"q{i}", {BIG: 0.7, MID: 0.7, SMALL: 0.7}, {BIG: 0.03, MID: 0.02, SMALL: 0.01})
+        for i in range(3)
+    ]
+    router = one_cluster_router(rows)
+    for alpha in (0.0, 0.5, 1.0):
+        decision = router.route(E1, alpha)
+        assert decision.model == SMALL
+        assert all(math.isfinite(c.score) for c in decision.candidates)
+    at_one = scores_of(router.route(E1, 1.0))
+    assert at_one[BIG] == at_one[MID] == at_one[SMALL]
+
+
+def test_all_models_identical_gives_equal_finite_scores() -> None:
+    rows = [
+        record(f"q{i}", {BIG: 0.5, MID: 0.5, SMALL: 0.5}, {BIG: 0.01, MID: 0.01, SMALL: 0.01})
+        for i in range(3)
+    ]
+    router = one_cluster_router(rows, cost_scale="log")
+    for alpha in (0.0, 0.3, 1.0):
+        scores = scores_of(router.route(E1, alpha))
+        assert all(math.isfinite(s) for s in scores.values())
+        assert len(set(scores.values())) == 1
+
+
+def test_model_without_any_cost_cannot_be_fitted() -> None:
+    rows = [record(f"q{i}", {BIG: 1, SMALL: 0}, {SMALL: 0.001}) for i in range(3)]
+    with pytest.raises(RecordsError, match=r"m-big.*usages\.<model>\.cost"):
+        one_cluster_router(rows)
+
+
+# ---------------------------------------------------------------- batch routing
+
+
+def test_route_batch_agrees_with_route_one_by_one() -> None:
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(30, 3))
+    for cost_scale in ("linear", "log"):
+        for top_p in (1, 2, 3):
+            router = fit_three_groups(cost_scale=cost_scale, top_p=top_p)
+            for allowed in (None, [BIG], [MID, SMALL], [SMALL, BIG]):
+                for alpha in (0.0, 0.2, 0.5, 0.8, 1.0):
+                    batch = router.route_batch(vectors, alpha, allowed_models=allowed)
+                    single = [router.route(v, alpha, allowed_models=allowed).model
+                              for v in vectors]
+                    assert batch == single, (cost_scale, top_p, allowed, alpha)
+
+
+def test_route_batch_on_texts_agrees_with_route(small_jsonl: Path, keyword_embeddings) -> None:
+    router = ClusterRouter(n_clusters=5, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    queries = [
+        "What is 12 plus 30? Answer with a number.",
+        "What is the capital city of Spain?",
+        "Write a Python function that reverses a list.",
+        "Tell me a joke",
+    ]
+    for alpha in (0.0, 0.5, 1.0):
+        assert router.route_batch(queries, alpha) == [router.route(q, alpha).model for q in queries]
+    vectors = np.array(keyword_embeddings.embed_documents(queries))
+    assert router.route_batch(vectors, 0.5) == router.route_batch(queries, 0.5)
+
+
+def test_text_queries_route_by_topic(small_jsonl: Path, keyword_embeddings) -> None:
+    # small.jsonl per dataset (tiny / medium / large): arith acc 0.30 / 0.77 / 0.93,
+    # capitals 0.933 / 0.897 / 0.933 (tiny ties large), code 0.31 / 0.65 / 0.88.
+    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings).fit(small_jsonl)
+    arith = "What is 12 plus 30? Answer with a number."
+    capital = "What is the capital city of Spain?"
+    code = "Write a Python function that reverses a list."
+    assert router.route_batch([arith, capital, code], 1.0) == [
+        "acme/large", "acme/tiny", "acme/large"
+    ]
+    assert router.route_batch([arith, capital, code], 0.0) == ["acme/tiny"] * 3
+    assert router.route(code, 1.0, allowed_models=["acme/tiny", "acme/medium"]).model == (
+        "acme/medium"
+    )
+    decision = router.route(capital, 1.0)
+    assert decision.chosen.expected_accuracy == pytest.approx(28 / 30)
+
+
+# ---------------------------------------------------------------- sklearn conventions
+
+
+PARAM_NAMES = {
+    "n_clusters", "top_p", "embedder", "cost_scale", "cluster_weights", "beta", "shrinkage",
+    "n_init", "random_state", "show_progress",
+}
+
+
+def test_init_only_stores_parameters() -> None:
+    router = ClusterRouter(n_clusters=-3, top_p=99, cost_scale="cubic")  # type: ignore[arg-type]
+    assert router.n_clusters == -3
+    assert router.top_p == 99
+    assert router.cost_scale == "cubic"
+    assert set(router.get_params()) == PARAM_NAMES
+    assert not [k for k in vars(router) if k.endswith("_")]
+
+
+def test_get_params_set_params_and_clone(keyword_embeddings) -> None:
+    router = ClusterRouter(n_clusters=7, embedder=keyword_embeddings)
+    params = router.get_params()
+    assert params["n_clusters"] == 7
+    assert params["top_p"] == 4
+    assert params["embedder"] is keyword_embeddings
+    assert params["cost_scale"] == "log"
+    assert router.set_params(top_p=2, cost_scale="linear") is router
+    assert (router.top_p, router.cost_scale) == (2, "linear")
+    copy = clone(router)
+    assert copy is not router
+    assert copy.get_params()["top_p"] == 2
+    assert copy.get_params()["n_clusters"] == 7
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        router.set_params(n_cluster=3)
+
+
+def test_fit_returns_self_and_fitted_attributes_end_with_underscore() -> None:
+    rows, vectors = three_group_data()
+    router = ClusterRouter(n_clusters=3, top_p=2)
+    before = set(vars(router))
+    assert router.fit(rows, embeddings=vectors) is router
+    public = {k for k in set(vars(router)) - before if not k.startswith("_")}
+    assert public == {
+        "models_", "cluster_centers_", "cluster_sizes_", "accuracy_", "cost_", "n_scored_",
+        "n_costed_", "global_accuracy_", "global_cost_", "n_features_in_", "embedder_id_",
+        "data_fingerprint_", "n_samples_fit_",
+    }
+    assert router.get_params()["n_clusters"] == 3  # fitting does not touch parameters
+
+
+def test_unfitted_router_raises_not_fitted_error(tmp_path: Path) -> None:
+    router = ClusterRouter(n_clusters=3)
+    with pytest.raises(NotFittedError):
+        router.route(QUERY_12, 0.5)
+    with pytest.raises(NotFittedError):
+        router.route("What is 2 + 2?", 0.5)
+    with pytest.raises(NotFittedError):
+        router.route_batch(QUERY_12[None, :], 0.5)
+    with pytest.raises(NotFittedError):
+        router.save(tmp_path / "r")
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"n_clusters": 0}, "n_clusters"),
+        ({"n_clusters": 13}, "n_clusters"),  # more clusters than the 12 queries
+        ({"n_clusters": 3, "top_p": 4}, "top_p"),
+        ({"n_clusters": 3, "top_p": 0}, "top_p"),
+        ({"cost_scale": "cubic"}, "cost_scale"),
+        ({"cluster_weights": "random"}, "cluster_weights"),
+        ({"shrinkage": -1.0}, "shrinkage"),
+    ],
+)
+def test_invalid_parameters_fail_at_fit(params: dict, match: str) -> None:
+    rows, vectors = three_group_data()
+    router = ClusterRouter(**{"n_clusters": 3, "top_p": 2, **params})
+    with pytest.raises(ValueError, match=match):
+        router.fit(rows, embeddings=vectors)
+
+
+def test_wrong_embeddings_shape_at_fit() -> None:
+    rows, vectors = three_group_data()
+    with pytest.raises(ValueError, match=r"expected shape \(12, n_features\)"):
+        ClusterRouter(n_clusters=3, top_p=2).fit(rows, embeddings=vectors[:5])
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5])
+def test_alpha_outside_unit_interval(alpha: float) -> None:
+    router = fit_three_groups()
+    with pytest.raises(ValueError, match="alpha"):
+        router.route(QUERY_12, alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        router.route_batch(QUERY_12[None, :], alpha)
+
+
+def test_query_embedding_of_the_wrong_size() -> None:
+    router = fit_three_groups()
+    with pytest.raises(ValueError, match="expected 3 features"):
+        router.route(np.ones(4), 0.5)
+    with pytest.raises(ValueError, match="expected 3 features"):
+        router.route_batch(np.ones((2, 5)), 0.5)
+
+
+@pytest.mark.parametrize("top_p", [0, 4])
+def test_top_p_override_out_of_range(top_p: int) -> None:
+    with pytest.raises(ValueError, match="top_p"):
+        fit_three_groups().route(QUERY_12, 0.5, top_p=top_p)
+
+
+def test_a_failed_refit_leaves_the_fitted_router_as_it_was() -> None:
+    router = fit_three_groups()
+    before = router.route(QUERY_12, 0.5)
+    accuracy, cost = router.accuracy_.copy(), router.cost_.copy()
+    rows, vectors = three_group_data()
+    no_cost_for_small = [  # same three models, but m-small's cost is never known
+        r.model_copy(update={"usages": {m: u for m, u in r.usages.items() if m != SMALL}})
+        for r in rows
+    ]
+    mirrored = vectors[:, ::-1].copy()  # would give other clusters, other statistics
+    with pytest.raises(RecordsError, match="m-small"):
+        router.fit(no_cost_for_small, embeddings=mirrored)
+    np.testing.assert_array_equal(router.accuracy_, accuracy)
+    np.testing.assert_array_equal(router.cost_, cost)
+    assert router.route(QUERY_12, 0.5) == before
