@@ -74,10 +74,16 @@ class _Plan:
     client_kwargs: dict[str, Any]
     metadata: dict[str, Any]
     candidates: dict[str, dict[str, Any]]
+    remaining: int
+    """Fallbacks still allowed."""
     failures: list[dict[str, Any]] = field(default_factory=list)
 
-    def attempts(self, max_fallbacks: int) -> list[str]:
-        return self.order[: max_fallbacks + 1]
+    def fall_back_or_raise(self, model: str, error: Exception) -> None:
+        """Record a retryable failure so the next model is tried; re-raise anything else."""
+        if not is_retryable(error) or model == self.order[-1] or not self.remaining:
+            raise error
+        self.remaining -= 1
+        self.failures.append(describe_failure(model, error))
 
     def report(self, model: str) -> dict[str, Any]:
         """The decision as seen when ``model`` is tried (after any fallbacks so far)."""
@@ -300,6 +306,7 @@ class AvengersChatModel(BaseChatModel):
             client_kwargs=kwargs,
             metadata=metadata,
             candidates={c.model: asdict(c) for c in decision.candidates},
+            remaining=self.max_fallbacks,
         )
 
     def _candidates(self, models: Sequence[str] | None, pinned: str | None) -> list[str]:
@@ -393,17 +400,14 @@ class AvengersChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         plan = self._plan(messages, kwargs)
-        attempts = plan.attempts(self.max_fallbacks)
-        for model in attempts:
+        for model in plan.order:
             self._emit(plan.report(model), run_manager)
             try:
                 result = self._clients[model]._generate(
                     messages, stop=stop or self.stop, run_manager=run_manager, **plan.client_kwargs
                 )
             except Exception as error:
-                if not is_retryable(error) or model == attempts[-1]:
-                    raise
-                plan.failures.append(describe_failure(model, error))
+                plan.fall_back_or_raise(model, error)
                 continue
             return self._annotate(result, plan, model)
         msg = "unreachable: the last attempt returns or raises"
@@ -417,17 +421,14 @@ class AvengersChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         plan = self._plan(messages, kwargs)
-        attempts = plan.attempts(self.max_fallbacks)
-        for model in attempts:
+        for model in plan.order:
             await self._aemit(plan.report(model), run_manager)
             try:
                 result = await self._clients[model]._agenerate(
                     messages, stop=stop or self.stop, run_manager=run_manager, **plan.client_kwargs
                 )
             except Exception as error:
-                if not is_retryable(error) or model == attempts[-1]:
-                    raise
-                plan.failures.append(describe_failure(model, error))
+                plan.fall_back_or_raise(model, error)
                 continue
             return self._annotate(result, plan, model)
         msg = "unreachable: the last attempt returns or raises"
@@ -441,8 +442,7 @@ class AvengersChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         plan = self._plan(messages, kwargs)
-        attempts = plan.attempts(self.max_fallbacks)
-        for model in attempts:
+        for model in plan.order:
             self._emit(plan.report(model), run_manager)
             chunks = self._clients[model]._stream(
                 messages, stop=stop or self.stop, **plan.client_kwargs
@@ -450,9 +450,7 @@ class AvengersChatModel(BaseChatModel):
             try:
                 first = next(chunks, None)
             except Exception as error:
-                if not is_retryable(error) or model == attempts[-1]:
-                    raise
-                plan.failures.append(describe_failure(model, error))
+                plan.fall_back_or_raise(model, error)
                 continue
             for chunk in _annotated_stream(self, plan, model, first, chunks):
                 if run_manager is not None:
@@ -468,8 +466,7 @@ class AvengersChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         plan = self._plan(messages, kwargs)
-        attempts = plan.attempts(self.max_fallbacks)
-        for model in attempts:
+        for model in plan.order:
             await self._aemit(plan.report(model), run_manager)
             chunks = self._clients[model]._astream(
                 messages, stop=stop or self.stop, **plan.client_kwargs
@@ -477,9 +474,7 @@ class AvengersChatModel(BaseChatModel):
             try:
                 first = await anext(chunks, None)
             except Exception as error:
-                if not is_retryable(error) or model == attempts[-1]:
-                    raise
-                plan.failures.append(describe_failure(model, error))
+                plan.fall_back_or_raise(model, error)
                 continue
             async for chunk in _aannotated_stream(self, plan, model, first, chunks):
                 if run_manager is not None:

@@ -330,6 +330,23 @@ def test_fallbacks_are_bounded(server: TestServer, router: Any) -> None:
     assert len(server.requests) == 1
 
 
+def test_timeouts_and_connection_errors_fall_back_then_raise(server: TestServer) -> None:
+    server.config.delay_s = 1.0
+    with pytest.raises(openai.APITimeoutError):
+        make_llm(server, timeout=0.2, max_fallbacks=2).invoke(QUERY)
+    assert len(server.models_called()) == 3, "three models tried, each timing out"
+    dead = AvengersChatModel(
+        base_url="http://127.0.0.1:9/api/v1", api_key=SECRET, max_retries=0, max_fallbacks=1
+    )
+    log = EventLog()
+    with pytest.raises(openai.APIConnectionError):
+        dead.invoke(QUERY, config={"callbacks": [log]})
+    tried = [data["model"] for _, data in log.events]
+    assert len(tried) == 2
+    assert len(set(tried)) == 2, "the fallback is a different model"
+    assert log.events[1][1]["fallbacks"][0]["error"].endswith("ConnectionError")
+
+
 def test_stream_falls_back_before_the_first_chunk(server: TestServer, router: Any) -> None:
     order = expected_order(router, QUERY, 0.5)
     server.config.fail_models[order[0]] = 429

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from openrouter_server import serve
+from standard_capabilities import AvengersCapabilities
 
-from langchain_avengers import AvengersChatModel
 from langchain_avengers.chat_models import DEFAULT_BASE_URL
 
 pytestmark = pytest.mark.vcr
@@ -39,16 +39,12 @@ def standard_base_url(request: pytest.FixtureRequest) -> Any:
             yield server.base_url
 
 
-class TestAvengersChatModelIntegration(ChatModelIntegrationTests):
+class TestAvengersChatModelIntegration(AvengersCapabilities, ChatModelIntegrationTests):
     base_url: ClassVar[str] = REPLAY_BASE_URL
 
     @pytest.fixture(autouse=True)
     def _point_at_endpoint(self, standard_base_url: str) -> None:
         type(self).base_url = standard_base_url
-
-    @property
-    def chat_model_class(self) -> type[AvengersChatModel]:
-        return AvengersChatModel
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
@@ -61,36 +57,8 @@ class TestAvengersChatModelIntegration(ChatModelIntegrationTests):
         }
 
     @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
     def supports_anthropic_inputs(self) -> bool:
         return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
-
-    @property
-    def supports_model_override(self) -> bool:
-        return True
-
-    @property
-    def model_override_value(self) -> str:
-        return "google/gemini-2.5-pro"
 
     @property
     def enable_vcr_tests(self) -> bool:
