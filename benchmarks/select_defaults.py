@@ -47,7 +47,9 @@ def validation_figures(data: CalibrationData, params: dict) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     args = parser.parse_args()
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name in DATASETS:

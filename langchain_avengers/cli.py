@@ -166,8 +166,16 @@ def _print_evaluation(evaluation: Evaluation) -> None:
     figures = evaluation.figures
     best = evaluation.best_single_mean()
 
-    def pct(value: float | None) -> str:
-        return "not reached" if value is None else f"{100 * value:.2f}%"
+    reached = evaluation.reached()
+
+    def pct(value: float | None, name: str = "") -> str:
+        if value is not None:
+            return f"{100 * value:.2f}%"
+        hit = reached.get(name, {"seeds": 0})
+        if not hit["seeds"]:
+            return "not reached"
+        where = 100 * hit["mean_where_reached"]
+        return f"not reached in every seed ({hit['seeds']}/{hit['of']}; {where:.2f}% where reached)"
 
     print(evaluation.table())
     print(
@@ -175,9 +183,9 @@ def _print_evaluation(evaluation: Evaluation) -> None:
         f"(best single: {best['model']}, {100 * best['accuracy']:.2f}% at "
         f"${best['cost']:.4g} per 1,000 queries):"
     )
-    print(f"  acc@best-cost  {pct(figures.acc_at_best_cost)}")
-    print(f"  cost-to-match  {pct(figures.cost_to_match)} of the best single model's cost")
-    print(f"  cost-to-95%    {pct(figures.cost_to_95)} of the best single model's cost")
+    print(f"  acc@best-cost  {pct(figures.acc_at_best_cost, 'acc_at_best_cost')}")
+    print(f"  cost-to-match  {pct(figures.cost_to_match, 'cost_to_match')} of the best cost")
+    print(f"  cost-to-95%    {pct(figures.cost_to_95, 'cost_to_95')} of the best cost")
     print(f"  AIQ            {pct(figures.aiq)}")
 
 

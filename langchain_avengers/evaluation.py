@@ -140,6 +140,23 @@ class Evaluation:
             aiq=float(np.mean([f.aiq for f in per_seed])),
         )
 
+    def reached(self) -> dict[str, dict[str, Any]]:
+        """Per figure: in how many seeds the target was reached, and the mean where it was.
+
+        ``figures`` reports ``None`` unless every seed reaches a target; this keeps what the
+        other seeds say instead of hiding it.
+        """
+        out = {}
+        for name in ("acc_at_best_cost", "cost_to_match", "cost_to_95"):
+            values = [getattr(s.figures, name) for s in self.splits]
+            hits = [v for v in values if v is not None]
+            out[name] = {
+                "seeds": len(hits),
+                "of": len(values),
+                "mean_where_reached": float(np.mean(hits)) if hits else None,
+            }
+        return out
+
     def curve_mean(self) -> list[dict[str, Any]]:
         """Seed-averaged router curve: mean and std of accuracy and cost, mean usage per alpha."""
         rows = []
@@ -228,6 +245,7 @@ class Evaluation:
         return {
             "figures": asdict(self.figures),
             "figures_per_seed": [{"seed": s.seed, **asdict(s.figures)} for s in self.splits],
+            "figures_reached": self.reached(),
             "best_single": {k: best[k] for k in ("model", "accuracy", "cost")},
             "oracle": {k: oracle[k] for k in ("accuracy", "cost")},
             "singles": [
@@ -410,7 +428,9 @@ def _single_point(held_out: CalibrationData, column: int) -> ModelPoint:
     scores, costs = held_out.scores[:, column], held_out.costs[:, column]
     answered = ~np.isnan(scores) & ~np.isnan(costs)
     point = _point_from_rows(
-        held_out.models[column], held_out.subset(np.flatnonzero(answered)), scores[answered],
+        held_out.models[column],
+        held_out.subset(np.flatnonzero(answered)),
+        scores[answered],
         costs[answered],
     )
     return ModelPoint(**{**asdict(point), "coverage": float(answered.mean())})

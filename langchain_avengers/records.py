@@ -248,4 +248,3 @@ class CalibrationData:
         digest.update(np.ascontiguousarray(self.scores, dtype="<f8").tobytes())
         digest.update(np.ascontiguousarray(self.costs, dtype="<f8").tobytes())
         return digest.hexdigest()[:16]
-

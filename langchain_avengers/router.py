@@ -268,9 +268,7 @@ class ClusterRouter(BaseEstimator):
 
     def _fit_embeddings(self, data: CalibrationData, embeddings: np.ndarray | None) -> np.ndarray:
         if embeddings is None:
-            return embed_texts(
-                self.get_embedder(), data.queries, show_progress=self.show_progress
-            )
+            return embed_texts(self.get_embedder(), data.queries, show_progress=self.show_progress)
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2 or embeddings.shape[0] != len(data):
             msg = (
@@ -328,11 +326,12 @@ class ClusterRouter(BaseEstimator):
         """
         vector = self._as_vectors([query])
         top = self._resolve_top_p(top_p)
-        batch = self._score_vectors(vector, self._candidate_columns(allowed_models), top)
+        nearest = self._nearest_clusters(vector, top)
+        batch = self._score_vectors(vector, self._candidate_columns(allowed_models), top, nearest)
         alpha = _check_alpha(alpha)
         scores = batch.scores(alpha)[0]
         order = _rank(scores, batch.expected_cost[0], first=int(batch.choose(alpha)[0]))
-        clusters, sims, weights = self._nearest_clusters(vector, top)
+        clusters, sims, weights = nearest
         return RoutingDecision(
             model=batch.models[order[0]],
             alpha=alpha,
@@ -372,8 +371,12 @@ class ClusterRouter(BaseEstimator):
         Returns:
             The chosen model id per query.
         """
+        alpha = _check_alpha(alpha)
+        if len(queries) == 0:
+            self._candidate_columns(allowed_models)  # still refuse bad arguments
+            return []
         batch = self.score_batch(queries, allowed_models=allowed_models, top_p=top_p)
-        chosen = batch.choose(_check_alpha(alpha))
+        chosen = batch.choose(alpha)
         return [batch.models[j] for j in chosen]
 
     def score_batch(
@@ -393,8 +396,9 @@ class ClusterRouter(BaseEstimator):
         vectors: np.ndarray,
         candidates: tuple[int, ...],
         top_p: int,
+        nearest: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> BatchScores:
-        clusters, _, weights = self._nearest_clusters(vectors, top_p)
+        clusters, _, weights = nearest or self._nearest_clusters(vectors, top_p)
         acc_norm, cost_norm = self._normalized_tables(candidates)
         columns = list(candidates)
         accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
