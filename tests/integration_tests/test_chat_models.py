@@ -305,9 +305,7 @@ def test_no_tool_endpoint_404_falls_back(server: TestServer, router: Any) -> Non
 
 
 @pytest.mark.parametrize("status", [400, 401, 403])
-def test_non_retryable_failure_raises_at_once(
-    server: TestServer, router: Any, status: int
-) -> None:
+def test_non_retryable_failure_raises_at_once(server: TestServer, router: Any, status: int) -> None:
     order = expected_order(router, QUERY, 0.5)
     server.config.fail_models[order[0]] = status
     with pytest.raises(openai.APIStatusError) as info:
@@ -366,8 +364,9 @@ def test_stream_failure_after_first_chunk_raises_without_splicing(
         for chunk in make_llm(server).stream(QUERY, alpha=0.5):
             received.append(chunk)
     assert server.models_called() == [order[0]]
-    assert all(c.response_metadata.get("avengers", {}).get("model", order[0]) == order[0]
-               for c in received)
+    assert all(
+        c.response_metadata.get("avengers", {}).get("model", order[0]) == order[0] for c in received
+    )
 
 
 async def test_async_fallback(server: TestServer, router: Any) -> None:

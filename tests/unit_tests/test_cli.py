@@ -67,13 +67,28 @@ def test_fit_options_reach_the_router(
     small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "r"
-    args = ["fit", str(small_jsonl), "-o", str(out), "--n-clusters", "3", "--top-p", "1",
-            "--cost-scale", "linear", "--random-state", "5"]
+    args = [
+        "fit",
+        str(small_jsonl),
+        "-o",
+        str(out),
+        "--n-clusters",
+        "3",
+        "--top-p",
+        "1",
+        "--cost-scale",
+        "linear",
+        "--random-state",
+        "5",
+    ]
     assert main(args) == 0
     capsys.readouterr()
     params = json.loads((out / "router.json").read_text())["params"]
     assert [params[k] for k in ("n_clusters", "top_p", "cost_scale", "random_state")] == [
-        3, 1, "linear", 5
+        3,
+        1,
+        "linear",
+        5,
     ]
 
 
@@ -102,8 +117,17 @@ def test_route_json(router_dir: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_route_restricted_to_some_models(
     router_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["route", str(router_dir), "What is 3 plus 4?", "--alpha", "1", "--json",
-            "--models", "acme/tiny", "acme/medium"]
+    args = [
+        "route",
+        str(router_dir),
+        "What is 3 plus 4?",
+        "--alpha",
+        "1",
+        "--json",
+        "--models",
+        "acme/tiny",
+        "acme/medium",
+    ]
     assert main(args) == 0
     decision = json.loads(capsys.readouterr().out)
     assert {c["model"] for c in decision["candidates"]} == {"acme/tiny", "acme/medium"}
@@ -139,8 +163,12 @@ def test_evaluate_json_is_exactly_one_object(
     assert report["seeds"] == [0, 1]
     assert len(report["curve"]) == 51
     assert {"alpha", "accuracy", "cost"} <= set(report["curve"][0])
-    fractions = [report["best_single"]["accuracy"], report["oracle"]["accuracy"],
-                 report["figures"]["aiq"], *(p["accuracy"] for p in report["curve"])]
+    fractions = [
+        report["best_single"]["accuracy"],
+        report["oracle"]["accuracy"],
+        report["figures"]["aiq"],
+        *(p["accuracy"] for p in report["curve"]),
+    ]
     assert all(0.0 <= f <= 1.0 for f in fractions)
 
     api = evaluate_router(small_jsonl, ClusterRouter(n_clusters=4, top_p=2), seeds=[0, 1])
@@ -152,8 +180,19 @@ def test_evaluate_plot_and_text_report(
     small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plot = tmp_path / "plots" / "frontier.png"
-    args = ["evaluate", str(small_jsonl), "--seeds", "2", "--alphas", "0", "0.5", "1",
-            "--plot", str(plot), *ROUTER_OPTIONS]
+    args = [
+        "evaluate",
+        str(small_jsonl),
+        "--seeds",
+        "2",
+        "--alphas",
+        "0",
+        "0.5",
+        "1",
+        "--plot",
+        str(plot),
+        *ROUTER_OPTIONS,
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     for path in (plot, tmp_path / "plots" / "frontier_usage.png"):
@@ -165,21 +204,44 @@ def test_evaluate_plot_and_text_report(
 
 
 def test_evaluate_budget_choice(small_jsonl: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["evaluate", str(small_jsonl), "--seeds", "2", "--alphas", "0", "0.5", "1",
-            "--min-accuracy", "0.5", "--json", *ROUTER_OPTIONS]
+    args = [
+        "evaluate",
+        str(small_jsonl),
+        "--seeds",
+        "2",
+        "--alphas",
+        "0",
+        "0.5",
+        "1",
+        "--min-accuracy",
+        "0.5",
+        "--json",
+        *ROUTER_OPTIONS,
+    ]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     choice = report["budget_choice"]
     assert choice["alpha"] in (0.0, 0.5, 1.0)
     assert choice["accuracy"] >= 0.5
-    cheapest_reaching = min((p for p in report["curve"] if p["accuracy"] >= 0.5),
-                            key=lambda p: p["cost"])
+    cheapest_reaching = min(
+        (p for p in report["curve"] if p["accuracy"] >= 0.5), key=lambda p: p["cost"]
+    )
     assert choice["alpha"] == cheapest_reaching["alpha"]
 
 
 def test_evaluate_impossible_budget(small_jsonl: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["evaluate", str(small_jsonl), "--seeds", "1", "--alphas", "0", "1",
-            "--target-cost", "1e-9", *ROUTER_OPTIONS]
+    args = [
+        "evaluate",
+        str(small_jsonl),
+        "--seeds",
+        "1",
+        "--alphas",
+        "0",
+        "1",
+        "--target-cost",
+        "1e-9",
+        *ROUTER_OPTIONS,
+    ]
     assert main(args) == 2
     assert "target_cost" in one_error_line(capsys.readouterr().err)
 
@@ -202,17 +264,29 @@ def test_demo_routes_sample_queries_offline(capsys: pytest.CaptureFixture[str]) 
 
 
 BAD_RECORDS = {
-    "malformed-json": (['{"query": "a", "records": {"m": 1}}', '{"query": "b", "records": '],
-                       ":2: not valid JSON"),
-    "score-out-of-range": (['{"query": "a", "records": {"m": 1}}',
-                            '{"query": "b", "records": {"m": 2.5}}'], ":2: field 'records.m'"),
-    "negative-cost": (['{"query": "a", "records": {"m": 1}, "usages": {"m": {"cost": -2}}}'],
-                      ":1: field 'usages.m.cost'"),
-    "nan-cost": (['{"query": "a", "records": {"m": 1}, "usages": {"m": {"cost": NaN}}}'],
-                 ":1: field 'usages.m.cost'"),
-    "duplicate-key": (['{"query": "a", "dataset": "d", "index": 1, "records": {"m": 1}}',
-                       '{"query": "b", "dataset": "d", "index": 1, "records": {"m": 0}}'],
-                      ":2: duplicate (dataset, index)"),
+    "malformed-json": (
+        ['{"query": "a", "records": {"m": 1}}', '{"query": "b", "records": '],
+        ":2: not valid JSON",
+    ),
+    "score-out-of-range": (
+        ['{"query": "a", "records": {"m": 1}}', '{"query": "b", "records": {"m": 2.5}}'],
+        ":2: field 'records.m'",
+    ),
+    "negative-cost": (
+        ['{"query": "a", "records": {"m": 1}, "usages": {"m": {"cost": -2}}}'],
+        ":1: field 'usages.m.cost'",
+    ),
+    "nan-cost": (
+        ['{"query": "a", "records": {"m": 1}, "usages": {"m": {"cost": NaN}}}'],
+        ":1: field 'usages.m.cost'",
+    ),
+    "duplicate-key": (
+        [
+            '{"query": "a", "dataset": "d", "index": 1, "records": {"m": 1}}',
+            '{"query": "b", "dataset": "d", "index": 1, "records": {"m": 0}}',
+        ],
+        ":2: duplicate (dataset, index)",
+    ),
     "no-score": (['{"query": "a", "records": {}}'], ": no model has any score"),
     "empty": ([], ": no calibration records"),
 }
@@ -239,10 +313,15 @@ def test_model_without_costs_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "nocost.jsonl"
-    data.write_text("".join(
-        json.dumps({"query": f"q {i}", "records": {"a": 1, "b": 0}, "usages": {"a": {"cost": 1}}})
-        + "\n" for i in range(5)
-    ))
+    data.write_text(
+        "".join(
+            json.dumps(
+                {"query": f"q {i}", "records": {"a": 1, "b": 0}, "usages": {"a": {"cost": 1}}}
+            )
+            + "\n"
+            for i in range(5)
+        )
+    )
     args = ["fit", str(data), "-o", str(tmp_path / "r"), "--n-clusters", "2", "--top-p", "1"]
     assert main(args) == 2
     line = one_error_line(capsys.readouterr().err)
@@ -259,7 +338,10 @@ def test_model_without_costs_is_one_line(
     ],
 )
 def test_other_bad_inputs_give_one_line_and_exit_2(
-    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+    small_jsonl: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
     expected: str,
 ) -> None:
     names = {"missing": tmp_path / "missing.jsonl", "tmp": tmp_path, "small": small_jsonl}
@@ -296,20 +378,44 @@ def test_argument_errors_exit_2(router_dir: Path, capsys: pytest.CaptureFixture[
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_python_m_cli_fit_and_route(small_jsonl: Path, tmp_path: Path) -> None:
     out = tmp_path / "router"
-    fit = run([sys.executable, "-m", "langchain_avengers.cli", "fit", str(small_jsonl),
-               "-o", str(out), *ROUTER_OPTIONS], tmp_path)
+    fit = run(
+        [
+            sys.executable,
+            "-m",
+            "langchain_avengers.cli",
+            "fit",
+            str(small_jsonl),
+            "-o",
+            str(out),
+            *ROUTER_OPTIONS,
+        ],
+        tmp_path,
+    )
     assert fit.returncode == 0, fit.stderr
     assert fit.stdout == f"fitted 4 clusters on 90 queries, 3 models; wrote {out}\n"
 
     query = "What is the capital city of Peru?"
-    route = run([sys.executable, "-m", "langchain_avengers.cli", "route", str(out), query,
-                 "--alpha", "0.3", "--json"], tmp_path)
+    route = run(
+        [
+            sys.executable,
+            "-m",
+            "langchain_avengers.cli",
+            "route",
+            str(out),
+            query,
+            "--alpha",
+            "0.3",
+            "--json",
+        ],
+        tmp_path,
+    )
     assert route.returncode == 0, route.stderr
     assert json.loads(route.stdout)["model"] == ClusterRouter.load(out).route(query, 0.3).model
 

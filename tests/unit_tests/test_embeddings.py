@@ -198,8 +198,12 @@ def test_refitting_and_evaluating_never_reembed(small_jsonl: Path, counting_embe
 
     router.fit(data)
     ClusterRouter(n_clusters=5, top_p=2, embedder=counting_embeddings).fit(small_jsonl)
-    evaluate_router(small_jsonl, ClusterRouter(n_clusters=3, top_p=1, embedder=counting_embeddings),
-                    alphas=[0.0, 0.5, 1.0], seeds=[0, 1])
+    evaluate_router(
+        small_jsonl,
+        ClusterRouter(n_clusters=3, top_p=1, embedder=counting_embeddings),
+        alphas=[0.0, 0.5, 1.0],
+        seeds=[0, 1],
+    )
     assert len(counting_embeddings.embedded) == 90  # no text embedded twice
 
 

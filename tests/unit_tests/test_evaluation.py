@@ -34,13 +34,25 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def single(name: str, accuracy: float, cost: float, coverage: float = 1.0) -> ModelPoint:
-    return ModelPoint(name=name, accuracy=accuracy, cost=cost, total_cost=cost / 1000,
-                      per_dataset={"d": accuracy}, coverage=coverage)
+    return ModelPoint(
+        name=name,
+        accuracy=accuracy,
+        cost=cost,
+        total_cost=cost / 1000,
+        per_dataset={"d": accuracy},
+        coverage=coverage,
+    )
 
 
 def point(alpha: float, accuracy: float, cost: float, usage: dict | None = None) -> CurvePoint:
-    return CurvePoint(alpha=alpha, accuracy=accuracy, cost=cost, total_cost=cost / 1000,
-                      per_dataset={"d": accuracy}, usage=usage or {"m1": 1.0, "m2": 0.0, "m3": 0.0})
+    return CurvePoint(
+        alpha=alpha,
+        accuracy=accuracy,
+        cost=cost,
+        total_cost=cost / 1000,
+        per_dataset={"d": accuracy},
+        usage=usage or {"m1": 1.0, "m2": 0.0, "m3": 0.0},
+    )
 
 
 SINGLES = [single("m1", 0.5, 1.0), single("m2", 0.8, 10.0), single("m3", 0.7, 100.0)]
@@ -63,8 +75,14 @@ def aiq_by_hand(singles: list[ModelPoint], curve: list[CurvePoint]) -> float:
 
 def test_compute_figures_by_hand() -> None:
     # best single: m2, accuracy A* = 0.8 at cost C* = 10; 0.95 A* = 0.76, 0.90 A* = 0.72
-    curve = [point(0.0, 0.4, 0.5), point(0.2, 0.7, 2.0), point(0.4, 0.74, 3.0),
-             point(0.5, 0.78, 5.0), point(0.75, 0.8, 8.0), point(1.0, 0.85, 20.0)]
+    curve = [
+        point(0.0, 0.4, 0.5),
+        point(0.2, 0.7, 2.0),
+        point(0.4, 0.74, 3.0),
+        point(0.5, 0.78, 5.0),
+        point(0.75, 0.8, 8.0),
+        point(1.0, 0.85, 20.0),
+    ]
     figures = compute_figures(SINGLES, curve, BEST)
     assert figures.acc_at_best_cost == pytest.approx(0.8)  # best among costs <= 10
     assert figures.cost_to_match == pytest.approx(0.8)  # 8 / 10: first with accuracy >= 0.8
@@ -110,12 +128,19 @@ def test_compute_figures_router_dearer_than_every_single() -> None:
 def test_compute_figures_matches_an_independent_computation_on_random_curves() -> None:
     rng = np.random.default_rng(11)
     for _ in range(20):
-        singles = [single(f"m{i}", *v) for i, v in
-                   enumerate(zip(rng.uniform(0.2, 0.9, 4), rng.uniform(0.1, 50, 4), strict=True))]
+        singles = [
+            single(f"m{i}", *v)
+            for i, v in enumerate(
+                zip(rng.uniform(0.2, 0.9, 4), rng.uniform(0.1, 50, 4), strict=True)
+            )
+        ]
         best = max(singles, key=lambda p: p.accuracy)
-        curve = [point(a, acc, c) for a, acc, c in
-                 zip(np.linspace(0, 1, 9), rng.uniform(0.1, 1, 9), rng.uniform(0.05, 80, 9),
-                     strict=True)]
+        curve = [
+            point(a, acc, c)
+            for a, acc, c in zip(
+                np.linspace(0, 1, 9), rng.uniform(0.1, 1, 9), rng.uniform(0.05, 80, 9), strict=True
+            )
+        ]
         figures = compute_figures(singles, curve, best)
         assert figures.aiq == pytest.approx(aiq_by_hand(singles, curve))
         under = [p.accuracy for p in curve if p.cost <= best.cost]
@@ -133,23 +158,31 @@ def test_compute_figures_matches_an_independent_computation_on_random_curves() -
 def two_seed_evaluation() -> Evaluation:
     alphas = [0.0, 0.5, 1.0]
     split0 = SplitEvaluation(
-        seed=0, n_train=7, n_test=3,
+        seed=0,
+        n_train=7,
+        n_test=3,
         singles=[single("m1", 0.5, 1.0), single("m2", 0.8, 10.0), single("m3", 0.7, 100.0)],
         best_single=single("m2", 0.8, 10.0),
         oracle=single("oracle", 0.9, 3.0),
-        curve=[point(0.0, 0.4, 0.5, {"m1": 1.0, "m2": 0.0, "m3": 0.0}),
-               point(0.5, 0.78, 5.0, {"m1": 0.5, "m2": 0.5, "m3": 0.0}),
-               point(1.0, 0.85, 20.0, {"m1": 0.0, "m2": 0.5, "m3": 0.5})],
+        curve=[
+            point(0.0, 0.4, 0.5, {"m1": 1.0, "m2": 0.0, "m3": 0.0}),
+            point(0.5, 0.78, 5.0, {"m1": 0.5, "m2": 0.5, "m3": 0.0}),
+            point(1.0, 0.85, 20.0, {"m1": 0.0, "m2": 0.5, "m3": 0.5}),
+        ],
         figures=Figures(acc_at_best_cost=0.8, cost_to_match=0.8, cost_to_95=0.5, aiq=0.7),
     )
     split1 = SplitEvaluation(
-        seed=1, n_train=7, n_test=3,
+        seed=1,
+        n_train=7,
+        n_test=3,
         singles=[single("m1", 0.6, 2.0), single("m2", 0.8, 12.0), single("m3", 0.75, 90.0)],
         best_single=single("m2", 0.8, 12.0),
         oracle=single("oracle", 0.95, 5.0),
-        curve=[point(0.0, 0.5, 1.5, {"m1": 1.0, "m2": 0.0, "m3": 0.0}),
-               point(0.5, 0.7, 6.0, {"m1": 0.0, "m2": 1.0, "m3": 0.0}),
-               point(1.0, 0.9, 30.0, {"m1": 0.0, "m2": 0.0, "m3": 1.0})],
+        curve=[
+            point(0.0, 0.5, 1.5, {"m1": 1.0, "m2": 0.0, "m3": 0.0}),
+            point(0.5, 0.7, 6.0, {"m1": 0.0, "m2": 1.0, "m3": 0.0}),
+            point(1.0, 0.9, 30.0, {"m1": 0.0, "m2": 0.0, "m3": 1.0}),
+        ],
         figures=Figures(acc_at_best_cost=0.7, cost_to_match=None, cost_to_95=0.6, aiq=0.6),
     )
     return Evaluation(splits=[split0, split1], alphas=alphas, router_params={"n_clusters": 3})
@@ -188,8 +221,14 @@ def test_best_single_prefers_full_coverage() -> None:
 
 @pytest.mark.parametrize(
     ("target", "alpha"),
-    [({"target_cost": 6.0}, 0.5), ({"target_cost": 5.0}, 0.0), ({"target_cost": 1e9}, 1.0),
-     ({"min_accuracy": 0.7}, 0.5), ({"min_accuracy": 0.8}, 1.0), ({"min_accuracy": 0.1}, 0.0)],
+    [
+        ({"target_cost": 6.0}, 0.5),
+        ({"target_cost": 5.0}, 0.0),
+        ({"target_cost": 1e9}, 1.0),
+        ({"min_accuracy": 0.7}, 0.5),
+        ({"min_accuracy": 0.8}, 1.0),
+        ({"min_accuracy": 0.1}, 0.0),
+    ],
 )
 def test_choose_alpha_from_the_seed_averaged_curve(target: dict, alpha: float) -> None:
     choice = two_seed_evaluation().choose_alpha(**target)
@@ -263,14 +302,22 @@ def test_oracle_takes_the_cheapest_of_the_top_scoring_models() -> None:
     held_out = CalibrationData(
         queries=["q1", "q2", "q3", "q4"],
         models=["dear", "mid", "cheap"],
-        scores=np.array([[1.0, 1.0, 0.0],    # dear and mid top: mid is cheaper
-                         [1.0, 1.0, 1.0],    # all top: cheap
-                         [0.5, 0.0, 0.0],    # only dear top
-                         [1.0, 0.5, 1.0]]),  # cheap top but its cost is unknown: dear
-        costs=np.array([[0.010, 0.002, 0.001],
-                        [0.010, 0.002, 0.001],
-                        [0.010, 0.002, 0.001],
-                        [0.010, 0.002, nan]]),
+        scores=np.array(
+            [
+                [1.0, 1.0, 0.0],  # dear and mid top: mid is cheaper
+                [1.0, 1.0, 1.0],  # all top: cheap
+                [0.5, 0.0, 0.0],  # only dear top
+                [1.0, 0.5, 1.0],
+            ]
+        ),  # cheap top but its cost is unknown: dear
+        costs=np.array(
+            [
+                [0.010, 0.002, 0.001],
+                [0.010, 0.002, 0.001],
+                [0.010, 0.002, 0.001],
+                [0.010, 0.002, nan],
+            ]
+        ),
         datasets=["a", "a", "b", "b"],
     )
     oracle = _oracle_point(held_out)
@@ -298,8 +345,10 @@ def test_split_is_seeded_70_30_and_stratified_by_dataset(small_jsonl: Path) -> N
 
 
 def test_split_without_usable_strata_still_splits(tmp_path: Path) -> None:
-    rows = [{"query": f"q{i}", "dataset": "rare" if i == 0 else "common", "records": {"a": 1}}
-            for i in range(10)]
+    rows = [
+        {"query": f"q{i}", "dataset": "rare" if i == 0 else "common", "records": {"a": 1}}
+        for i in range(10)
+    ]
     path = tmp_path / "d.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     train, test = split_indices(CalibrationData.from_path(path), seed=3)
@@ -320,31 +369,47 @@ def recompute_split(data: CalibrationData, seed: int) -> dict:
         in_cluster = train[datasets[train] == datasets[row]]
         acc = np.nanmean(data.scores[in_cluster], axis=0)
         cost = np.nanmean(data.costs[in_cluster], axis=0)
-        usable = [j for j in range(n_models)
-                  if not np.isnan(data.scores[row, j]) and not np.isnan(data.costs[row, j])]
+        usable = [
+            j
+            for j in range(n_models)
+            if not np.isnan(data.scores[row, j]) and not np.isnan(data.costs[row, j])
+        ]
         picks[0.0].append(min(usable, key=lambda j: cost[j]))
         picks[1.0].append(min(usable, key=lambda j: (-acc[j], cost[j])))
     curve = {}
     for alpha, chosen in picks.items():
         scores = data.scores[test, chosen]
         costs = data.costs[test, chosen]
-        curve[alpha] = (scores.mean(), 1000 * costs.mean(),
-                        np.bincount(chosen, minlength=n_models) / len(test))
+        curve[alpha] = (
+            scores.mean(),
+            1000 * costs.mean(),
+            np.bincount(chosen, minlength=n_models) / len(test),
+        )
     singles = {}
     for j, model in enumerate(data.models):
         ok = ~np.isnan(data.scores[test, j]) & ~np.isnan(data.costs[test, j])
-        singles[model] = (data.scores[test, j][ok].mean(), 1000 * data.costs[test, j][ok].mean(),
-                          ok.mean())
+        singles[model] = (
+            data.scores[test, j][ok].mean(),
+            1000 * data.costs[test, j][ok].mean(),
+            ok.mean(),
+        )
     oracle_scores, oracle_costs = [], []
     for row in test:
-        usable = [j for j in range(n_models)
-                  if not np.isnan(data.scores[row, j]) and not np.isnan(data.costs[row, j])]
+        usable = [
+            j
+            for j in range(n_models)
+            if not np.isnan(data.scores[row, j]) and not np.isnan(data.costs[row, j])
+        ]
         top = max(data.scores[row, j] for j in usable)
         j = min((j for j in usable if data.scores[row, j] == top), key=lambda j: data.costs[row, j])
         oracle_scores.append(data.scores[row, j])
         oracle_costs.append(data.costs[row, j])
-    return {"curve": curve, "singles": singles,
-            "oracle": (np.mean(oracle_scores), 1000 * np.mean(oracle_costs)), "n_test": len(test)}
+    return {
+        "curve": curve,
+        "singles": singles,
+        "oracle": (np.mean(oracle_scores), 1000 * np.mean(oracle_costs)),
+        "n_test": len(test),
+    }
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,14 @@ from langchain_avengers import (
 )
 
 ARRAYS = (
-    "cluster_centers_", "accuracy_", "cost_", "n_scored_", "n_costed_", "cluster_sizes_",
-    "global_accuracy_", "global_cost_",
+    "cluster_centers_",
+    "accuracy_",
+    "cost_",
+    "n_scored_",
+    "n_costed_",
+    "cluster_sizes_",
+    "global_accuracy_",
+    "global_cost_",
 )
 TEXTS = [
     "What is 17 times 3? Answer with a number.",
@@ -205,14 +211,16 @@ DAMAGE = {
     "json-missing-fields": (edit_json(lambda m: m.pop("models")), "models"),
     "unsupported-version": (edit_json(lambda m: m.update(format_version=99)), "version 99"),
     "fewer-models-than-arrays": (
-        edit_json(lambda m: m.update(models=m["models"][:2])), "accuracy_"
+        edit_json(lambda m: m.update(models=m["models"][:2])),
+        "accuracy_",
     ),
     "wrong-n-clusters": (edit_json(lambda m: m["params"].update(n_clusters=5)), "expected (5"),
     "wrong-dimension": (edit_json(lambda m: m["embedder"].update(dimension=8)), "expected (4, 8)"),
     "truncated-arrays": (truncate("arrays.npz", 0.6), "checksum"),
     "modified-arrays": (flip_byte, "checksum"),
     "arrays-wrong-shape": (
-        rewrite_arrays(lambda a: a.update(cost_=a["cost_"][:, :2])), "'cost_' has shape (4, 2)"
+        rewrite_arrays(lambda a: a.update(cost_=a["cost_"][:, :2])),
+        "'cost_' has shape (4, 2)",
     ),
     "arrays-missing-one": (rewrite_arrays(lambda a: a.pop("accuracy_")), "accuracy_"),
     "arrays-with-pickle": (

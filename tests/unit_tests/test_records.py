@@ -59,8 +59,12 @@ def test_calibration_data_marks_unmeasured_as_nan_not_zero(tmp_path: Path) -> No
     path = write(
         tmp_path / "ok.jsonl",
         row("q1", dataset="d1", records={"a": 1, "b": 0}, usages={"a": {"cost": 0.1}}),
-        row("q2", dataset="d2", records={"b": 1, "c": 0.5, "a": None},
-            usages={"b": {"cost": 0.2}, "c": {"cost": 0.0}}),
+        row(
+            "q2",
+            dataset="d2",
+            records={"b": 1, "c": 0.5, "a": None},
+            usages={"b": {"cost": 0.2}, "c": {"cost": 0.0}},
+        ),
     )
     data = CalibrationData.from_path(path)
 
@@ -139,41 +143,61 @@ def test_small_fixture_loads_with_its_documented_gaps(small_jsonl: Path) -> None
     [
         pytest.param(
             [row(records={"a": 1}), '{"query": "q", "records": {"a": 1}'],
-            2, ["not valid JSON"], id="malformed-json",
+            2,
+            ["not valid JSON"],
+            id="malformed-json",
         ),
         pytest.param(
-            [row(records={"a": 1}), "[1, 2]"], 2, ["expected a JSON object"], id="not-an-object",
+            [row(records={"a": 1}), "[1, 2]"],
+            2,
+            ["expected a JSON object"],
+            id="not-an-object",
         ),
         pytest.param(
-            [row(records={"a": 1.5})], 1,
-            ["field 'records.a'", "less than or equal to 1", "1.5"], id="score-above-1",
+            [row(records={"a": 1.5})],
+            1,
+            ["field 'records.a'", "less than or equal to 1", "1.5"],
+            id="score-above-1",
         ),
         pytest.param(
-            [row(records={"a": 0.5}), row(records={"a": -0.1})], 2,
-            ["field 'records.a'", "greater than or equal to 0", "-0.1"], id="score-below-0",
+            [row(records={"a": 0.5}), row(records={"a": -0.1})],
+            2,
+            ["field 'records.a'", "greater than or equal to 0", "-0.1"],
+            id="score-below-0",
         ),
         pytest.param(
-            [row(records={"a": "high"})], 1, ["field 'records.a'", "valid number"],
+            [row(records={"a": "high"})],
+            1,
+            ["field 'records.a'", "valid number"],
             id="score-not-a-number",
         ),
         pytest.param(
-            ['{"query": "q", "records": {"a": NaN}}'], 1, ["field 'records.a'", "finite"],
+            ['{"query": "q", "records": {"a": NaN}}'],
+            1,
+            ["field 'records.a'", "finite"],
             id="score-nan",
         ),
         pytest.param(
-            [row(records={"a": 1}, usages={"a": {"cost": -0.01}})], 1,
-            ["field 'usages.a.cost'", "greater than or equal to 0", "-0.01"], id="negative-cost",
+            [row(records={"a": 1}, usages={"a": {"cost": -0.01}})],
+            1,
+            ["field 'usages.a.cost'", "greater than or equal to 0", "-0.01"],
+            id="negative-cost",
         ),
         pytest.param(
-            ['{"query": "q", "records": {"a": 1}, "usages": {"a": {"cost": NaN}}}'], 1,
-            ["field 'usages.a.cost'", "finite"], id="nan-cost",
+            ['{"query": "q", "records": {"a": 1}, "usages": {"a": {"cost": NaN}}}'],
+            1,
+            ["field 'usages.a.cost'", "finite"],
+            id="nan-cost",
         ),
         pytest.param(
-            ['{"query": "q", "records": {"a": 1}, "usages": {"a": {"cost": Infinity}}}'], 1,
-            ["field 'usages.a.cost'", "finite"], id="infinite-cost",
+            ['{"query": "q", "records": {"a": 1}, "usages": {"a": {"cost": Infinity}}}'],
+            1,
+            ["field 'usages.a.cost'", "finite"],
+            id="infinite-cost",
         ),
         pytest.param(
-            [row(records={"a": 1}, usages={"a": {"cost": 1, "prompt_tokens": -3}})], 1,
+            [row(records={"a": 1}, usages={"a": {"cost": 1, "prompt_tokens": -3}})],
+            1,
             ["field 'usages.a.prompt_tokens'", "greater than or equal to 0"],
             id="negative-tokens",
         ),
@@ -181,7 +205,10 @@ def test_small_fixture_loads_with_its_documented_gaps(small_jsonl: Path) -> None
         pytest.param([row("")], 1, ["field 'query'"], id="empty-query"),
         pytest.param([row()], 1, ["field 'records'", "required"], id="no-records"),
         pytest.param(
-            [row(records=[1, 0])], 1, ["field 'records'", "dictionary"], id="records-not-object",
+            [row(records=[1, 0])],
+            1,
+            ["field 'records'", "dictionary"],
+            id="records-not-object",
         ),
     ],
 )
@@ -243,8 +270,11 @@ def test_duplicate_dataset_index_reports_both_lines(tmp_path: Path) -> None:
 
 
 def test_duplicate_index_without_dataset_is_reported(tmp_path: Path) -> None:
-    path = write(tmp_path / "dup.jsonl", row("q1", index=3, records={"a": 1}),
-                 row("q2", index=3, records={"a": 1}))
+    path = write(
+        tmp_path / "dup.jsonl",
+        row("q1", index=3, records={"a": 1}),
+        row("q2", index=3, records={"a": 1}),
+    )
     with pytest.raises(RecordsError, match=r"dup\.jsonl:2: duplicate"):
         load_records(path)
 

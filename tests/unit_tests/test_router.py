@@ -57,13 +57,23 @@ def three_group_data() -> tuple[list[CalibrationRecord], np.ndarray]:
     small_1 = [1, 0, 0, 1]
     mid_1, mid_cost_1 = [1, 1, 0, 1], [0.002, 0.004, 0.002, 0.004]
     for i in range(4):
-        rows.append(record(f"g1-{i}", {BIG: True, MID: mid_1[i], SMALL: small_1[i]},
-                           {BIG: 0.01, MID: mid_cost_1[i], SMALL: 0.001}))
+        rows.append(
+            record(
+                f"g1-{i}",
+                {BIG: True, MID: mid_1[i], SMALL: small_1[i]},
+                {BIG: 0.01, MID: mid_cost_1[i], SMALL: 0.001},
+            )
+        )
         vectors.append(E1)
     big_2 = [1, 1, 0, None]  # null score: not measured, and no usage either
     for i in range(4):
-        rows.append(record(f"g2-{i}", {BIG: big_2[i], MID: 1, SMALL: False},
-                           {BIG: None if big_2[i] is None else 0.02, MID: 0.002, SMALL: 0.001}))
+        rows.append(
+            record(
+                f"g2-{i}",
+                {BIG: big_2[i], MID: 1, SMALL: False},
+                {BIG: None if big_2[i] is None else 0.02, MID: 0.002, SMALL: 0.001},
+            )
+        )
         vectors.append(E2)
     mid_3, mid_cost_3 = [0, 1, 0, 1], [0.004, None, 0.006, None]
     for i in range(4):  # m-small absent: never measured in this cluster
@@ -405,8 +415,7 @@ def test_route_batch_agrees_with_route_one_by_one() -> None:
             for allowed in (None, [BIG], [MID, SMALL], [SMALL, BIG]):
                 for alpha in (0.0, 0.2, 0.5, 0.8, 1.0):
                     batch = router.route_batch(vectors, alpha, allowed_models=allowed)
-                    single = [router.route(v, alpha, allowed_models=allowed).model
-                              for v in vectors]
+                    single = [router.route(v, alpha, allowed_models=allowed).model for v in vectors]
                     assert batch == single, (cost_scale, top_p, allowed, alpha)
 
 
@@ -432,7 +441,9 @@ def test_text_queries_route_by_topic(small_jsonl: Path, keyword_embeddings) -> N
     capital = "What is the capital city of Spain?"
     code = "Write a Python function that reverses a list."
     assert router.route_batch([arith, capital, code], 1.0) == [
-        "acme/large", "acme/tiny", "acme/large"
+        "acme/large",
+        "acme/tiny",
+        "acme/large",
     ]
     assert router.route_batch([arith, capital, code], 0.0) == ["acme/tiny"] * 3
     assert router.route(code, 1.0, allowed_models=["acme/tiny", "acme/medium"]).model == (
@@ -446,8 +457,16 @@ def test_text_queries_route_by_topic(small_jsonl: Path, keyword_embeddings) -> N
 
 
 PARAM_NAMES = {
-    "n_clusters", "top_p", "embedder", "cost_scale", "cluster_weights", "beta", "shrinkage",
-    "n_init", "random_state", "show_progress",
+    "n_clusters",
+    "top_p",
+    "embedder",
+    "cost_scale",
+    "cluster_weights",
+    "beta",
+    "shrinkage",
+    "n_init",
+    "random_state",
+    "show_progress",
 }
 
 
@@ -484,9 +503,19 @@ def test_fit_returns_self_and_fitted_attributes_end_with_underscore() -> None:
     assert router.fit(rows, embeddings=vectors) is router
     public = {k for k in set(vars(router)) - before if not k.startswith("_")}
     assert public == {
-        "models_", "cluster_centers_", "cluster_sizes_", "accuracy_", "cost_", "n_scored_",
-        "n_costed_", "global_accuracy_", "global_cost_", "n_features_in_", "embedder_id_",
-        "data_fingerprint_", "n_samples_fit_",
+        "models_",
+        "cluster_centers_",
+        "cluster_sizes_",
+        "accuracy_",
+        "cost_",
+        "n_scored_",
+        "n_costed_",
+        "global_accuracy_",
+        "global_cost_",
+        "n_features_in_",
+        "embedder_id_",
+        "data_fingerprint_",
+        "n_samples_fit_",
     }
     assert router.get_params()["n_clusters"] == 3  # fitting does not touch parameters
 
