@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter
 from langchain_avengers.evaluation import Evaluation, Figures, evaluate_router
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = ("routerbench_11models", "openrouter_4models")
 SEEDS = (0, 1, 2, 3, 4)
 USAGE_ALPHAS = (0.0, 0.3, 0.5, 0.7, 1.0)
@@ -66,14 +66,6 @@ FIGURES = (
         "aiq", "AIQ", "% acc", True, {"routerbench_11models": 0.768, "openrouter_4models": 0.884}
     ),
 )
-
-
-def load_data(data_dir: Path, name: str) -> CalibrationData:
-    path = data_dir / f"{name}.jsonl"
-    if not path.is_file():
-        msg = f"{path}: not found; pass --data-dir pointing at the shared data"
-        raise SystemExit(msg)
-    return CalibrationData.from_path(path)
 
 
 def evaluate_configs(data: CalibrationData) -> dict[str, Evaluation]:

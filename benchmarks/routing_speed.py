@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter, WordLlamaEmbeddings
 from langchain_avengers.embeddings import embed_texts
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 FIT_FILE = "openrouter_4models"
 OTHER_FILE = "routerbench_11models"
 N_LATENCY = 2000
@@ -115,14 +115,6 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
-
-
-def load_data(data_dir: Path, name: str) -> CalibrationData:
-    path = data_dir / f"{name}.jsonl"
-    if not path.is_file():
-        msg = f"{path}: not found; pass --data-dir pointing at the shared data"
-        raise SystemExit(msg)
-    return CalibrationData.from_path(path)
 
 
 # ---------------------------------------------------------------------------- fitting

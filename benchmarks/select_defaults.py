@@ -15,6 +15,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter
 from langchain_avengers.evaluation import evaluate_router, split_indices
@@ -47,13 +48,11 @@ def validation_figures(data: CalibrationData, params: dict) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
-    )
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     args = parser.parse_args()
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name in DATASETS:
-        data = CalibrationData.from_path(args.data_dir / f"{name}.jsonl")
+        data = load_data(args.data_dir, name)
         table[name] = {label: validation_figures(data, p) for label, p in CANDIDATES.items()}
     ranks = {label: [] for label in CANDIDATES}
     for name in DATASETS:

@@ -95,16 +95,9 @@ class BatchScores:
         """``(n_queries, n_candidates)`` routing scores at ``alpha``."""
         return alpha * self.accuracy_part + (1.0 - alpha) * self.cost_part
 
-    def choose(self, alpha: float, *, allowed: np.ndarray | None = None) -> np.ndarray:
-        """Index of the chosen candidate per query; ties go to the cheaper model.
-
-        Args:
-            alpha: Accuracy weight in [0, 1].
-            allowed: Optional ``(n_queries, n_candidates)`` boolean mask of usable models.
-        """
+    def choose(self, alpha: float) -> np.ndarray:
+        """Index of the chosen candidate per query; ties go to the cheaper model."""
         scores = self.scores(alpha)
-        if allowed is not None:
-            scores = np.where(allowed, scores, -np.inf)
         best = scores.max(axis=1, keepdims=True)
         tied = scores >= best - _TIE_TOLERANCE
         return np.where(tied, self.expected_cost, np.inf).argmin(axis=1)
