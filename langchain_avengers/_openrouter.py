@@ -79,13 +79,18 @@ def message_text(message: BaseMessage) -> str:
     return "\n".join(parts)
 
 
+def estimate_text_tokens(text: str) -> int:
+    """A rough, offline token count: 4 UTF-8 bytes per token."""
+    return math.ceil(len(text.encode()) / BYTES_PER_TOKEN)
+
+
 def estimate_tokens(messages: list[BaseMessage], tools: list[dict] | None = None) -> int:
-    """A rough, offline token count: 4 UTF-8 bytes per token, plus tool schemas."""
-    size = sum(len(message_text(m).encode()) for m in messages)
-    size += sum(len(json.dumps(getattr(m, "tool_calls", None) or "")) for m in messages)
+    """Estimated prompt tokens: message text and tool calls, tool schemas, 4 per message."""
+    parts = [message_text(m) for m in messages]
+    parts += [json.dumps(calls) for m in messages if (calls := getattr(m, "tool_calls", None))]
     if tools:
-        size += len(json.dumps(tools))
-    return math.ceil(size / BYTES_PER_TOKEN) + 4 * len(messages)
+        parts.append(json.dumps(tools))
+    return sum(estimate_text_tokens(p) for p in parts) + 4 * len(messages)
 
 
 def call_cost(

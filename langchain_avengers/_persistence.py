@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 METADATA_FILE = "router.json"
 ARRAYS_FILE = "arrays.npz"
+METADATA_DIGEST = "metadata_sha256"
 ARRAY_ATTRIBUTES = (
     "cluster_centers_",
     "accuracy_",
@@ -63,8 +64,11 @@ def save_router(router: ClusterRouter, path: Path) -> Path:
     staging = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
     staging.mkdir()  # plain mkdir, so the saved directory gets the usual permissions
     try:
+        content = _metadata(router)
+        arrays[METADATA_DIGEST] = np.array(_content_digest(content))
         np.savez_compressed(staging / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
-        metadata = _metadata(router, _sha256(staging / ARRAYS_FILE))
+        arrays_info = {"file": ARRAYS_FILE, "sha256": _sha256(staging / ARRAYS_FILE)}
+        metadata = {**content, "arrays": arrays_info}
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
         _replace_directory(staging, path)
     finally:
@@ -72,7 +76,7 @@ def save_router(router: ClusterRouter, path: Path) -> Path:
     return path
 
 
-def _metadata(router: ClusterRouter, arrays_sha256: str) -> dict[str, Any]:
+def _metadata(router: ClusterRouter) -> dict[str, Any]:
     return {
         "format": "langchain-avengers/cluster-router",
         "format_version": FORMAT_VERSION,
@@ -88,8 +92,17 @@ def _metadata(router: ClusterRouter, arrays_sha256: str) -> dict[str, Any]:
                 router.models_, router.global_accuracy_, router.global_cost_, strict=True
             )
         },
-        "arrays": {"file": ARRAYS_FILE, "sha256": arrays_sha256},
     }
+
+
+def _content_digest(metadata: dict[str, Any]) -> str:
+    """Hash of the metadata (all but its ``arrays`` entry), kept inside the arrays file.
+
+    The arrays file is checksummed in the metadata and the metadata in the arrays file, so
+    an edit to either is caught on load.
+    """
+    content = {k: v for k, v in metadata.items() if k != "arrays"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
@@ -140,6 +153,7 @@ def _build_router(
     router.data_fingerprint_ = metadata["data_fingerprint"]
     router.n_samples_fit_ = int(metadata["n_samples_fit"])
     _check_shapes(path, router)
+    router._validate_params(router.n_samples_fit_)  # a ValueError names the file above
     return router
 
 
@@ -178,9 +192,16 @@ def _read_arrays(path: Path, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
     try:
         with np.load(file, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in ARRAY_ATTRIBUTES}
+            digest = str(npz[METADATA_DIGEST])
     except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
         msg = f"{file}: unreadable router arrays ({exc})"
         raise RouterFileError(msg) from None
+    if digest != _content_digest(metadata):
+        msg = (
+            f"{path / METADATA_FILE}: modified after the router was saved (its checksum in "
+            f"{ARRAYS_FILE} differs); re-save or refit the router instead of editing it"
+        )
+        raise RouterFileError(msg)
     return arrays
 
 

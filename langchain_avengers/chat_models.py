@@ -42,6 +42,7 @@ from langchain_avengers._openrouter import (
     OpenRouterChatOpenAI,
     call_cost,
     describe_failure,
+    estimate_text_tokens,
     estimate_tokens,
     is_retryable,
     message_text,
@@ -81,6 +82,9 @@ class _Plan:
     def fall_back_or_raise(self, model: str, error: Exception) -> None:
         """Record a retryable failure so the next model is tried; re-raise anything else."""
         if not is_retryable(error) or model == self.order[-1] or not self.remaining:
+            if self.failures and hasattr(error, "add_note"):  # Python 3.11+
+                tried = ", ".join(f"{f['model']} ({f['error']})" for f in self.failures)
+                error.add_note(f"avengers: fell back from {tried} before {model} failed too")
             raise error
         self.remaining -= 1
         self.failures.append(describe_failure(model, error))
@@ -267,6 +271,19 @@ class AvengersChatModel(BaseChatModel):
         if stop or self.stop:
             params["ls_stop"] = stop or self.stop
         return params
+
+    def get_num_tokens(self, text: str) -> int:
+        """Offline estimate (4 UTF-8 bytes per token): the pool has no single tokenizer."""
+        if self.custom_get_token_ids is not None:
+            return len(self.custom_get_token_ids(text))
+        return estimate_text_tokens(text)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """The estimate routing uses to rule out models whose context is too small."""
+        schemas = [convert_to_openai_tool(t) for t in tools] if tools else None
+        return estimate_tokens(messages, schemas)
 
     # ------------------------------------------------------------------ routing
 
@@ -776,7 +793,8 @@ def _final_chunk(
     metadata: dict[str, Any] = {"avengers": avengers}
     if not chunks:
         metadata = {"avengers": {**plan.report(model), **avengers}, "model_name": model}
-    return ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata=metadata))
+    last = AIMessageChunk(content="", response_metadata=metadata, chunk_position="last")
+    return ChatGenerationChunk(message=last)
 
 
 def _annotated_stream(

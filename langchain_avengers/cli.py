@@ -40,6 +40,22 @@ def _alpha(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        msg = f"expected a fraction strictly between 0 and 1, got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        msg = f"expected a positive number, got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -64,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("data", type=Path, help="calibration records, JSONL")
     ev.add_argument("--seeds", type=_positive_int, default=5, help="number of seeded splits")
     ev.add_argument("--alphas", type=_alpha, nargs="+", help="alpha grid (default 0..1 by 0.02)")
-    ev.add_argument("--test-size", type=float, default=0.3, help="held-out fraction (0.3)")
+    ev.add_argument("--test-size", type=_fraction, default=0.3, help="held-out fraction (0.3)")
     ev.add_argument(
         "--plot",
         type=Path,
@@ -74,10 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     budget = ev.add_mutually_exclusive_group()
     budget.add_argument(
-        "--target-cost", type=float, help="choose alpha for this USD per 1,000 queries"
+        "--target-cost", type=_positive_float, help="choose alpha for this USD per 1,000 queries"
     )
     budget.add_argument(
-        "--min-accuracy", type=float, help="choose the cheapest alpha reaching this accuracy (0-1)"
+        "--min-accuracy", type=_fraction, help="cheapest alpha reaching this accuracy (0-1)"
     )
     _add_router_options(ev)
 
@@ -124,8 +140,8 @@ def cmd_fit(args: argparse.Namespace) -> None:
     router = _router_from_args(args).fit(args.data)
     router.save(args.output)
     print(
-        f"fitted {router.n_clusters} clusters on {router.n_samples_fit_} queries, "
-        f"{len(router.models_)} models; wrote {args.output}"
+        f"fitted {router.n_clusters} clusters on {router.n_samples_fit_} queries; "
+        f"{len(router.models_)} models: {', '.join(router.models_)}; wrote {args.output}"
     )
 
 
@@ -178,6 +194,11 @@ def _print_evaluation(evaluation: Evaluation) -> None:
         return f"not reached in every seed ({hit['seeds']}/{hit['of']}; {where:.2f}% where reached)"
 
     print(evaluation.table())
+    print(
+        "\nAccuracy in %, seed mean; 'avg' = mean over benchmarks, 'all' = over all held-out "
+        "queries; 'split cost $' = total USD over one held-out split "
+        f"({evaluation.splits[0].n_test} queries); nan = a benchmark absent from the split."
+    )
     print(
         f"\nheld-out figures, mean of {len(evaluation.splits)} seeds "
         f"(best single: {best['model']}, {100 * best['accuracy']:.2f}% at "

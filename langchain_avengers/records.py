@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,13 @@ class CalibrationData:
             raise RecordsError(msg)
         if models is None:
             models = list(dict.fromkeys(m for r in records for m in r.scored_models()))
+            unscored = sorted({m for r in records for m in r.records} - set(models))
+            if unscored:
+                warnings.warn(
+                    f"calibration data: model(s) {unscored} have no score in any record "
+                    "and are left out of the pool",
+                    stacklevel=2,
+                )
         column = {m: j for j, m in enumerate(models)}
         scores = np.full((len(records), len(models)), np.nan)
         costs = np.full((len(records), len(models)), np.nan)

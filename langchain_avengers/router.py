@@ -239,7 +239,8 @@ class ClusterRouter(BaseEstimator):
             (
                 _is_int(self.n_clusters) and 1 <= self.n_clusters <= n_samples,
                 f"n_clusters must be an int in [1, {n_samples}] (the number of calibration "
-                f"queries), got {self.n_clusters!r}",
+                f"queries), got {self.n_clusters!r}; choose fewer clusters (n_clusters=..., "
+                "avengers --n-clusters) or give more calibration data",
             ),
             (
                 _is_int(self.top_p) and 1 <= self.top_p <= self.n_clusters,

@@ -19,6 +19,8 @@ from langchain_avengers import ClusterRouter
 from langchain_avengers.cli import DEMO_QUERIES, main
 from langchain_avengers.evaluation import evaluate_router
 
+MODEL_LIST = "acme/tiny, acme/medium, acme/large"
+
 MODELS = {"acme/tiny", "acme/medium", "acme/large"}
 ROUTER_OPTIONS = ["--n-clusters", "4", "--top-p", "2"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -50,7 +52,7 @@ def test_fit_writes_a_router_equal_to_the_api_one(
     out = tmp_path / "router"
     assert main(["fit", str(small_jsonl), "-o", str(out), *ROUTER_OPTIONS]) == 0
     captured = capsys.readouterr()
-    assert captured.out == f"fitted 4 clusters on 90 queries, 3 models; wrote {out}\n"
+    assert captured.out == f"fitted 4 clusters on 90 queries; 3 models: {MODEL_LIST}; wrote {out}\n"
     assert captured.err == ""
     assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "router.json"]
 
@@ -399,7 +401,7 @@ def test_python_m_cli_fit_and_route(small_jsonl: Path, tmp_path: Path) -> None:
         tmp_path,
     )
     assert fit.returncode == 0, fit.stderr
-    assert fit.stdout == f"fitted 4 clusters on 90 queries, 3 models; wrote {out}\n"
+    assert fit.stdout == f"fitted 4 clusters on 90 queries; 3 models: {MODEL_LIST}; wrote {out}\n"
 
     query = "What is the capital city of Peru?"
     route = run(
@@ -435,3 +437,30 @@ def test_console_script_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     line = one_error_line(result.stderr)
     assert f"{data}:2: field 'records.m'" in line
     assert "less than or equal to 1" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--test-size", "1.5"], "--test-size"),
+        (["--target-cost", "-1"], "--target-cost"),
+        (["--min-accuracy", "1.2"], "--min-accuracy"),
+    ],
+)
+def test_evaluate_rejects_nonsense_numbers(
+    small_jsonl: Path, capsys: pytest.CaptureFixture[str], argv: list[str], complaint: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(small_jsonl), *argv])
+    assert info.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_fit_names_the_models_and_hints_at_n_clusters(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "models:" in out
+    assert main(["fit", str(small_jsonl), "-o", str(tmp_path / "r2"), "--n-clusters", "500"]) == 2
+    assert "--n-clusters" in capsys.readouterr().err

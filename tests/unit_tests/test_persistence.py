@@ -73,7 +73,8 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     assert meta["arrays"] == {"file": "arrays.npz", "sha256": digest}
 
     with zipfile.ZipFile(saved / "arrays.npz") as archive:
-        assert sorted(archive.namelist()) == sorted(f"{name}.npy" for name in ARRAYS)
+        expected = [*ARRAYS, "metadata_sha256"]
+        assert sorted(archive.namelist()) == sorted(f"{name}.npy" for name in expected)
     with np.load(saved / "arrays.npz", allow_pickle=False) as npz:
         for name in ARRAYS:
             assert npz[name].dtype != object
@@ -212,10 +213,24 @@ DAMAGE = {
     "unsupported-version": (edit_json(lambda m: m.update(format_version=99)), "version 99"),
     "fewer-models-than-arrays": (
         edit_json(lambda m: m.update(models=m["models"][:2])),
-        "accuracy_",
+        "modified after the router was saved",
     ),
-    "wrong-n-clusters": (edit_json(lambda m: m["params"].update(n_clusters=5)), "expected (5"),
-    "wrong-dimension": (edit_json(lambda m: m["embedder"].update(dimension=8)), "expected (4, 8)"),
+    "models-reordered": (
+        edit_json(lambda m: m.update(models=m["models"][::-1])),
+        "modified after the router was saved",
+    ),
+    "bogus-cost-scale": (
+        edit_json(lambda m: m["params"].update(cost_scale="weird")),
+        "modified after the router was saved",
+    ),
+    "wrong-n-clusters": (
+        edit_json(lambda m: m["params"].update(n_clusters=5)),
+        "modified after the router was saved",
+    ),
+    "wrong-dimension": (
+        edit_json(lambda m: m["embedder"].update(dimension=8)),
+        "modified after the router was saved",
+    ),
     "truncated-arrays": (truncate("arrays.npz", 0.6), "checksum"),
     "modified-arrays": (flip_byte, "checksum"),
     "arrays-wrong-shape": (

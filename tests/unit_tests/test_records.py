@@ -302,3 +302,13 @@ def test_record_model_rejects_out_of_range_directly() -> None:
     assert Usage(cost=0.0).cost == 0.0  # free is allowed, and is not "unknown"
     assert Usage().cost is None
     assert math.isclose(CalibrationRecord(query="q", records={"a": True}).records["a"], 1.0)
+
+
+def test_a_model_never_scored_is_left_out_with_a_warning() -> None:
+    records = [
+        CalibrationRecord(query="a", records={"m1": 1.0, "m2": None}),
+        CalibrationRecord(query="b", records={"m1": 0.0}),
+    ]
+    with pytest.warns(UserWarning, match="m2"):
+        data = CalibrationData.from_records(records)
+    assert data.models == ["m1"]
