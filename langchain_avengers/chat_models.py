@@ -20,7 +20,13 @@ from langchain_core.callbacks import (
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    UsageMetadata,
+)
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import (
     JsonOutputKeyToolsParser,
@@ -469,7 +475,7 @@ class AvengersChatModel(BaseChatModel):
             except Exception as error:
                 plan.fall_back_or_raise(model, error)
                 continue
-            for chunk in _annotated_stream(self, plan, model, first, chunks):
+            for chunk in _annotated_stream(_StreamTally(self, plan, model), first, chunks):
                 if run_manager is not None:
                     run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
@@ -493,7 +499,8 @@ class AvengersChatModel(BaseChatModel):
             except Exception as error:
                 plan.fall_back_or_raise(model, error)
                 continue
-            async for chunk in _aannotated_stream(self, plan, model, first, chunks):
+            tally = _StreamTally(self, plan, model)
+            async for chunk in _aannotated_stream(tally, first, chunks):
                 if run_manager is not None:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
@@ -750,84 +757,65 @@ def _remember_stream_run(
     return config, previous
 
 
-def _decorate(
-    chat: AvengersChatModel,
-    plan: _Plan,
-    model: str,
-    chunk: ChatGenerationChunk,
-    *,
-    first: bool,
-    cost: list[float],
-) -> ChatGenerationChunk:
-    """Decision on the first chunk, model name once; remember OpenRouter's streamed cost."""
-    meta = chunk.message.response_metadata
-    if "openrouter_cost" in meta:
-        cost.append(meta.pop("openrouter_cost"))
-    if chunk.generation_info:
-        chunk.generation_info.pop("model_name", None)
-    if first:
-        meta["avengers"] = plan.report(model)
-        meta["model_name"] = model
-    return chunk
+@dataclass
+class _StreamTally:
+    """Decorates one model's stream: the decision on the first chunk, cost on the last."""
 
+    chat: AvengersChatModel
+    plan: _Plan
+    model: str
+    cost: float | None = None
+    usage: UsageMetadata | None = None
+    count: int = 0
 
-def _final_chunk(
-    chat: AvengersChatModel,
-    plan: _Plan,
-    model: str,
-    chunks: list[ChatGenerationChunk],
-    cost: list[float],
-) -> ChatGenerationChunk:
-    """The cost, known only at the end; the whole decision too if nothing came before."""
-    usage = next(
-        (
-            c.message.usage_metadata
-            for c in reversed(chunks)
-            if isinstance(c.message, AIMessageChunk) and c.message.usage_metadata
-        ),
-        None,
-    )
-    avengers = chat._finish(
-        AIMessage(content="", usage_metadata=usage), model, cost[-1] if cost else None
-    )
-    metadata: dict[str, Any] = {"avengers": avengers}
-    if not chunks:
-        metadata = {"avengers": {**plan.report(model), **avengers}, "model_name": model}
-    last = AIMessageChunk(content="", response_metadata=metadata, chunk_position="last")
-    return ChatGenerationChunk(message=last)
+    def take(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
+        """Note cost and usage; the model name goes on the first chunk only (it would merge)."""
+        meta = chunk.message.response_metadata
+        if "openrouter_cost" in meta:
+            self.cost = meta.pop("openrouter_cost")
+        if isinstance(chunk.message, AIMessageChunk) and chunk.message.usage_metadata:
+            self.usage = chunk.message.usage_metadata
+        if chunk.generation_info:
+            chunk.generation_info.pop("model_name", None)
+        if not self.count:
+            meta["avengers"] = self.plan.report(self.model)
+            meta["model_name"] = self.model
+        self.count += 1
+        return chunk
+
+    def last(self) -> ChatGenerationChunk:
+        """The closing chunk: the cost, and the whole decision if no chunk came before."""
+        answer = AIMessage(content="", usage_metadata=self.usage)
+        avengers = self.chat._finish(answer, self.model, self.cost)
+        metadata: dict[str, Any] = {"avengers": avengers}
+        if not self.count:
+            metadata = {
+                "avengers": {**self.plan.report(self.model), **avengers},
+                "model_name": self.model,
+            }
+        last = AIMessageChunk(content="", response_metadata=metadata, chunk_position="last")
+        return ChatGenerationChunk(message=last)
 
 
 def _annotated_stream(
-    chat: AvengersChatModel,
-    plan: _Plan,
-    model: str,
+    tally: _StreamTally,
     first: ChatGenerationChunk | None,
     rest: Iterator[ChatGenerationChunk],
 ) -> Iterator[ChatGenerationChunk]:
-    cost: list[float] = []
-    seen: list[ChatGenerationChunk] = []
     if first is not None:
-        seen.append(first)
-        yield _decorate(chat, plan, model, first, first=True, cost=cost)
+        yield tally.take(first)
     for chunk in rest:
-        seen.append(chunk)
-        yield _decorate(chat, plan, model, chunk, first=False, cost=cost)
-    yield _final_chunk(chat, plan, model, seen, cost)
+        yield tally.take(chunk)
+    yield tally.last()
 
 
 async def _aannotated_stream(
-    chat: AvengersChatModel,
-    plan: _Plan,
-    model: str,
+    tally: _StreamTally,
     first: ChatGenerationChunk | None,
     rest: AsyncIterator[ChatGenerationChunk],
 ) -> AsyncIterator[ChatGenerationChunk]:
-    cost: list[float] = []
-    seen: list[ChatGenerationChunk] = []
     if first is not None:
-        seen.append(first)
-        yield _decorate(chat, plan, model, first, first=True, cost=cost)
+        yield tally.take(first)
     async for chunk in rest:
-        seen.append(chunk)
-        yield _decorate(chat, plan, model, chunk, first=False, cost=cost)
-    yield _final_chunk(chat, plan, model, seen, cost)
+        yield tally.take(chunk)
+    yield tally.last()
