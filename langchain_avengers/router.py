@@ -213,7 +213,7 @@ class ClusterRouter(BaseEstimator):
         # it was (and before paying for embeddings)
         _require_measured(data.models, data.scores, "score")
         _require_measured(data.models, data.costs, "cost")
-        self._norm_cache: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._norm_cache: dict[tuple[Any, ...], tuple[np.ndarray, ...]] = {}
         vectors = self._fit_embeddings(data, embeddings)
         kmeans = KMeans(
             n_clusters=self.n_clusters, n_init=self.n_init, random_state=self.random_state
@@ -393,14 +393,11 @@ class ClusterRouter(BaseEstimator):
         nearest: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> BatchScores:
         clusters, _, weights = nearest or self._nearest_clusters(vectors, top_p)
-        acc_norm, cost_norm = self._normalized_tables(candidates)
-        columns = list(candidates)
-        accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
-        cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
+        accuracy, cost, acc_norm, cost_norm = self._candidate_tables(candidates)
         w = weights[:, :, None]
         total = weights.sum(axis=1, keepdims=True)
         return BatchScores(
-            models=[self.models_[j] for j in columns],
+            models=[self.models_[j] for j in candidates],
             accuracy_part=(w * acc_norm[clusters]).sum(axis=1),
             cost_part=(w * (1.0 - cost_norm[clusters])).sum(axis=1),
             expected_accuracy=(w * accuracy[clusters]).sum(axis=1) / total,
@@ -469,17 +466,23 @@ class ClusterRouter(BaseEstimator):
         weights[empty] = 1.0
         return top, top_sims, weights
 
-    def _normalized_tables(self, candidates: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """Per-cluster min-max normalised accuracy and cost among the candidates (cached)."""
+    def _candidate_tables(
+        self, candidates: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Raw and min-max normalised accuracy and cost tables among the candidates.
+
+        Rows are the clusters plus the pool row; cached per candidate set.
+        """
         cache = self.__dict__.setdefault("_norm_cache", {})
         key = (self.cost_scale, *candidates)
         if key not in cache:
             columns = list(candidates)
             accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
             cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
-            if self.cost_scale == "log":
-                cost = np.log(np.maximum(cost, _cost_floor(cost)))
-            cache[key] = (_minmax_rows(accuracy, 1.0), _minmax_rows(cost, 0.0))
+            scaled = (
+                np.log(np.maximum(cost, _cost_floor(cost))) if self.cost_scale == "log" else cost
+            )
+            cache[key] = (accuracy, cost, _minmax_rows(accuracy, 1.0), _minmax_rows(scaled, 0.0))
         return cache[key]
 
     @staticmethod
