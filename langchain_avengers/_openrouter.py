@@ -11,9 +11,10 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_openai import ChatOpenAI
 
-from langchain_avengers.pool import OpenRouterProfile, list_price_cost
+from langchain_avengers.catalog import OpenRouterProfile, list_price_cost
 
-NO_TOOL_ENDPOINT = "No endpoints found that support tool use"
+NO_ENDPOINT = "No endpoints found that support"
+"""Start of OpenRouter's 404 when no provider of a model serves a feature (tool use, images...)."""
 BYTES_PER_TOKEN = 4
 
 
@@ -40,7 +41,11 @@ class OpenRouterChatOpenAI(ChatOpenAI):
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Provider failures worth trying on another model: 429, 5xx, timeouts, no tool endpoint."""
+    """Provider failures worth trying on another model.
+
+    429, 5xx, timeouts, and OpenRouter's 404 when no provider of the model serves the
+    request's tools or input kinds.
+    """
     if isinstance(
         error,
         (
@@ -54,7 +59,7 @@ def is_retryable(error: BaseException) -> bool:
     if isinstance(error, openai.APIStatusError):
         if error.status_code >= 500:
             return True
-        return error.status_code == 404 and NO_TOOL_ENDPOINT in str(error)
+        return error.status_code == 404 and NO_ENDPOINT in str(error)
     return False
 
 
@@ -77,6 +82,34 @@ def message_text(message: BaseMessage) -> str:
         elif isinstance(part, dict) and part.get("type") == "text":
             parts.append(str(part.get("text", "")))
     return "\n".join(parts)
+
+
+# Content-part types (OpenAI, LangChain standard and Anthropic shapes) -> profile flag needed.
+_MEDIA_PARTS = {
+    "image_url": "image_inputs",
+    "image": "image_inputs",
+    "input_audio": "audio_inputs",
+    "audio": "audio_inputs",
+    "video": "video_inputs",
+    "video_url": "video_inputs",
+    "file": "pdf_inputs",
+    "document": "pdf_inputs",
+}
+
+
+def media_inputs(messages: list[BaseMessage]) -> set[str]:
+    """Profile flags the messages' media parts need (``image_inputs``, ``pdf_inputs``...).
+
+    OpenRouter takes files as PDFs, so any file part needs ``pdf_inputs``.
+    """
+    needs = set()
+    for message in messages:
+        if isinstance(message.content, str):
+            continue
+        for part in message.content:
+            if isinstance(part, dict) and (flag := _MEDIA_PARTS.get(str(part.get("type")))):
+                needs.add(flag)
+    return needs
 
 
 def estimate_text_tokens(text: str) -> int:

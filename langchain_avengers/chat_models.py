@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
@@ -51,9 +52,11 @@ from langchain_avengers._openrouter import (
     estimate_text_tokens,
     estimate_tokens,
     is_retryable,
+    media_inputs,
     message_text,
 )
-from langchain_avengers.pool import OpenRouterProfile, load_catalog, load_default_router
+from langchain_avengers.catalog import OpenRouterProfile, load_catalog
+from langchain_avengers.pool import load_default_router
 from langchain_avengers.router import ClusterRouter
 
 __all__ = ["ROUTE_EVENT", "AvengersChatModel"]
@@ -167,15 +170,19 @@ class AvengersChatModel(BaseChatModel):
     model_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Extra ``ChatOpenAI`` keyword arguments per model id, e.g. ``{"google/gemini-2.5-pro":
     {"reasoning_effort": "low"}}``."""
-    profiles: dict[str, OpenRouterProfile] = Field(default_factory=load_catalog)
-    """Per-model capabilities, context size and prices; defaults to the bundled catalog.
-    Entries given here are merged over the catalog's, key by key."""
+    profiles: dict[str, OpenRouterProfile] = Field(default_factory=dict)
+    """Per-model capabilities, context size and prices, merged key by key over the catalog's
+    entry (the live catalog from ``avengers catalog refresh`` if there is one, else the
+    bundled snapshot). A pool model known to neither needs an entry here to be used for
+    tool calls, structured output or media inputs."""
     models: list[str] | None = None
     """Restrict routing to these pool models; ``None`` uses the whole pool."""
     max_fallbacks: int = Field(default=2, ge=0)
     """How many next-best models to try after a retryable provider failure."""
 
     _clients: dict[str, OpenRouterChatOpenAI] = PrivateAttr(default_factory=dict)
+    _profiles: dict[str, OpenRouterProfile] = PrivateAttr(default_factory=dict)
+    """Resolved profile of every pool model found in ``profiles`` or a catalog."""
 
     @field_validator("router", mode="before")
     @classmethod
@@ -188,14 +195,6 @@ class AvengersChatModel(BaseChatModel):
             msg = f"router: expected a fitted ClusterRouter or a path, got {type(value).__name__}"
             raise TypeError(msg)
         return value
-
-    @field_validator("profiles", mode="before")
-    @classmethod
-    def _merge_profiles(cls, value: Any) -> dict[str, Any]:
-        merged: dict[str, Any] = dict(load_catalog())
-        for model, profile in (value or {}).items():
-            merged[model] = {**merged.get(model, {}), **profile}
-        return merged
 
     @model_validator(mode="after")
     def _build_clients(self) -> AvengersChatModel:
@@ -210,7 +209,36 @@ class AvengersChatModel(BaseChatModel):
             msg = f"model_kwargs: model id(s) {unknown} are not in the pool {self.pool}"
             raise ValueError(msg)
         self._clients = {model: self._new_client(model) for model in self.pool}
+        self._profiles = self._resolve_profiles()
         return self
+
+    def _resolve_profiles(self) -> dict[str, OpenRouterProfile]:
+        """Each pool model's profile: the user's entry over the catalog's; warn on unknowns."""
+        catalog = load_catalog()
+        profiles: dict[str, Any] = {}
+        for model in self.pool:
+            known = catalog.get(model)
+            given = self.profiles.get(model)
+            if known is not None or given is not None:
+                profiles[model] = {**(known or {}), **(given or {})}
+        unknown = [m for m in self.pool if m not in profiles]
+        if unknown:
+            hints = "; ".join(
+                f"{m} (nearest known: {', '.join(catalog.nearest(m)) or 'none'})" for m in unknown
+            )
+            warnings.warn(
+                f"no profile for pool model(s) {hints}: they serve plain text calls only (no "
+                "tool calls, structured output or media inputs) and have no list prices. "
+                "Check the ids, run `avengers catalog refresh`, or pass profiles={...}. "
+                f"Catalog: {catalog.describe()}",
+                stacklevel=3,
+            )
+        return profiles
+
+    def profile_of(self, model: str) -> OpenRouterProfile | None:
+        """The resolved profile of a pool model (a copy), or ``None`` if no catalog knows it."""
+        profile = self._profiles.get(model)
+        return None if profile is None else OpenRouterProfile(**profile)
 
     def _new_client(self, model: str) -> OpenRouterChatOpenAI:
         settings: dict[str, Any] = {
@@ -299,6 +327,7 @@ class AvengersChatModel(BaseChatModel):
         alpha = float(options.get("alpha", self.alpha))
         top_p = options.get("top_p", self.top_p)
         needs = _required_capabilities(kwargs, options.get("avengers_capabilities", ()))
+        needs |= media_inputs(messages)
         candidates = self._candidates(options.get("models", self.models), options.get("model"))
         tokens = estimate_tokens(messages, kwargs.get("tools"))
         excluded = {m: r for m in candidates if (r := self._exclusion(m, needs, tokens))}
@@ -347,10 +376,17 @@ class AvengersChatModel(BaseChatModel):
 
     def _exclusion(self, model: str, needs: set[str], tokens: int) -> str | None:
         """Why ``model`` cannot serve the call, or None."""
-        profile = self.profiles.get(model, {})
+        profile = self._profiles.get(model)
+        if profile is None:
+            if needs:
+                return (
+                    f"no profile for this model, so its {', '.join(sorted(needs))} support "
+                    "is unknown (pass profiles={...} or run `avengers catalog refresh`)"
+                )
+            return None
         missing = sorted(c for c in needs if not profile.get(c, False))
         if missing:
-            return "no " + ", ".join(missing) + " support in its profile"
+            return "its profile says no " + ", ".join(missing) + " support"
         limit = profile.get("max_input_tokens")
         if limit is not None and tokens > limit:
             return f"~{tokens} input tokens exceed max_input_tokens={limit}"
@@ -360,7 +396,7 @@ class AvengersChatModel(BaseChatModel):
         self, message: AIMessage, model: str, openrouter_cost: float | None
     ) -> dict[str, Any]:
         """The cost part of the metadata, known once the answer is in."""
-        cost, source = call_cost(message, openrouter_cost, self.profiles.get(model))
+        cost, source = call_cost(message, openrouter_cost, self._profiles.get(model))
         return {"actual_cost": cost, "cost_source": source}
 
     def _annotate(self, result: ChatResult, plan: _Plan, model: str) -> ChatResult:

@@ -271,7 +271,7 @@ def test_list_price_cost_when_openrouter_gives_none(server: TestServer) -> None:
     assert message.response_metadata["avengers"]["cost_source"] == "openrouter"
     # The same answer priced from the catalog, as the model does when usage.cost is absent.
     from langchain_avengers._openrouter import call_cost
-    from langchain_avengers.pool import load_catalog
+    from langchain_avengers.catalog import load_catalog
 
     model = message.response_metadata["model_name"]
     cost, source = call_cost(message, None, load_catalog()[model])

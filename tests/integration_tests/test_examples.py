@@ -33,7 +33,7 @@ EXPECTED: dict[str, list[str]] = {
         rf"step 1: served by {ANY_POOL_MODEL}",
         r"calls (multiply|convert_units)\(",
         r"tool (multiply|convert_units) -> ",
-        r"excluded: meta-llama/llama-3\.1-8b-instruct: no tool_calling support",
+        r"excluded: meta-llama/llama-3\.1-8b-instruct: its profile says no tool_calling support",
         r"Final answer: \S",
     ],
     "structured_output.py": [
