@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 HOST = "127.0.0.1"
@@ -56,80 +57,40 @@ class ModelInfo:
         return self.name.split(":", 1)[0]
 
 
-MODELS: dict[str, ModelInfo] = {
-    m.id: m
-    for m in (
-        ModelInfo(
-            "meta-llama/llama-3.1-8b-instruct",
-            "Meta: Llama 3.1 8B Instruct",
-            Decimal("0.1"),
-            Decimal("0.1"),
-            128_000,
-        ),
-        ModelInfo(
-            "mistralai/mistral-large-2512",
-            "Mistral: Mistral Large 3 2512",
-            Decimal("0.5"),
-            Decimal("1.5"),
-            128_000,
-        ),
-        ModelInfo(
-            "google/gemini-2.5-flash",
-            "Google: Gemini 2.5 Flash",
-            Decimal("0.3"),
-            Decimal("2.5"),
-            1_000_000,
-        ),
-        ModelInfo(
-            "google/gemini-2.5-pro",
-            "Google: Gemini 2.5 Pro",
-            Decimal("1.25"),
-            Decimal("10.0"),
-            1_048_576,
-        ),
+MODELS_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "openrouter_models_api.json"
+"""``GET /models`` answer in OpenRouter's format (``fixtures/make_models_api.py``)."""
+TOOL_PARAMETERS = ("tools", "tool_choice")
+
+
+def load_model_entries() -> list[JsonDict]:
+    """The fixture's model entries, as OpenRouter lists them."""
+    return cast(list[JsonDict], json.loads(MODELS_FIXTURE.read_text())["data"])
+
+
+def model_info(entry: JsonDict) -> ModelInfo:
+    """Server-side view of one listed model: its name, per-million prices and context."""
+    pricing = entry["pricing"]
+    return ModelInfo(
+        id=entry["id"],
+        name=entry["name"],
+        input_usd_per_mtok=max(Decimal(pricing["prompt"]), Decimal(0)) * 1_000_000,
+        output_usd_per_mtok=max(Decimal(pricing["completion"]), Decimal(0)) * 1_000_000,
+        context_length=int(entry["context_length"]),
     )
-}
-
-BASE_PARAMETERS = [
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "stop",
-    "seed",
-    "response_format",
-    "structured_outputs",
-]
-TOOL_PARAMETERS = ["tools", "tool_choice"]
 
 
-def per_token_price(usd_per_mtok: Decimal) -> str:
-    """OpenRouter lists prices as USD per token in plain decimal strings."""
-    return format((usd_per_mtok / 1_000_000).normalize(), "f")
+MODEL_ENTRIES = load_model_entries()
+MODELS: dict[str, ModelInfo] = {e["id"]: model_info(e) for e in MODEL_ENTRIES}
 
 
 def models_payload(config: ServerConfig) -> JsonDict:
     """The ``GET /models`` body; models in ``no_tool_models`` do not list tools."""
     data = []
-    for model in MODELS.values():
-        params = list(BASE_PARAMETERS)
-        if model.id not in config.no_tool_models:
-            params += TOOL_PARAMETERS
-        data.append(
-            {
-                "id": model.id,
-                "name": model.name,
-                "created": 1_750_000_000,
-                "context_length": model.context_length,
-                "pricing": {
-                    "prompt": per_token_price(model.input_usd_per_mtok),
-                    "completion": per_token_price(model.output_usd_per_mtok),
-                    "request": "0",
-                    "image": "0",
-                },
-                "top_provider": {"context_length": model.context_length, "is_moderated": False},
-                "supported_parameters": sorted(params),
-            }
-        )
+    for entry in MODEL_ENTRIES:
+        params = entry["supported_parameters"]
+        if entry["id"] in config.no_tool_models:
+            params = [p for p in params if p not in TOOL_PARAMETERS]
+        data.append({**entry, "supported_parameters": params})
     return {"data": data}
 
 

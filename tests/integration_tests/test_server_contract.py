@@ -290,7 +290,7 @@ def test_models_endpoint(server: TestServer, prefix: str) -> None:
     flash = models[MODEL]
     assert flash["pricing"]["prompt"] == "0.0000003"
     assert flash["pricing"]["completion"] == "0.0000025"
-    assert flash["context_length"] == 1_000_000
+    assert flash["context_length"] == 1_048_576
     assert "tools" in flash["supported_parameters"]
     assert "tools" not in models["meta-llama/llama-3.1-8b-instruct"]["supported_parameters"]
 
