@@ -397,12 +397,16 @@ def _get_json(url: str, *, api_key: str | None, timeout: float) -> object:
     """GET ``url`` and parse its JSON; every failure becomes one readable CatalogError."""
     import httpx
 
+    if api_key and not (api_key.isascii() and api_key.isprintable()):
+        msg = "the API key holds non-ASCII or control characters; it was not sent"
+        raise CatalogError(msg)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         response = httpx.get(url, headers=headers, timeout=timeout, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        msg = f"GET {url} failed: {type(exc).__name__}: {exc or 'no details'}"
-        raise CatalogError(msg) from exc
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
+        detail = str(exc).replace(api_key, "<api key>") if api_key else str(exc)
+        msg = f"GET {url} failed: {type(exc).__name__}: {detail or 'no details'}"
+        raise CatalogError(msg) from None
     if response.is_error:
         detail = " ".join(response.text.split())[:_ERROR_DETAIL_CHARS]
         msg = f"GET {url} answered HTTP {response.status_code}: {detail or response.reason_phrase}"
@@ -454,6 +458,9 @@ def cached_catalog(path: Path | None = None) -> Catalog | None:
         stat = path.stat()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        msg = f"{path}: cannot read catalog ({exc})"
+        raise CatalogError(msg) from None
     return _cached(path, stat.st_mtime_ns, stat.st_size)
 
 

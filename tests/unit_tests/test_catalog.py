@@ -31,6 +31,7 @@ from langchain_avengers.catalog import (
     list_price_cost,
     load_catalog,
     profile_from_openrouter,
+    refresh_catalog,
 )
 from langchain_avengers.chat_models import NoCapableModelError
 
@@ -381,6 +382,16 @@ def test_damaged_cache_is_ignored_with_a_warning_but_refused_when_asked_for(
         llm = AvengersChatModel(api_key="test-key")
     assert llm.profile_of(GPT5) is None  # not in the default pool
     assert llm.profile_of("google/gemini-2.5-flash") == bundled_catalog()["google/gemini-2.5-flash"]
+
+
+@pytest.mark.parametrize("key", ["sk-or-secret\nX-Injected: 1", "sk-or-sécret"])
+def test_a_key_that_cannot_be_a_header_is_never_sent_nor_echoed(cache_dir: Path, key: str) -> None:
+    """Sockets are off here: the refusal must come before any connection."""
+    with pytest.raises(CatalogError, match="not sent") as info:
+        refresh_catalog("http://127.0.0.1:9/api/v1", api_key=key)
+    assert "secret" not in str(info.value)
+    assert "sécret" not in str(info.value)
+    assert list(cache_dir.iterdir()) == []
 
 
 def test_no_live_cache_yet(cache_dir: Path) -> None:
