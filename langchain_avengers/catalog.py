@@ -19,11 +19,12 @@ import datetime as dt
 import difflib
 import functools
 import json
-import math
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -32,12 +33,15 @@ from langchain_core.language_models import ModelProfile
 
 __all__ = [
     "CACHE_DIR_ENV",
+    "INPUT_KINDS",
     "Catalog",
     "CatalogError",
+    "CatalogWarning",
     "OpenRouterProfile",
     "bundled_catalog",
     "cached_catalog",
     "catalog_cache_path",
+    "catalog_summary",
     "list_price_cost",
     "load_catalog",
     "profile_from_openrouter",
@@ -52,6 +56,8 @@ CACHE_DIR_ENV = "AVENGERS_CACHE_DIR"
 CACHE_FILE_NAME = "openrouter_models.json"
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 CatalogSource = Literal["auto", "bundled", "live"]
+INPUT_KINDS = ("image", "pdf", "audio", "video")
+"""Media inputs a profile can accept, each as the flag ``<kind>_inputs``."""
 
 # OpenRouter names input kinds in architecture.input_modalities; LangChain profiles use flags.
 _MODALITY_FLAGS = {
@@ -63,10 +69,20 @@ _MODALITY_FLAGS = {
     "video": "video_inputs",
 }
 _OUTPUT_FLAGS = {"text": "text_outputs", "image": "image_outputs", "audio": "audio_outputs"}
+_CAPABILITY_LABELS = {
+    "tool_calling": "tools",
+    "structured_output": "structured",
+    "reasoning_output": "reasoning",
+}
+_ERROR_DETAIL_CHARS = 200
 
 
 class CatalogError(ValueError):
     """A catalog file or response that cannot be read; the message says which and why."""
+
+
+class CatalogWarning(UserWarning):
+    """A catalog problem worked around (e.g. a damaged live cache ignored)."""
 
 
 class OpenRouterProfile(ModelProfile, total=False):
@@ -83,33 +99,55 @@ class Catalog(Mapping[str, OpenRouterProfile]):
     """Profiles of OpenRouter models, with where they come from and how fresh they are.
 
     Attributes:
-        source: ``"bundled"``, ``"live"`` or the path of a catalog file.
+        source: ``"bundled"``, ``"live"``, ``"live+bundled"`` or the path of a catalog file.
         snapshot: When the data was taken (ISO 8601): the models.dev commit date of the
             bundled snapshot, or the fetch time of a live catalog.
         origin: A human-readable description of the data's origin.
+        commit: The models.dev commit of a bundled snapshot (``None`` for live data).
     """
 
-    profiles: Mapping[str, OpenRouterProfile]
+    _profiles: Mapping[str, OpenRouterProfile] = field(repr=False)
     source: str
     snapshot: str
     origin: str
+    commit: str | None = None
+    _layers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, model: str) -> OpenRouterProfile:
-        return copy.deepcopy(self.profiles[model])
+        return copy.deepcopy(self._profiles[model])
+
+    def __contains__(self, model: object) -> bool:
+        return model in self._profiles
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.profiles)
+        return iter(self._profiles)
 
     def __len__(self) -> int:
-        return len(self.profiles)
+        return len(self._profiles)
 
     def to_dict(self) -> dict[str, OpenRouterProfile]:
         """Every profile, as a fresh dictionary the caller may change."""
-        return copy.deepcopy(dict(self.profiles))
+        return copy.deepcopy(dict(self._profiles))
+
+    def lookup(self, model: str) -> OpenRouterProfile:
+        """The profile of ``model`` (a copy).
+
+        Raises:
+            CatalogError: the catalog does not know the id; the message names the nearest ones.
+        """
+        if model not in self._profiles:
+            hint = ", ".join(self.nearest(model)) or "none"
+            msg = f"unknown model {model!r} in the {self.source} catalog; nearest known: {hint}"
+            raise CatalogError(msg)
+        return self[model]
+
+    def layer_of(self, model: str) -> str:
+        """Which catalog an entry comes from (``"live"`` or ``"bundled"`` when layered)."""
+        return self._layers.get(model, self.source)
 
     def nearest(self, model: str, n: int = 3) -> list[str]:
         """Known ids that look most like ``model`` (for "did you mean" messages)."""
-        known = list(self.profiles)
+        known = list(self._profiles)
         close = difflib.get_close_matches(model, known, n=n, cutoff=0.5)
         if close:
             return close
@@ -117,9 +155,67 @@ class Catalog(Mapping[str, OpenRouterProfile]):
         by_tail = {m.rsplit("/", 1)[-1]: m for m in known}
         return [by_tail[t] for t in difflib.get_close_matches(tail, list(by_tail), n=n)]
 
+    def select(
+        self,
+        *,
+        tool_calling: bool = False,
+        structured_output: bool = False,
+        inputs: Iterable[str] = (),
+    ) -> list[str]:
+        """Ids whose profile states every asked-for capability and input kind (sorted).
+
+        Args:
+            tool_calling: Keep only models with ``tool_calling``.
+            structured_output: Keep only models with ``structured_output``.
+            inputs: Media kinds of :data:`INPUT_KINDS` the model must accept.
+        """
+        unknown = sorted(set(inputs) - set(INPUT_KINDS))
+        if unknown:
+            msg = f"inputs: unknown kind(s) {unknown}; expected some of {list(INPUT_KINDS)}"
+            raise ValueError(msg)
+        wanted = {"tool_calling": tool_calling, "structured_output": structured_output}
+        flags = [f for f, on in wanted.items() if on] + [f"{kind}_inputs" for kind in inputs]
+        return sorted(m for m, p in self._profiles.items() if all(p.get(f) is True for f in flags))
+
+    def about(self) -> dict[str, str | None]:
+        """Where the data comes from, as a JSON-ready dictionary."""
+        return {key: getattr(self, key) for key in ("source", "snapshot", "origin", "commit")}
+
     def describe(self) -> str:
-        """One line: how many models, from where, as of when."""
-        return f"{len(self)} models, {self.source} catalog ({self.origin}), as of {self.snapshot}"
+        """One short line: how many models, which catalog, as of when (see ``origin``)."""
+        return f"{len(self)} models, {self.source} catalog as of {self.snapshot}"
+
+    def table(self, models: Iterable[str] | None = None) -> str:
+        """A fixed-width table: id, list prices per 1M tokens, context, capabilities, inputs."""
+        header = ("model", "$/1M in", "$/1M out", "context", "capabilities", "inputs")
+        chosen = self if models is None else models
+        rows = [header, *(_table_row(m, self._profiles[m]) for m in chosen)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        pads = [str.ljust, str.rjust, str.rjust, str.rjust, str.ljust, str.ljust]
+        lines = [
+            "  ".join(pad(c, w) for pad, c, w in zip(pads, row, widths, strict=True))
+            for row in rows
+        ]
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def _table_row(model: str, profile: Mapping[str, Any]) -> tuple[str, ...]:
+    context = profile.get("max_input_tokens")
+    capabilities = [label for flag, label in _CAPABILITY_LABELS.items() if profile.get(flag)]
+    inputs = [k for k in ("text", *INPUT_KINDS) if profile.get(f"{k}_inputs")]
+    stated = any(f"{k}_inputs" in profile for k in ("text", *INPUT_KINDS))
+    return (
+        model,
+        _usd(profile.get("input_usd_per_mtok")),
+        _usd(profile.get("output_usd_per_mtok")),
+        f"{context:,}" if isinstance(context, int) else "-",
+        ",".join(capabilities) or "-",
+        ",".join(inputs) if stated else "?",
+    )
+
+
+def _usd(value: object) -> str:
+    return f"{value:.6g}" if isinstance(value, (int, float)) else "-"
 
 
 # ---------------------------------------------------------------------- prices
@@ -143,18 +239,27 @@ def list_price_cost(
 @functools.lru_cache(maxsize=1)
 def _bundled() -> Catalog:
     generated = _read_json(BUNDLED_FILE)
-    fixes = _read_json(FIXES_FILE)["models"]
-    models = generated["models"]
-    profiles: dict[str, Any] = {
-        model: {**models.get(model, {}), **fixes.get(model, {})}
-        for model in dict.fromkeys([*models, *fixes])
-    }
+    models = _profiles_of(generated, BUNDLED_FILE)
+    profiles: dict[str, Any] = dict(models)
+    for model, fix in _fixes().items():
+        profiles[model] = {**models.get(model, {}), **fix}
     return Catalog(
-        profiles=profiles,
+        _profiles=profiles,
         source="bundled",
-        snapshot=str(generated.get("source_date", "unknown")),
-        origin=str(generated.get("source", "bundled snapshot")),
+        snapshot=str(generated.get("source_date") or "unknown"),
+        origin=str(generated.get("source") or "bundled snapshot"),
+        commit=generated.get("source_commit"),
     )
+
+
+def _fixes() -> dict[str, dict[str, Any]]:
+    """Hand corrections by model id, each without its (required) ``fix_reason``."""
+    fixes = _profiles_of(_read_json(FIXES_FILE), FIXES_FILE)
+    for model, fix in fixes.items():
+        if not isinstance(fix.get("fix_reason"), str) or not fix["fix_reason"].strip():
+            msg = f"{FIXES_FILE}: models.{model}: expected a 'fix_reason' saying why"
+            raise CatalogError(msg)
+    return {m: {k: v for k, v in fix.items() if k != "fix_reason"} for m, fix in fixes.items()}
 
 
 def bundled_catalog() -> Catalog:
@@ -182,39 +287,58 @@ def catalog_cache_path() -> Path:
 def profile_from_openrouter(entry: Mapping[str, Any]) -> OpenRouterProfile:
     """Map one entry of OpenRouter's ``GET /api/v1/models`` to a profile.
 
-    Prices arrive as USD-per-token strings (``"-1"`` or absent: variable or unknown);
-    capabilities come from ``supported_parameters`` and ``architecture``.
+    Prices arrive as USD-per-token strings (``"-1"`` or absent: variable or unknown, so no
+    price); capabilities come from ``supported_parameters`` and ``architecture``. What the
+    entry does not state (no ``supported_parameters``, no ``architecture``) stays out of
+    the profile rather than being read as "unsupported".
     """
-    params = set(entry.get("supported_parameters") or [])
-    architecture = entry.get("architecture") or {}
-    top = entry.get("top_provider") or {}
-    pricing = entry.get("pricing") or {}
+    architecture = _mapping(entry.get("architecture"))
+    top = _mapping(entry.get("top_provider"))
+    pricing = _mapping(entry.get("pricing"))
+    name = entry.get("name")
     profile: dict[str, Any] = {
-        "name": entry.get("name") or entry["id"],
-        "max_input_tokens": entry.get("context_length") or top.get("context_length"),
-        "max_output_tokens": top.get("max_completion_tokens"),
-        "tool_calling": "tools" in params,
-        "tool_choice": "tool_choice" in params,
-        "structured_output": "structured_outputs" in params or "response_format" in params,
-        "reasoning_output": "reasoning" in params or "include_reasoning" in params,
-        "temperature": "temperature" in params,
+        "name": name if isinstance(name, str) and name else entry["id"],
+        "max_input_tokens": _count(entry.get("context_length"))
+        or _count(top.get("context_length")),
+        "max_output_tokens": _count(top.get("max_completion_tokens")),
         "input_usd_per_mtok": _per_million(pricing.get("prompt")),
         "output_usd_per_mtok": _per_million(pricing.get("completion")),
     }
+    params = entry.get("supported_parameters")
+    if isinstance(params, list):
+        given = {p for p in params if isinstance(p, str)}
+        profile |= {
+            "tool_calling": "tools" in given,
+            "tool_choice": "tool_choice" in given,
+            "structured_output": bool(given & {"structured_outputs", "response_format"}),
+            "reasoning_output": bool(given & {"reasoning", "include_reasoning"}),
+            "temperature": "temperature" in given,
+        }
     profile.update(_modality_flags(architecture.get("input_modalities"), _MODALITY_FLAGS))
     profile.update(_modality_flags(architecture.get("output_modalities"), _OUTPUT_FLAGS))
     return {k: v for k, v in profile.items() if v is not None}  # type: ignore[return-value]
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _count(value: object) -> int | None:
+    """A positive integer (token limits), or None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def _per_million(per_token: object) -> float | None:
     """USD per million tokens from OpenRouter's per-token string; None if not a real price."""
+    if isinstance(per_token, bool) or not isinstance(per_token, (str, int, float)):
+        return None
     try:
-        value = float(per_token)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        value = Decimal(str(per_token))
+    except InvalidOperation:
         return None
-    if not math.isfinite(value) or value < 0:
+    if not value.is_finite() or value < 0:
         return None
-    return round(value * 1e6, 9)
+    return float(value * 1_000_000)
 
 
 def _modality_flags(modalities: object, flags: Mapping[str, str]) -> dict[str, bool]:
@@ -234,10 +358,13 @@ def refresh_catalog(
 ) -> Catalog:
     """Fetch OpenRouter's model list and store it atomically in the user cache.
 
+    Nothing is written unless the whole answer is a non-empty model list, so a failed
+    refresh leaves the previous cache as it was.
+
     Args:
         base_url: OpenRouter-compatible API base; default ``$OPENROUTER_BASE_URL`` or
             OpenRouter itself.
-        api_key: Sent when given (the models endpoint is public).
+        api_key: Sent as a bearer token when given (the models endpoint is public).
         timeout: Seconds before the request is abandoned.
         path: Cache file to write; default :func:`catalog_cache_path`.
 
@@ -245,21 +372,16 @@ def refresh_catalog(
         The freshly fetched catalog.
 
     Raises:
-        CatalogError: the answer is not OpenRouter's model list.
-        httpx.HTTPError: the endpoint could not be reached or answered with an error.
+        CatalogError: the endpoint could not be reached, answered with an HTTP error, or
+            did not answer with OpenRouter's model list.
     """
-    import httpx
-
     base_url = (base_url or os.environ.get("OPENROUTER_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    response = httpx.get(f"{base_url}/models", headers=headers, timeout=timeout)
-    response.raise_for_status()
-    try:
-        body = response.json()
-    except ValueError:
-        msg = f"{base_url}/models: the answer is not JSON"
-        raise CatalogError(msg) from None
-    data = _model_entries(body, f"{base_url}/models")
+    url = f"{base_url}/models"
+    body = _get_json(url, api_key=api_key, timeout=timeout)
+    data = _model_entries(body, url)
+    if not data:
+        msg = f"{url}: the answer lists no models; the cache was left as it was"
+        raise CatalogError(msg)
     payload = {
         "fetched_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "base_url": base_url,
@@ -271,10 +393,35 @@ def refresh_catalog(
     return _catalog_from_payload(payload, str(target), source="live")
 
 
+def _get_json(url: str, *, api_key: str | None, timeout: float) -> object:
+    """GET ``url`` and parse its JSON; every failure becomes one readable CatalogError."""
+    import httpx
+
+    if api_key and not (api_key.isascii() and api_key.isprintable()):
+        msg = "the API key holds non-ASCII or control characters; it was not sent"
+        raise CatalogError(msg)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=timeout, follow_redirects=True)
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
+        detail = str(exc).replace(api_key, "<api key>") if api_key else str(exc)
+        msg = f"GET {url} failed: {type(exc).__name__}: {detail or 'no details'}"
+        raise CatalogError(msg) from None
+    if response.is_error:
+        detail = " ".join(response.text.split())[:_ERROR_DETAIL_CHARS]
+        msg = f"GET {url} answered HTTP {response.status_code}: {detail or response.reason_phrase}"
+        raise CatalogError(msg)
+    try:
+        return response.json()
+    except ValueError:
+        msg = f"GET {url}: the answer is not JSON"
+        raise CatalogError(msg) from None
+
+
 def _model_entries(response: object, where: str) -> list[dict[str, Any]]:
     data = response.get("data") if isinstance(response, dict) else None
     if not isinstance(data, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("id"), str) for e in data
+        isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"] for e in data
     ):
         msg = f"{where}: expected {{'data': [{{'id': ...}}, ...]}} (OpenRouter's model list)"
         raise CatalogError(msg)
@@ -284,26 +431,37 @@ def _model_entries(response: object, where: str) -> list[dict[str, Any]]:
 def _catalog_from_payload(payload: Mapping[str, Any], where: str, *, source: str) -> Catalog:
     entries = _model_entries(payload, where)
     return Catalog(
-        profiles={e["id"]: profile_from_openrouter(e) for e in entries},
+        _profiles={e["id"]: profile_from_openrouter(e) for e in entries},
         source=source,
-        snapshot=str(payload.get("fetched_at", "unknown")),
-        origin=f"GET {payload.get('base_url', '?')}/models",
+        snapshot=str(payload.get("fetched_at") or "unknown"),
+        origin=(
+            f"GET {payload['base_url']}/models"
+            if isinstance(payload.get("base_url"), str)
+            else "a saved GET /api/v1/models response"
+        ),
     )
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(path: Path, mtime_ns: int) -> Catalog:
+def _cached(path: Path, mtime_ns: int, size: int) -> Catalog:
     return _catalog_from_payload(_read_json(path), str(path), source="live")
 
 
 def cached_catalog(path: Path | None = None) -> Catalog | None:
-    """The catalog last written by :func:`refresh_catalog`, or ``None`` if there is none."""
+    """The catalog last written by :func:`refresh_catalog`, or ``None`` if there is none.
+
+    Raises:
+        CatalogError: the cache file exists but cannot be read as a model list.
+    """
     path = path or catalog_cache_path()
     try:
-        mtime = path.stat().st_mtime_ns
+        stat = path.stat()
     except FileNotFoundError:
         return None
-    return _cached(path, mtime)
+    except OSError as exc:
+        msg = f"{path}: cannot read catalog ({exc})"
+        raise CatalogError(msg) from None
+    return _cached(path, stat.st_mtime_ns, stat.st_size)
 
 
 def load_catalog(source: CatalogSource | str | Path = "auto") -> Catalog:
@@ -311,54 +469,122 @@ def load_catalog(source: CatalogSource | str | Path = "auto") -> Catalog:
 
     Args:
         source: ``"auto"`` (the refreshed live catalog over the bundled snapshot, the live
-            entry winning for models both know), ``"bundled"``, ``"live"`` (the refreshed
-            catalog only; an error if ``avengers catalog refresh`` never ran) or the path of
-            a file: a saved ``GET /api/v1/models`` response, a file written by the refresh,
-            or a catalog in the bundled format.
+            entry winning for models both know; a damaged cache is ignored with a
+            :class:`CatalogWarning`), ``"bundled"``, ``"live"`` (the refreshed catalog only;
+            an error if ``avengers catalog refresh`` never ran or its file is damaged) or the
+            path of a file: a saved ``GET /api/v1/models`` response, a file written by the
+            refresh, or a catalog in the bundled format.
 
     Raises:
-        CatalogError: no live catalog yet, or an unreadable file.
+        CatalogError: no live catalog yet, or an unreadable file that was asked for.
     """
     if source == "bundled":
         return bundled_catalog()
-    if source in ("auto", "live"):
+    if source == "live":
         live = cached_catalog()
-        if source == "live":
-            if live is None:
-                msg = (
-                    f"no live catalog at {catalog_cache_path()}; run `avengers catalog refresh` "
-                    "first (or use the bundled one)"
-                )
-                raise CatalogError(msg)
-            return live
+        if live is None:
+            msg = (
+                f"no live catalog at {catalog_cache_path()}; run `avengers catalog refresh` "
+                "first (or use the bundled one)"
+            )
+            raise CatalogError(msg)
+        return live
+    if source == "auto":
+        live = _usable_cache()
         return bundled_catalog() if live is None else _layered(live, bundled_catalog())
     return _catalog_file(Path(source))
 
 
+def _usable_cache() -> Catalog | None:
+    """The live cache, or None (with a warning) when it is damaged.
+
+    The cache is derived data that a refresh rewrites; a damaged one must not stop every
+    chat model in the process from being built, so it is ignored loudly instead.
+    """
+    try:
+        return cached_catalog()
+    except CatalogError as exc:
+        warnings.warn(
+            f"ignoring the live model catalog: {exc}; using the bundled snapshot "
+            "(run `avengers catalog refresh` to rewrite it)",
+            CatalogWarning,
+            stacklevel=3,
+        )
+        return None
+
+
 def _layered(live: Catalog, bundled: Catalog) -> Catalog:
     """Live entries over bundled ones; models only the snapshot knows stay known."""
-    profiles = {**bundled.profiles, **live.profiles}
+    profiles = {**bundled._profiles, **live._profiles}
     return Catalog(
-        profiles=profiles,
+        _profiles=profiles,
         source="live+bundled",
         snapshot=live.snapshot,
         origin=f"{live.origin}, over the bundled snapshot of {bundled.snapshot}",
+        _layers={m: "live" if m in live else "bundled" for m in profiles},
     )
 
 
 def _catalog_file(path: Path) -> Catalog:
     payload = _read_json(path)
-    if isinstance(payload.get("models"), dict):
+    if "models" in payload:
         return Catalog(
-            profiles=payload["models"],
+            _profiles=_profiles_of(payload, path),
             source=str(path),
-            snapshot=str(payload.get("source_date", payload.get("fetched_at", "unknown"))),
-            origin=str(payload.get("source", path.name)),
+            snapshot=str(payload.get("source_date") or payload.get("fetched_at") or "unknown"),
+            origin=str(payload.get("source") or path.name),
+            commit=payload.get("source_commit"),
         )
     return _catalog_from_payload(payload, str(path), source=str(path))
 
 
+# ---------------------------------------------------------------------- summary
+
+
+def catalog_summary() -> str:
+    """What ``avengers catalog`` prints: the bundled snapshot, the live cache, the lookup order."""
+    bundled = bundled_catalog()
+    path = catalog_cache_path()
+    lines = [
+        f"bundled snapshot: {len(bundled)} models as of {bundled.snapshot} "
+        f"(models.dev commit {bundled.commit or 'unknown'})",
+        f"  source: {bundled.origin}",
+        f"  hand fixes: {len(_fixes())} model(s) in {FIXES_FILE.name}",
+        f"live cache: {path}",
+    ]
+    try:
+        live = cached_catalog(path)
+    except CatalogError as exc:
+        lines.append(f"  damaged, ignored: {exc}")
+        live = None
+    else:
+        lines.append(
+            "  not fetched yet (run `avengers catalog refresh`)"
+            if live is None
+            else f"  {len(live)} models fetched {live.snapshot} by {live.origin}"
+        )
+    in_use = bundled if live is None else _layered(live, bundled)
+    lines.append(
+        f"in use: {len(in_use)} models; lookup order: profiles= given to AvengersChatModel, "
+        "then the live cache, then the bundled snapshot"
+    )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- files
+
+
+def _profiles_of(payload: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """The ``models`` object of a catalog file, every entry checked to be an object."""
+    models = payload.get("models")
+    if not isinstance(models, dict):
+        msg = f"{path}: expected a 'models' object mapping model ids to profiles"
+        raise CatalogError(msg)
+    for model, profile in models.items():
+        if not isinstance(profile, dict):
+            msg = f"{path}: models.{model}: expected an object, got {type(profile).__name__}"
+            raise CatalogError(msg)
+    return models
 
 
 def _read_json(path: Path) -> dict[str, Any]:

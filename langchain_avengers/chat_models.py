@@ -174,7 +174,7 @@ class AvengersChatModel(BaseChatModel):
     """Per-model capabilities, context size and prices, merged key by key over the catalog's
     entry (the live catalog from ``avengers catalog refresh`` if there is one, else the
     bundled snapshot). A pool model known to neither needs an entry here to be used for
-    tool calls, structured output or media inputs."""
+    tool calls, structured output or media inputs. Keys must be pool model ids."""
     models: list[str] | None = None
     """Restrict routing to these pool models; ``None`` uses the whole pool."""
     max_fallbacks: int = Field(default=2, ge=0)
@@ -204,10 +204,11 @@ class AvengersChatModel(BaseChatModel):
                 "(routing alone works without one: see ClusterRouter.route)"
             )
             raise ValueError(msg)
-        unknown = sorted(set(self.model_kwargs) - set(self.pool))
-        if unknown:
-            msg = f"model_kwargs: model id(s) {unknown} are not in the pool {self.pool}"
-            raise ValueError(msg)
+        for name, per_model in (("model_kwargs", self.model_kwargs), ("profiles", self.profiles)):
+            unknown = sorted(set(per_model) - set(self.pool))
+            if unknown:
+                msg = f"{name}: model id(s) {unknown} are not in the pool {self.pool}"
+                raise ValueError(msg)
         self._clients = {model: self._new_client(model) for model in self.pool}
         self._profiles = self._resolve_profiles()
         return self
@@ -384,9 +385,13 @@ class AvengersChatModel(BaseChatModel):
                     "is unknown (pass profiles={...} or run `avengers catalog refresh`)"
                 )
             return None
-        missing = sorted(c for c in needs if not profile.get(c, False))
-        if missing:
-            return "its profile says no " + ", ".join(missing) + " support"
+        stated: Mapping[str, Any] = profile
+        denied = sorted(c for c in needs if c in stated and not stated[c])
+        if denied:
+            return "its profile says no " + ", ".join(denied) + " support"
+        unstated = sorted(c for c in needs if c not in stated)
+        if unstated:
+            return "its profile does not state " + ", ".join(unstated) + " support"
         limit = profile.get("max_input_tokens")
         if limit is not None and tokens > limit:
             return f"~{tokens} input tokens exceed max_input_tokens={limit}"

@@ -90,6 +90,11 @@ def from_models_json(path: Path) -> dict[str, Any]:
     }
 
 
+def render(document: dict[str, Any]) -> str:
+    """The exact text written to ``OUT`` (a test checks the committed file against it)."""
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
 def main() -> None:
     """Write the catalog from the chosen source."""
     parser = argparse.ArgumentParser(description="Regenerate the bundled OpenRouter catalog.")
@@ -100,7 +105,7 @@ def main() -> None:
     document = (
         from_models_json(args.models_json) if args.models_json else from_models_dev(args.models_dev)
     )
-    OUT.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    OUT.write_text(render(document), encoding="utf-8")
     print(f"wrote {len(document['models'])} profiles to {OUT.relative_to(ROOT)}")
 
 

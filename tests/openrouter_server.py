@@ -2,7 +2,8 @@
 
 OpenRouter is not reachable from the test machines, so this stdlib-only server
 speaks its wire format instead: ``POST /api/v1/chat/completions`` (plain JSON
-and SSE streaming, tool calls, JSON modes, usage with ``cost``) and
+and SSE streaming, tool calls, JSON modes, usage with ``cost``, the 404 "No
+endpoints found that support image input" for media a model does not accept) and
 ``GET /api/v1/models``. Answers come from a small rule-based "brain" and are a
 pure function of the request body, so recorded cassettes replay byte for byte.
 
@@ -36,6 +37,8 @@ from typing import Any, ClassVar, cast
 HOST = "127.0.0.1"
 API_PREFIXES = ("/api/v1", "/v1")
 NO_TOOL_ENDPOINTS = "No endpoints found that support tool use."
+MEDIA_PARTS = {"image_url": "image", "file": "file", "input_audio": "audio", "video_url": "video"}
+"""Chat Completions content-part type -> the input modality it needs."""
 JsonDict = dict[str, Any]
 
 # --------------------------------------------------------------------------- catalog
@@ -50,6 +53,8 @@ class ModelInfo:
     input_usd_per_mtok: Decimal
     output_usd_per_mtok: Decimal
     context_length: int
+    input_modalities: frozenset[str] = frozenset({"text"})
+    """What ``architecture.input_modalities`` lists ("text", "image", "file", "audio"...)."""
 
     @property
     def provider(self) -> str:
@@ -76,6 +81,7 @@ def model_info(entry: JsonDict) -> ModelInfo:
         input_usd_per_mtok=max(Decimal(pricing["prompt"]), Decimal(0)) * 1_000_000,
         output_usd_per_mtok=max(Decimal(pricing["completion"]), Decimal(0)) * 1_000_000,
         context_length=int(entry["context_length"]),
+        input_modalities=frozenset(entry["architecture"]["input_modalities"]),
     )
 
 
@@ -109,6 +115,10 @@ class ServerConfig:
     """Models whose streams drop the connection after the first content chunk."""
     delay_s: float = 0.0
     """Seconds to sleep before answering any chat request (for timeout tests)."""
+    omit_cost_models: set[str] = field(default_factory=set)
+    """Models whose ``usage`` leaves out ``cost`` (clients must price from list prices)."""
+    models_status: int | None = None
+    """HTTP status ``GET /models`` answers with instead of the model list."""
 
 
 @dataclass
@@ -119,6 +129,8 @@ class TestServer:
 
     config: ServerConfig = field(default_factory=ServerConfig)
     requests: list[JsonDict] = field(default_factory=list)
+    model_list_auth: list[str | None] = field(default_factory=list)
+    """The ``Authorization`` header of every ``GET /models`` (None when absent)."""
     port: int = 0
     verbose: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -133,6 +145,11 @@ class TestServer:
         with self._lock:
             self.requests.append(body)
 
+    def record_model_list(self, authorization: str | None) -> None:
+        """Note one ``GET /models`` and the ``Authorization`` header it came with."""
+        with self._lock:
+            self.model_list_auth.append(authorization)
+
     def models_called(self) -> list[str]:
         """The ``model`` of every recorded chat request, in arrival order."""
         with self._lock:
@@ -142,6 +159,7 @@ class TestServer:
         """Forget recorded requests and go back to the default (no-failure) config."""
         with self._lock:
             self.requests.clear()
+            self.model_list_auth.clear()
         self.config = ServerConfig()
 
 
@@ -193,7 +211,28 @@ def validate_chat_request(body: object, config: ServerConfig) -> tuple[JsonDict,
         raise injected_failure(config.fail_models[model_id], model_id)
     if body.get("tools") and model_id in config.no_tool_models:
         raise ApiError(404, NO_TOOL_ENDPOINTS)
+    unsupported = media_needed(messages) - MODELS[model_id].input_modalities
+    if unsupported:
+        kind = min(unsupported, key=list(MEDIA_PARTS.values()).index)
+        raise ApiError(404, f"No endpoints found that support {kind} input")
     return body, MODELS[model_id]
+
+
+def media_needed(messages: list[Any]) -> set[str]:
+    """Input modalities the messages' content parts need.
+
+    OpenRouter answers 404 "No endpoints found that support image input" when no provider of
+    the model accepts an image; the audio and video messages here follow that wording. PDFs
+    OpenRouter parses to text for models without native file input (its file-parser
+    plugin); this server refuses them instead, so the router's PDF mask can be tested.
+    """
+    kinds = set()
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") in MEDIA_PARTS:
+                kinds.add(MEDIA_PARTS[part["type"]])
+    return kinds
 
 
 # --------------------------------------------------------------------------- message helpers
@@ -714,6 +753,14 @@ def stream_chunks(body: JsonDict, model: ModelInfo, reply: Reply, digest: str) -
     return chunks
 
 
+def without_cost(payload: JsonDict) -> JsonDict:
+    """A completion (chunk) whose ``usage`` has no ``cost``, as some answers come."""
+    if "usage" not in payload:
+        return payload
+    usage = {k: v for k, v in payload["usage"].items() if k != "cost"}
+    return {**payload, "usage": usage}
+
+
 # --------------------------------------------------------------------------- HTTP layer
 
 
@@ -757,7 +804,12 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """``GET /models`` (public, like OpenRouter's)."""
         if self.route() == "/models":
-            self.send_json(200, models_payload(self.state.config))
+            self.state.record_model_list(self.headers.get("Authorization"))
+            status = self.state.config.models_status
+            if status is None:
+                self.send_json(200, models_payload(self.state.config))
+            else:
+                self.send_api_error(ApiError(status, FAILURE_REASONS.get(status, "Error")))
         else:
             self.send_api_error(ApiError(404, "Not Found"))
 
@@ -786,13 +838,17 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
         except ApiError as err:
             self.send_api_error(err)
             return
+        keep_cost = model.id not in config.omit_cost_models
         if request.get("stream"):
             abort = model.id in config.stream_fail_after_first_chunk
+            chunks = stream_chunks(request, model, reply, digest)
             self.send_stream(
-                stream_chunks(request, model, reply, digest), abort_after=2 if abort else None
+                chunks if keep_cost else [without_cost(c) for c in chunks],
+                abort_after=2 if abort else None,
             )
         else:
-            self.send_json(200, completion_payload(request, model, reply, digest))
+            payload = completion_payload(request, model, reply, digest)
+            self.send_json(200, payload if keep_cost else without_cost(payload))
 
     def read_json(self) -> object:
         """The request body parsed as JSON, or None if it is not JSON."""

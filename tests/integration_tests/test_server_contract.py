@@ -21,6 +21,8 @@ from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from openrouter_server import MODELS, NO_TOOL_ENDPOINTS, TestServer
 
+from langchain_avengers._openrouter import is_retryable
+
 MODEL = "google/gemini-2.5-flash"
 
 
@@ -200,6 +202,53 @@ def test_tools_to_model_without_tool_endpoints_is_404(server: TestServer) -> Non
     assert chat(server, model=llama).invoke("Hello").text  # plain requests still work
 
 
+MEDIA_PARTS = {
+    "image": {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+    "file": {
+        "type": "file",
+        "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQ="},
+    },
+    "audio": {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+    "video": {"type": "video_url", "video_url": {"url": "https://example.com/clip.mp4"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "model"),
+    [
+        ("image", "meta-llama/llama-3.1-8b-instruct"),
+        ("file", "qwen/qwen3-235b-a22b-2507"),
+        ("audio", "mistralai/mistral-large-2512"),
+        ("video", "openai/gpt-5"),
+    ],
+)
+def test_media_a_model_does_not_accept_is_404(
+    server: TestServer, client: openai.OpenAI, kind: str, model: str
+) -> None:
+    """OpenRouter's answer when no provider of the model takes that input (the fixture's
+    ``architecture.input_modalities`` lacks it); a model that takes it answers."""
+    assert kind not in MODELS[model].input_modalities
+    content = [{"type": "text", "text": "What is in this attachment?"}, MEDIA_PARTS[kind]]
+    body = {"model": model, "messages": [{"role": "user", "content": content}]}
+    response = post(server, body)
+    assert response.status_code == 404
+    message = f"No endpoints found that support {kind} input"
+    assert response.json() == {"error": {"message": message, "code": 404}}
+    assert post(server, body).content == response.content  # a pure function of the request
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(**body)
+    assert is_retryable(info.value), "the router falls back on it like on the tool-use 404"
+    assert post(server, {**body, "model": MODEL}).status_code == 200
+
+
+def test_text_only_requests_reach_text_only_models(client: openai.OpenAI) -> None:
+    parts: Any = [{"type": "text", "text": "Hello"}]
+    result = client.chat.completions.create(
+        model="meta-llama/llama-3.1-8b-instruct", messages=[{"role": "user", "content": parts}]
+    )
+    assert result.choices[0].message.content
+
+
 def test_usage_cost_matches_list_prices(client: openai.OpenAI) -> None:
     for model in MODELS.values():
         result = client.chat.completions.create(
@@ -293,6 +342,31 @@ def test_models_endpoint(server: TestServer, prefix: str) -> None:
     assert flash["context_length"] == 1_048_576
     assert "tools" in flash["supported_parameters"]
     assert "tools" not in models["meta-llama/llama-3.1-8b-instruct"]["supported_parameters"]
+
+
+def test_models_endpoint_failure_and_usage_without_cost(
+    server: TestServer, client: openai.OpenAI
+) -> None:
+    server.config.models_status = 503
+    response = httpx2.get(f"{server.base_url}/models")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == 503
+    server.config.omit_cost_models.add(MODEL)
+    result = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert result.usage is not None
+    assert "cost" not in result.usage.model_dump()
+    assert result.usage.prompt_tokens > 0
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    usage = list(stream)[-1].usage
+    assert usage is not None
+    assert "cost" not in usage.model_dump()
 
 
 def test_same_request_same_bytes(server: TestServer) -> None:

@@ -1,0 +1,43 @@
+"""Fixtures for every test: an isolated user cache, and calibration records for any pool.
+
+``AvengersChatModel()`` reads the live model catalog that ``avengers catalog refresh`` keeps
+in the user cache directory; a developer's own refreshed catalog must not change what the
+tests see, and no test may write there. Each test gets an empty cache directory of its own
+(subprocesses inherit it through the environment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from langchain_avengers.catalog import CACHE_DIR_ENV
+
+SMALL_JSONL = Path(__file__).resolve().parent / "fixtures" / "small.jsonl"
+SMALL_MODELS = ("acme/tiny", "acme/medium", "acme/large")
+"""The pool of ``small.jsonl``, cheapest first."""
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's (empty) user cache directory, also set as ``$AVENGERS_CACHE_DIR``."""
+    path = tmp_path_factory.mktemp("avengers-cache")
+    monkeypatch.setenv(CACHE_DIR_ENV, str(path))
+    return path
+
+
+@pytest.fixture
+def small_records_as(tmp_path: Path) -> Callable[[Mapping[str, str]], Path]:
+    """Write ``small.jsonl`` with its models renamed (``{"acme/tiny": "openai/gpt-5"}``)."""
+
+    def write(names: Mapping[str, str]) -> Path:
+        text = SMALL_JSONL.read_text(encoding="utf-8")
+        for old, new in names.items():
+            text = text.replace(f'"{old}"', f'"{new}"')
+        out = tmp_path / "renamed_small.jsonl"
+        out.write_text(text, encoding="utf-8")
+        return out
+
+    return write
