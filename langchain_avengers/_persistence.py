@@ -2,8 +2,12 @@
 
 No pickle anywhere, and nothing named in a file is imported, so loading a router someone else
 wrote cannot run code. The JSON records the format and package versions, fit parameters,
-embedder identity and dimension, model ids and a fingerprint of the calibration data; the
-arrays file is checked against its SHA-256.
+the fitted cluster count and top_p, embedder identity and dimension, model ids and a
+fingerprint of the calibration data; the arrays file is checked against its SHA-256.
+
+Format 2 added ``fitted`` (``n_clusters_``, ``top_p_``) when ``n_clusters`` gained ``"auto"``;
+format 1 files (an integer ``n_clusters`` and a ``top_p`` no larger) still load, their fitted
+values being their parameters.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from langchain_avengers.embeddings import WordLlamaEmbeddings, embedder_identity
 if TYPE_CHECKING:
     from langchain_avengers.router import ClusterRouter
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 METADATA_FILE = "router.json"
 ARRAYS_FILE = "arrays.npz"
 METADATA_DIGEST = "metadata_sha256"
@@ -82,6 +87,7 @@ def _metadata(router: ClusterRouter) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
         "params": {name: getattr(router, name) for name in SAVED_PARAMS},
+        "fitted": {"n_clusters_": router.n_clusters_, "top_p_": router.top_p_},
         "embedder": {"identity": router.embedder_id_, "dimension": router.n_features_in_},
         "models": list(router.models_),
         "n_samples_fit": router.n_samples_fit_,
@@ -144,16 +150,23 @@ def _build_router(
     stored = metadata["embedder"]
     resolved = _resolve_embedder(path, stored, embedder)
     is_plain_default = embedder is None and resolved == WordLlamaEmbeddings()
-    router = cls(**metadata["params"], embedder=None if is_plain_default else resolved)
+    params = metadata["params"]
+    router = cls(**params, embedder=None if is_plain_default else resolved)
     for name in ARRAY_ATTRIBUTES:
         setattr(router, name, arrays[name])
+    if metadata["format_version"] == 1:  # the parameters were the fitted values
+        fitted = {"n_clusters_": params["n_clusters"], "top_p_": params["top_p"]}
+    else:
+        fitted = metadata["fitted"]
+    router.n_clusters_ = fitted["n_clusters_"]
+    router.top_p_ = fitted["top_p_"]
     router.models_ = list(metadata["models"])
     router.n_features_in_ = int(stored["dimension"])
     router.embedder_id_ = embedder_identity(resolved)
     router.data_fingerprint_ = metadata["data_fingerprint"]
     router.n_samples_fit_ = int(metadata["n_samples_fit"])
+    _check_fitted_sizes(router)  # a ValueError names the file above
     _check_shapes(path, router)
-    router._validate_params(router.n_samples_fit_)  # a ValueError names the file above
     return router
 
 
@@ -172,10 +185,11 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     if not isinstance(metadata, dict) or missing:
         msg = f"{file}: not a router metadata file (missing fields {missing})"
         raise RouterFileError(msg)
-    if metadata["format_version"] != FORMAT_VERSION:
+    if metadata["format_version"] not in READABLE_VERSIONS:
         msg = (
             f"{file}: router format version {metadata['format_version']!r} is not supported "
-            f"by langchain-avengers {__version__} (expected {FORMAT_VERSION})"
+            f"by langchain-avengers {__version__} (it reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))})"
         )
         raise RouterFileError(msg)
     return metadata
@@ -227,8 +241,27 @@ def _resolve_embedder(
     return embedder
 
 
+def _check_fitted_sizes(router: ClusterRouter) -> None:
+    """Parameters valid as at fit, and a fitted cluster count and top_p they could give."""
+    router._validate_params(router.n_samples_fit_)
+    k, top_p, n = router.n_clusters_, router.top_p_, router.n_samples_fit_
+    if not (_is_count(k) and 1 <= k <= n and _is_count(top_p) and 1 <= top_p <= k):
+        msg = f"fitted sizes out of range: n_clusters_={k!r}, top_p_={top_p!r} for {n} queries"
+        raise ValueError(msg)
+    if router.n_clusters not in ("auto", k) or top_p != min(router.top_p, k):
+        msg = (
+            f"fitted n_clusters_={k!r}, top_p_={top_p!r} do not follow from the parameters "
+            f"n_clusters={router.n_clusters!r}, top_p={router.top_p!r}"
+        )
+        raise ValueError(msg)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_shapes(path: Path, router: ClusterRouter) -> None:
-    k, m, d = router.n_clusters, len(router.models_), router.n_features_in_
+    k, m, d = router.n_clusters_, len(router.models_), router.n_features_in_
     expected = {
         "cluster_centers_": (k, d),
         "accuracy_": (k, m),

@@ -148,7 +148,8 @@ class AvengersChatModel(BaseChatModel):
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     """Weight of accuracy against cost: 1 buys the best expected answer, 0 the cheapest."""
     top_p: int | None = None
-    """Nearest clusters used for routing; ``None`` keeps the router's own setting."""
+    """Nearest clusters used for routing, in [1, the router's ``n_clusters_``]; ``None`` keeps
+    the router's fitted ``top_p_`` (its ``top_p`` clamped to its cluster count)."""
     base_url: str = Field(default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL))
     """OpenRouter (or compatible) API base URL; env ``OPENROUTER_BASE_URL``."""
     api_key: SecretStr | None = Field(

@@ -1,6 +1,7 @@
-"""The ``avengers`` command: fit, evaluate, route and demo.
+"""The ``avengers`` command: fit, evaluate, reprice, route and demo.
 
-Bad input ends with one line on stderr (``avengers: error: ...``) and exit status 2.
+Bad input ends with one line on stderr (``avengers: error: ...``) and exit status 2; warnings
+are one line too (``avengers: warning: ...``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +21,7 @@ from langchain_avengers.records import RecordsError
 
 if TYPE_CHECKING:
     from langchain_avengers.evaluation import Evaluation
+    from langchain_avengers.records import CalibrationData
     from langchain_avengers.router import ClusterRouter
 
 EXIT_BAD_INPUT = 2
@@ -65,6 +68,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _n_clusters(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except (ValueError, argparse.ArgumentTypeError):
+        msg = f"expected 'auto' or a positive integer, got {text}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -76,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", type=Path, help="calibration records, JSONL")
     fit.add_argument("-o", "--output", type=Path, required=True, help="router directory to write")
     _add_router_options(fit)
+    _add_catalog_option(fit)
 
     ev = sub.add_parser("evaluate", help="evaluate the router against every single model")
     ev.add_argument("data", type=Path, help="calibration records, JSONL")
@@ -97,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-accuracy", type=_fraction, help="cheapest alpha reaching this accuracy (0-1)"
     )
     _add_router_options(ev)
+    _add_catalog_option(ev)
+    _add_reprice_parser(sub)
 
     route = sub.add_parser("route", help="show which model a router picks for a query")
     route.add_argument("router", type=Path, help="router directory written by `avengers fit`")
@@ -113,9 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_router_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--n-clusters", type=_positive_int, default=60, help="k-means clusters (60)"
+        "--n-clusters",
+        type=_n_clusters,
+        default="auto",
+        help="k-means clusters, or auto (default): round(sqrt(queries)), from 2 to 60",
     )
-    parser.add_argument("--top-p", type=_positive_int, default=4, help="nearest clusters used (4)")
+    parser.add_argument(
+        "--top-p",
+        type=_positive_int,
+        default=4,
+        help="nearest clusters used (4; at most the number of clusters)",
+    )
     parser.add_argument(
         "--cost-scale",
         choices=("log", "linear"),
@@ -137,14 +161,53 @@ def _router_from_args(args: argparse.Namespace) -> ClusterRouter:
     )
 
 
+def _add_catalog_option(
+    parser: argparse.ArgumentParser, purpose: str = "for answers with tokens but no cost"
+) -> None:
+    parser.add_argument(
+        "--catalog",
+        default="auto",
+        metavar="auto|bundled|live|FILE",
+        help=f"list prices {purpose} (auto: live over bundled)",
+    )
+
+
+def _load_data(args: argparse.Namespace) -> CalibrationData:
+    from langchain_avengers.records import CalibrationData
+
+    return CalibrationData.from_path(args.data, catalog=args.catalog)
+
+
 def cmd_fit(args: argparse.Namespace) -> None:
     """Fit and save a router."""
-    router = _router_from_args(args).fit(args.data)
+    router = _router_from_args(args).fit(_load_data(args))
     router.save(args.output)
+    chosen = " (n_clusters=auto)" if router.n_clusters == "auto" else ""
     print(
-        f"fitted {router.n_clusters} clusters on {router.n_samples_fit_} queries; "
-        f"{len(router.models_)} models: {', '.join(router.models_)}; wrote {args.output}"
+        f"fitted {router.n_clusters_} clusters{chosen} on {router.n_samples_fit_} queries, "
+        f"top_p {router.top_p_}; {len(router.models_)} models: {', '.join(router.models_)}; "
+        f"wrote {args.output}"
     )
+
+
+def _add_reprice_parser(sub: argparse._SubParsersAction) -> None:
+    reprice = sub.add_parser(
+        "reprice", help="recompute every cost from stored tokens and current list prices"
+    )
+    reprice.add_argument("data", type=Path, help="calibration records, JSONL (only read)")
+    reprice.add_argument("-o", "--output", type=Path, required=True, help="repriced JSONL to write")
+    _add_catalog_option(reprice, "to reprice with")
+    reprice.add_argument(
+        "--strict", action="store_true", help="refuse answers without token counts"
+    )
+
+
+def cmd_reprice(args: argparse.Namespace) -> None:
+    """Write a copy of the records with costs from tokens and the catalog's prices."""
+    from langchain_avengers.pricing import reprice_file
+
+    summary = reprice_file(args.data, args.output, args.catalog, strict=args.strict)
+    print(f"avengers: {summary.describe()}; wrote {args.output}", file=sys.stderr)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -152,7 +215,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from langchain_avengers.evaluation import DEFAULT_ALPHAS, evaluate_router
 
     evaluation = evaluate_router(
-        args.data,
+        _load_data(args),
         _router_from_args(args),
         alphas=args.alphas or DEFAULT_ALPHAS,
         seeds=range(args.seeds),
@@ -235,7 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     router = load_default_router()
     print(
-        f"Bundled router: {len(router.models_)} OpenRouter models, {router.n_clusters} clusters, "
+        f"Bundled router: {len(router.models_)} OpenRouter models, {router.n_clusters_} clusters, "
         f"fitted on {router.n_samples_fit_} labelled queries (ParetoBandit data, Apache-2.0).\n"
         "For each query and alpha: chosen model (expected USD per 1,000 such queries).\n"
     )
@@ -347,21 +410,30 @@ def cmd_catalog(args: argparse.Namespace) -> None:
 COMMANDS = {
     "fit": cmd_fit,
     "evaluate": cmd_evaluate,
+    "reprice": cmd_reprice,
     "route": cmd_route,
     "demo": cmd_demo,
     "catalog": cmd_catalog,
 }
 
 
+def _warning_line(
+    message: Warning | str, category: type[Warning], *args: object, **kwargs: object
+) -> None:
+    print(f"avengers: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; bad input gives one error line and exit status 2."""
     args = build_parser().parse_args(argv)
-    try:
-        COMMANDS[args.command](args)
-    except (RecordsError, RouterFileError, ValueError, OSError) as exc:
-        message = " ".join(str(exc).split())
-        print(f"avengers: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        try:
+            COMMANDS[args.command](args)
+        except (RecordsError, RouterFileError, ValueError, OSError) as exc:
+            message = " ".join(str(exc).split())
+            print(f"avengers: error: {message}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     return 0
 
 

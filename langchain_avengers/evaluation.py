@@ -17,6 +17,7 @@ Accuracy is the mean score over held-out queries; cost is reported in USD per 1,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "SplitEvaluation",
     "compute_figures",
     "evaluate_router",
+    "evaluate_split",
     "split_indices",
 ]
 
@@ -297,10 +299,16 @@ class Evaluation:
 def split_indices(
     data: CalibrationData, *, seed: int, test_size: float = 0.3, stratify: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/test row indices, stratified by dataset when every dataset allows it."""
+    """Seeded train/test row indices, stratified by dataset when every dataset allows it.
+
+    Raises:
+        ValueError: ``test_size`` leaves a part empty, or too small to hold every dataset
+            of a stratified split (the message gives the sizes that work).
+    """
     labels = np.array([d or "" for d in data.datasets])
     _, counts = np.unique(labels, return_counts=True)
     can_stratify = stratify and len(counts) > 1 and counts.min() >= 2
+    _check_split_sizes(len(data), test_size, len(counts) if can_stratify else 1)
     train, test = train_test_split(
         np.arange(len(data)),
         test_size=test_size,
@@ -308,6 +316,29 @@ def split_indices(
         stratify=labels if can_stratify else None,
     )
     return np.sort(train), np.sort(test)
+
+
+def _check_split_sizes(n: int, test_size: float, n_strata: int) -> None:
+    """Refuse a split scikit-learn cannot make, with the test sizes that would work."""
+    if not 0 < test_size < 1:
+        msg = f"test_size must be strictly between 0 and 1, got {test_size!r}"
+        raise ValueError(msg)
+    n_test = math.ceil(test_size * n)  # as scikit-learn rounds it
+    n_train = n - n_test
+    if min(n_train, n_test) >= n_strata:
+        return
+    low, high = math.ceil(100 * n_strata / n) / 100, math.floor(100 * (n - n_strata) / n) / 100
+    fix = (
+        f"choose a test size between {low:g} and {high:g}"
+        if low <= high
+        else "give more calibration data"
+    )
+    parts = "each part" if n_strata == 1 else f"each part (one per dataset, {n_strata} datasets)"
+    msg = (
+        f"test_size={test_size:g} cannot split {n} queries: it leaves {n_train} to fit the "
+        f"router and {n_test} to test, and a split needs at least {n_strata} in {parts}; {fix}"
+    )
+    raise ValueError(msg)
 
 
 def evaluate_router(
@@ -362,6 +393,47 @@ def _evaluate_split(
     stratify: bool,
 ) -> SplitEvaluation:
     train, test = split_indices(data, seed=seed, test_size=test_size, stratify=stratify)
+    return _evaluate_rows(data, vectors, template, alphas, seed, train, test)
+
+
+def evaluate_split(
+    records: RecordsLike,
+    router: ClusterRouter,
+    train: Sequence[int] | np.ndarray,
+    test: Sequence[int] | np.ndarray,
+    *,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    seed: int = 0,
+) -> SplitEvaluation:
+    """Fit ``router``'s configuration on the rows ``train`` and score the rows ``test``.
+
+    For splits made elsewhere (e.g. a study of calibration-set size that fits on subsamples
+    and always scores the same validation rows); :func:`evaluate_router` makes seeded splits.
+
+    Args:
+        records: Calibration data (path, records or :class:`CalibrationData`).
+        router: An unfitted router giving the configuration.
+        train: Row indices to fit on.
+        test: Row indices to route and score.
+        alphas: Alpha grid of the router curve.
+        seed: Recorded in the result as the split's seed.
+    """
+    data = as_calibration_data(records)
+    vectors = embed_texts(router.get_embedder(), data.queries)
+    alphas = [float(a) for a in alphas]
+    rows = (np.asarray(train, dtype=int), np.asarray(test, dtype=int))
+    return _evaluate_rows(data, vectors, router, alphas, seed, *rows)
+
+
+def _evaluate_rows(
+    data: CalibrationData,
+    vectors: np.ndarray,
+    template: ClusterRouter,
+    alphas: list[float],
+    seed: int,
+    train: np.ndarray,
+    test: np.ndarray,
+) -> SplitEvaluation:
     fitted = type(template)(**template.get_params(deep=False))
     fitted.fit(data.subset(train), embeddings=vectors[train])
     held_out = data.subset(test)

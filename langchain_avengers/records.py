@@ -8,7 +8,9 @@ One JSON object per line::
 
 A model that is absent from ``records`` (or ``null``) was not measured on that query: it is
 left out of that query's statistics, never counted as a zero score. Likewise a missing cost is
-"unknown", never "free".
+"unknown", never "free". A file read for fitting or evaluating
+(:meth:`CalibrationData.from_path`) needs a cost or token counts for every scored answer;
+costs missing there are priced from tokens by :mod:`langchain_avengers.pricing`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+if TYPE_CHECKING:
+    from langchain_avengers.catalog import Catalog
 
 __all__ = [
     "CalibrationData",
@@ -41,7 +46,11 @@ class RecordsError(ValueError):
 
 
 class Usage(BaseModel):
-    """What one model's answer to one query cost."""
+    """What one model's answer to one query cost.
+
+    Other fields (``latency_s``, ``model``, ``judge_cost``, the ``billed_cost`` and
+    ``priced_from`` written by ``avengers reprice``...) are kept as they are.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -50,7 +59,16 @@ class Usage(BaseModel):
     prompt_tokens: int | None = Field(default=None, ge=0)
     """Input tokens, when the provider reported them."""
     completion_tokens: int | None = Field(default=None, ge=0)
-    """Output tokens, when the provider reported them."""
+    """Output tokens, when the provider reported them. OpenRouter's count already includes
+    the reasoning tokens, so pricing uses this count alone."""
+    reasoning_tokens: int | None = Field(default=None, ge=0)
+    """Reasoning tokens among ``completion_tokens`` (informational, never priced twice)."""
+
+    def token_counts(self) -> tuple[int, int] | None:
+        """``(prompt_tokens, completion_tokens)`` when both are known, else ``None``."""
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return self.prompt_tokens, self.completion_tokens
 
 
 class CalibrationRecord(BaseModel):
@@ -68,6 +86,12 @@ class CalibrationRecord(BaseModel):
     """Benchmark the query comes from, used for per-benchmark tables and stratified splits."""
     index: str | int | None = None
     """Identifier of the query inside its dataset; (dataset, index) must be unique."""
+    _location: str | None = PrivateAttr(default=None)
+
+    @property
+    def location(self) -> str | None:
+        """``file:line`` the record was read from; ``None`` for a record built in memory."""
+        return self._location
 
     @field_validator("records", mode="before")
     @classmethod
@@ -156,6 +180,7 @@ def load_records(path: str | Path) -> list[CalibrationRecord]:
             continue
         where = f"{path}:{number}"
         record = _parse_line(line, where)
+        record._location = where
         records.append(record)
         if record.index is not None:
             keyed.append(((record.dataset, record.index), where))
@@ -229,9 +254,34 @@ class CalibrationData:
         )
 
     @classmethod
-    def from_path(cls, path: str | Path) -> CalibrationData:
-        """Load and align a calibration JSONL file (see :func:`load_records`)."""
-        return cls.from_records(load_records(path))
+    def from_path(
+        cls, path: str | Path, *, catalog: Catalog | str | Path = "auto"
+    ) -> CalibrationData:
+        """Load a calibration JSONL file for fitting or evaluating, and align it.
+
+        Every scored answer needs a cost or token counts; answers with tokens but no cost
+        are priced at the catalog's list prices, with a
+        :class:`~langchain_avengers.pricing.PricedCostsWarning` saying how many and from
+        which catalog (see :func:`~langchain_avengers.pricing.price_missing_costs`).
+
+        Args:
+            path: JSONL file (see :func:`load_records`).
+            catalog: Where list prices come from: ``"auto"`` (the live catalog over the
+                bundled snapshot), ``"bundled"``, ``"live"``, a catalog file, or a
+                :class:`~langchain_avengers.catalog.Catalog`. Only read when needed,
+                except a named file or ``"live"``, which is checked at once.
+
+        Raises:
+            RecordsError: as :func:`load_records`, or a scored answer with neither a cost
+                nor tokens (the message names file, line and field).
+            PricingError: tokens of a model the catalog has no price for.
+        """
+        from langchain_avengers.pricing import PricedCostsWarning, price_missing_costs
+
+        priced = price_missing_costs(load_records(path), catalog)
+        if priced.summary.priced:
+            warnings.warn(f"{path}: {priced.summary.describe()}", PricedCostsWarning, stacklevel=2)
+        return cls.from_records(priced.records)
 
     def __len__(self) -> int:
         return len(self.queries)

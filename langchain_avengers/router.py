@@ -9,6 +9,7 @@ clusters, min-max normalise accuracy and cost among the candidate models in each
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,10 +29,34 @@ from langchain_avengers.embeddings import (
 )
 from langchain_avengers.records import CalibrationData, CalibrationRecord, RecordsError
 
-__all__ = ["CandidateScore", "ClusterMatch", "ClusterRouter", "RoutingDecision"]
+__all__ = [
+    "CandidateScore",
+    "ClusterMatch",
+    "ClusterRouter",
+    "RoutingDecision",
+    "auto_n_clusters",
+]
 
 RecordsLike = CalibrationData | Sequence[CalibrationRecord] | str | Path
 _TIE_TOLERANCE = 1e-9
+
+AUTO_MIN_CLUSTERS = 2
+AUTO_MAX_CLUSTERS = 60
+"""The paper's k, which ``n_clusters="auto"`` reaches at about 3,500 calibration queries."""
+MIN_MEDIAN_CLUSTER_SIZE = 5
+"""Fitting warns below this median cluster size: half the 10 queries a cluster that
+``n_clusters="auto"`` gives at 100 queries, the smallest size it was validated on."""
+
+
+def auto_n_clusters(n_samples: int) -> int:
+    """The number of clusters ``n_clusters="auto"`` fits on ``n_samples`` calibration queries.
+
+    ``round(sqrt(n))``, at least 2 and at most 60 (and never more than ``n_samples``): 10
+    clusters for 100 queries, 12 for 150, 24 for 600, 60 from about 3,500. Chosen on inner
+    validation splits against fixed 60 and other rules, see ``benchmarks/select_n_clusters.py``.
+    """
+    k = int(np.floor(np.sqrt(n_samples) + 0.5))
+    return max(1, min(n_samples, AUTO_MAX_CLUSTERS, max(AUTO_MIN_CLUSTERS, k)))
 
 
 @dataclass(frozen=True)
@@ -108,10 +133,19 @@ class ClusterRouter(BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int, default=60
-        Number of k-means clusters of the calibration queries (the paper's k).
+    n_clusters : int or "auto", default="auto"
+        Number of k-means clusters of the calibration queries (the paper's k). ``"auto"``
+        follows the data size: ``round(sqrt(n))`` clipped to [2, 60] (:func:`auto_n_clusters`),
+        so 150 queries give 12 clusters, 600 give 24 and about 3,500 or more the paper's 60.
+        Chosen on inner validation splits of both shared data sets subsampled to 100 to
+        1,743 queries, where it ranked first of seven rules on AIQ, cost-to-95% and
+        acc@best-cost (fixed 60 ranked sixth), and on 150 queries it sent 5% of queries at
+        alpha = 1 to a model worse on every task family, against 49% with 60 clusters
+        (RouterBench; ``benchmarks/select_n_clusters.py``, ``benchmarks/SELECTION.md``).
+        Fitting warns when the clusters hold a median of fewer than 5 queries.
     top_p : int, default=4
-        Nearest clusters whose scores are summed when routing (the paper's p).
+        Nearest clusters whose scores are summed when routing (the paper's p); clamped at
+        fit to the number of clusters (``top_p_``).
     embedder : Embeddings, default=None
         Any LangChain embeddings; ``None`` uses :class:`WordLlamaEmbeddings` (offline).
     cost_scale : {"linear", "log"}, default="log"
@@ -136,19 +170,23 @@ class ClusterRouter(BaseEstimator):
 
     Attributes:
     ----------
+    n_clusters_ : int
+        Number of clusters fitted (``n_clusters``, or the automatic choice).
+    top_p_ : int
+        Nearest clusters used when routing: ``min(top_p, n_clusters_)``.
     models_ : list of str
         Model ids, the columns of the statistics.
-    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    cluster_centers_ : ndarray of shape (n_clusters_, n_features)
         Unit-norm k-means centroids.
-    accuracy_ : ndarray of shape (n_clusters, n_models)
+    accuracy_ : ndarray of shape (n_clusters_, n_models)
         Mean score of each model on each cluster's queries.
-    cost_ : ndarray of shape (n_clusters, n_models)
+    cost_ : ndarray of shape (n_clusters_, n_models)
         Mean USD per query of each model on each cluster's queries.
-    n_scored_ : ndarray of shape (n_clusters, n_models)
+    n_scored_ : ndarray of shape (n_clusters_, n_models)
         Queries with a measured score, per cluster and model.
-    n_costed_ : ndarray of shape (n_clusters, n_models)
+    n_costed_ : ndarray of shape (n_clusters_, n_models)
         Queries with a known cost, per cluster and model.
-    cluster_sizes_ : ndarray of shape (n_clusters,)
+    cluster_sizes_ : ndarray of shape (n_clusters_,)
         Calibration queries per cluster.
     global_accuracy_, global_cost_ : ndarray of shape (n_models,)
         Pool-wide mean score and cost per query of each model.
@@ -163,14 +201,14 @@ class ClusterRouter(BaseEstimator):
 
     Examples:
     --------
-    >>> router = ClusterRouter(n_clusters=20).fit("calibration.jsonl")  # doctest: +SKIP
+    >>> router = ClusterRouter().fit("calibration.jsonl")  # doctest: +SKIP
     >>> router.route("Prove that sqrt(2) is irrational", alpha=0.7).model  # doctest: +SKIP
     'google/gemini-2.5-pro'
     """
 
     def __init__(
         self,
-        n_clusters: int = 60,
+        n_clusters: int | Literal["auto"] = "auto",
         top_p: int = 4,
         *,
         embedder: Embeddings | None = None,
@@ -199,7 +237,10 @@ class ClusterRouter(BaseEstimator):
         """Cluster the calibration queries and learn every model's accuracy and cost per cluster.
 
         Args:
-            records: Calibration data: a JSONL path, validated records or
+            records: Calibration data: a JSONL path (read with
+                :meth:`~langchain_avengers.records.CalibrationData.from_path`, so answers
+                with tokens but no cost are priced from the ``"auto"`` catalog; load the
+                file yourself to choose another), validated records or
                 :class:`~langchain_avengers.records.CalibrationData`.
             embeddings: Optional precomputed ``(n_queries, n_features)`` embeddings of the
                 queries, made with this router's embedder.
@@ -208,7 +249,7 @@ class ClusterRouter(BaseEstimator):
             The fitted router.
         """
         data = as_calibration_data(records)
-        self._validate_params(len(data))
+        n_clusters, top_p = self._validate_params(len(data))
         # checked before any fitted attribute changes, so a failed refit leaves the router as
         # it was (and before paying for embeddings)
         _require_measured(data.models, data.scores, "score")
@@ -216,12 +257,14 @@ class ClusterRouter(BaseEstimator):
         self._norm_cache: dict[tuple[Any, ...], tuple[np.ndarray, ...]] = {}
         vectors = self._fit_embeddings(data, embeddings)
         kmeans = KMeans(
-            n_clusters=self.n_clusters, n_init=self.n_init, random_state=self.random_state
+            n_clusters=n_clusters, n_init=self.n_init, random_state=self.random_state
         ).fit(vectors)
         labels = kmeans.labels_
+        self.n_clusters_ = n_clusters
+        self.top_p_ = top_p
         self.models_ = list(data.models)
         self.cluster_centers_ = normalize_rows(kmeans.cluster_centers_)
-        self.cluster_sizes_ = np.bincount(labels, minlength=self.n_clusters)
+        self.cluster_sizes_ = np.bincount(labels, minlength=n_clusters)
         self.global_accuracy_, self.n_scored_, self.accuracy_ = self._cluster_means(
             data.scores, labels, "score"
         )
@@ -232,19 +275,24 @@ class ClusterRouter(BaseEstimator):
         self.embedder_id_ = embedder_identity(self.get_embedder())
         self.data_fingerprint_ = data.fingerprint()
         self.n_samples_fit_ = len(data)
+        self._warn_if_clusters_are_small()
         return self
 
-    def _validate_params(self, n_samples: int) -> None:
+    def _validate_params(self, n_samples: int) -> tuple[int, int]:
+        """Check the parameters for ``n_samples`` queries; the cluster count and top_p to fit."""
+        auto = self.n_clusters == "auto"
+        n_clusters = auto_n_clusters(n_samples) if auto else self.n_clusters
         checks = [
             (
-                _is_int(self.n_clusters) and 1 <= self.n_clusters <= n_samples,
-                f"n_clusters must be an int in [1, {n_samples}] (the number of calibration "
-                f"queries), got {self.n_clusters!r}; choose fewer clusters (n_clusters=..., "
-                "avengers --n-clusters) or give more calibration data",
+                auto or (_is_int(n_clusters) and 1 <= int(n_clusters) <= n_samples),
+                f"n_clusters must be 'auto' or an int in [1, {n_samples}] (the number of "
+                f"calibration queries), got {self.n_clusters!r}; choose fewer clusters "
+                "(n_clusters=..., avengers --n-clusters) or give more calibration data",
             ),
             (
-                _is_int(self.top_p) and 1 <= self.top_p <= self.n_clusters,
-                f"top_p must be an int in [1, n_clusters={self.n_clusters}], got {self.top_p!r}",
+                _is_int(self.top_p) and self.top_p >= 1,
+                f"top_p must be an int >= 1 (clamped to the number of clusters), "
+                f"got {self.top_p!r}",
             ),
             (
                 self.cost_scale in ("linear", "log"),
@@ -259,6 +307,24 @@ class ClusterRouter(BaseEstimator):
         for ok, msg in checks:
             if not ok:
                 raise ValueError(msg)
+        return int(n_clusters), min(int(self.top_p), int(n_clusters))
+
+    def _warn_if_clusters_are_small(self) -> None:
+        """One warning when the median cluster holds fewer queries than statistics need."""
+        median = float(np.median(self.cluster_sizes_))
+        if median >= MIN_MEDIAN_CLUSTER_SIZE:
+            return
+        n, k, auto = self.n_samples_fit_, self.n_clusters_, auto_n_clusters(self.n_samples_fit_)
+        advice = "give more calibration data"
+        if k > auto:
+            advice = f"use n_clusters='auto' ({auto} clusters for {n} queries) or {advice}"
+        warnings.warn(
+            f"{k} cluster(s) of {n} calibration queries hold a median of {median:g} queries "
+            f"each (fewer than {MIN_MEDIAN_CLUSTER_SIZE}): per-cluster accuracy and cost are "
+            f"then mostly noise; {advice}",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _fit_embeddings(self, data: CalibrationData, embeddings: np.ndarray | None) -> np.ndarray:
         if embeddings is None:
@@ -278,7 +344,7 @@ class ClusterRouter(BaseEstimator):
         """Pool-wide means, counts and (shrunk) cluster means of one statistic, NaN-aware."""
         measured = ~np.isnan(values)
         filled = np.where(measured, values, 0.0)
-        onehot = np.zeros((len(labels), self.n_clusters))
+        onehot = np.zeros((len(labels), self.n_clusters_))
         onehot[np.arange(len(labels)), labels] = 1.0
         sums = onehot.T @ filled
         counts = onehot.T @ measured.astype(float)
@@ -309,7 +375,8 @@ class ClusterRouter(BaseEstimator):
             query: Query text, or its embedding from this router's embedder.
             alpha: Weight of accuracy against cost, in [0, 1] (1: accuracy only).
             allowed_models: Restrict the candidates (normalisation is done among them).
-            top_p: Number of nearest clusters to use; default the router's ``top_p``.
+            top_p: Number of nearest clusters to use, in [1, ``n_clusters_``]; default the
+                router's ``top_p_``.
 
         Returns:
             The decision, with every candidate's score and the clusters used.
@@ -342,7 +409,7 @@ class ClusterRouter(BaseEstimator):
             clusters=tuple(
                 ClusterMatch(cluster=int(c), similarity=float(s), weight=float(w))
                 for c, s, w in zip(clusters[0], sims[0], weights[0], strict=True)
-                if c < self.n_clusters
+                if c < self.n_clusters_
             ),
         )
 
@@ -360,7 +427,8 @@ class ClusterRouter(BaseEstimator):
             queries: Query texts, or a ``(n_queries, n_features)`` embedding array.
             alpha: Weight of accuracy against cost, in [0, 1].
             allowed_models: Restrict the candidates (normalisation is done among them).
-            top_p: Number of nearest clusters to use; default the router's ``top_p``.
+            top_p: Number of nearest clusters to use, in [1, ``n_clusters_``]; default the
+                router's ``top_p_``.
 
         Returns:
             The chosen model id per query.
@@ -420,11 +488,14 @@ class ClusterRouter(BaseEstimator):
         return normalize_rows(vectors)
 
     def _resolve_top_p(self, top_p: int | None) -> int:
-        top = self.top_p if top_p is None else top_p
-        if not _is_int(top) or not 1 <= top <= self.n_clusters:
-            msg = f"top_p must be an int in [1, {self.n_clusters}], got {top!r}"
+        top = self.top_p_ if top_p is None else top_p
+        if not _is_int(top) or not 1 <= top <= self.n_clusters_:
+            msg = (
+                f"top_p must be an int in [1, {self.n_clusters_}] (the router's clusters), "
+                f"got {top!r}"
+            )
             raise ValueError(msg)
-        return top
+        return int(top)
 
     def _candidate_columns(self, allowed_models: Sequence[str] | None) -> tuple[int, ...]:
         check_is_fitted(self)
@@ -446,7 +517,7 @@ class ClusterRouter(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Top-p cluster indices, similarities and weights; a zero vector gets the pool row.
 
-        The pool row (index ``n_clusters``) holds pool-wide statistics, so a query with no
+        The pool row (index ``n_clusters_``) holds pool-wide statistics, so a query with no
         embeddable text is routed on what is known about the whole calibration set.
         """
         sims = vectors @ self.cluster_centers_.T
@@ -462,7 +533,7 @@ class ClusterRouter(BaseEstimator):
         else:
             weights = np.ones_like(top_sims)
         empty = ~np.any(vectors, axis=1)
-        top[empty] = self.n_clusters
+        top[empty] = self.n_clusters_
         weights[empty] = 1.0
         return top, top_sims, weights
 

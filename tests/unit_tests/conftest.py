@@ -2,7 +2,9 @@
 
 * every test runs with sockets disabled (pytest-socket; unix sockets stay allowed) and without
   ``OPENROUTER_API_KEY``, so nothing here can reach a network;
-* every test gets a fresh process-wide embedding cache, so tests never see each other's vectors;
+* every test gets a fresh process-wide embedding cache, so tests never see each other's vectors
+  (``tests/conftest.py`` also gives each an empty ``$AVENGERS_CACHE_DIR``, so "auto" means the
+  bundled catalog snapshot);
 * :class:`KeywordEmbeddings` is a tiny LangChain ``Embeddings`` with a geometry known by hand:
   arithmetic, capital-city and Python queries (the three datasets of ``small.jsonl``) land near
   three orthogonal axes;
@@ -28,6 +30,7 @@ from langchain_avengers.embeddings import EmbeddingCache
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
 SMALL_JSONL = FIXTURES_DIR / "small.jsonl"
+ACME_CATALOG = FIXTURES_DIR / "acme_catalog.json"
 
 
 def topic_of(text: str) -> int:
@@ -97,6 +100,12 @@ def _fresh_process_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 def small_jsonl() -> Path:
     """The committed 90-row calibration fixture (regenerate with make_small.py)."""
     return SMALL_JSONL
+
+
+@pytest.fixture
+def acme_catalog() -> Path:
+    """A catalog file with list prices of the three models of ``small.jsonl``."""
+    return ACME_CATALOG
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Most runs call ``main([...])`` in-process; a few run a real subprocess, both as
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from langchain_avengers import ClusterRouter
+from langchain_avengers import CalibrationData, ClusterRouter
+from langchain_avengers.catalog import load_catalog
 from langchain_avengers.cli import DEMO_QUERIES, main
 from langchain_avengers.evaluation import evaluate_router
+from langchain_avengers.pricing import PricedCostsWarning
 
 MODEL_LIST = "acme/tiny, acme/medium, acme/large"
 
@@ -52,7 +55,9 @@ def test_fit_writes_a_router_equal_to_the_api_one(
     out = tmp_path / "router"
     assert main(["fit", str(small_jsonl), "-o", str(out), *ROUTER_OPTIONS]) == 0
     captured = capsys.readouterr()
-    assert captured.out == f"fitted 4 clusters on 90 queries; 3 models: {MODEL_LIST}; wrote {out}\n"
+    assert captured.out == (
+        f"fitted 4 clusters on 90 queries, top_p 2; 3 models: {MODEL_LIST}; wrote {out}\n"
+    )
     assert captured.err == ""
     assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "router.json"]
 
@@ -327,8 +332,8 @@ def test_model_without_costs_is_one_line(
     args = ["fit", str(data), "-o", str(tmp_path / "r"), "--n-clusters", "2", "--top-p", "1"]
     assert main(args) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "['b']" in line
-    assert "usages.<model>.cost" in line
+    assert f"{data}:1: field 'usages.b.cost'" in line
+    assert "neither a cost nor token counts" in line
 
 
 @pytest.mark.parametrize(
@@ -375,6 +380,203 @@ def test_argument_errors_exit_2(router_dir: Path, capsys: pytest.CaptureFixture[
     assert "alpha must be in [0, 1]" in capsys.readouterr().err.splitlines()[-1]
 
 
+# ---------------------------------------------------------------- cluster count and splits
+
+
+def test_fit_default_cluster_count_follows_the_data(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r"
+    assert main(["fit", str(small_jsonl), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("fitted 9 clusters (n_clusters=auto) on 90 queries, top_p 4;")
+    assert captured.err == ""
+    assert json.loads((out / "router.json").read_text())["fitted"]["n_clusters_"] == 9
+
+
+def test_fit_with_two_clusters_clamps_the_default_top_p(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", "2"]) == 0
+    assert capsys.readouterr().out.startswith("fitted 2 clusters on 90 queries, top_p 2;")
+
+
+def test_too_many_clusters_is_a_one_line_warning(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", "60"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("avengers: warning: ") for line in err), err
+    ours = [line for line in err if "calibration queries hold a median" in line]
+    assert len(ours) == 1
+    assert "60 cluster(s) of 90 calibration queries" in ours[0]
+    assert "use n_clusters='auto' (9 clusters for 90 queries)" in ours[0]
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "many", "2.5"])
+def test_bad_cluster_counts_are_argument_errors(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", bad])
+    assert info.value.code == 2
+    assert f"--n-clusters: expected 'auto' or a positive integer, got {bad}" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("test_size", "expected"),
+    [
+        ("0.99", "leaves 0 to fit the router and 90 to test"),
+        ("0.01", "leaves 89 to fit the router and 1 to test"),
+    ],
+)
+def test_impossible_test_size_is_our_own_message(
+    small_jsonl: Path, capsys: pytest.CaptureFixture[str], test_size: str, expected: str
+) -> None:
+    assert main(["evaluate", str(small_jsonl), "--test-size", test_size, "--seeds", "1"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"test_size={test_size} cannot split 90 queries: it {expected}" in line
+    assert "3 datasets" in line
+    assert "choose a test size between 0.04 and 0.96" in line
+    assert "classes" not in line  # not scikit-learn's message
+
+
+# ---------------------------------------------------------------- prices and repricing
+
+
+def tokens_only_file(small: Path, path: Path, drop: dict[str, str]) -> Path:
+    """small.jsonl without the cost of some answers that have tokens (index -> model)."""
+    rows = [json.loads(line) for line in small.read_text().splitlines()]
+    for row in rows:
+        if row["index"] in drop:
+            del row["usages"][drop[row["index"]]]["cost"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+TWO_TOKENS_ONLY = {"arith-0": "acme/medium", "code-4": "acme/large"}
+
+
+@pytest.mark.parametrize("command", ["fit", "evaluate"])
+def test_tokens_only_answers_are_priced_with_a_note(
+    small_jsonl: Path,
+    acme_catalog: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    data = tokens_only_file(small_jsonl, tmp_path / "t.jsonl", TWO_TOKENS_ONLY)
+    out = tmp_path / "r"
+    args = ["fit", str(data), "-o", str(out)] if command == "fit" else ["evaluate", str(data)]
+    args += [*ROUTER_OPTIONS, "--catalog", str(acme_catalog)]
+    assert main(args if command == "fit" else [*args, "--seeds", "1"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"avengers: warning: {data}: priced 2 answer(s) from their tokens at list prices: "
+        f"{load_catalog(acme_catalog).describe()}"
+    ]
+    assert "as of 2026-01-01" in err[0]
+    if command == "fit":
+        with pytest.warns(PricedCostsWarning):
+            priced = CalibrationData.from_path(data, catalog=acme_catalog)
+        direct = ClusterRouter(n_clusters=4, top_p=2).fit(priced)
+        assert ClusterRouter.load(out).data_fingerprint_ == direct.data_fingerprint_
+
+
+@pytest.mark.parametrize("command", ["fit", "evaluate"])
+def test_tokens_of_a_model_without_price_are_one_line(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    data = tokens_only_file(small_jsonl, tmp_path / "t.jsonl", TWO_TOKENS_ONLY)
+    out = tmp_path / "r"
+    args = ["fit", str(data), "-o", str(out)] if command == "fit" else ["evaluate", str(data)]
+    assert main(args) == 2  # "auto" is the bundled catalog here: no acme prices
+    line = one_error_line(capsys.readouterr().err)
+    assert f"{data}:1: field 'usages.acme/medium': model 'acme/medium'" in line
+    assert "--catalog FILE" in line
+    assert "avengers catalog refresh" in line
+    assert not out.exists()
+
+
+def test_an_answer_with_neither_cost_nor_tokens_is_one_line(
+    small_jsonl: Path, acme_catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tokens_only_file(small_jsonl, tmp_path / "t.jsonl", {"arith-1": "acme/large"})
+    out = tmp_path / "r"
+    assert main(["fit", str(data), "-o", str(out), "--catalog", str(acme_catalog)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"{data}:2: field 'usages.acme/large.cost'" in line
+    assert not out.exists()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reprice_writes_a_repriced_copy_and_says_what_it_did(
+    small_jsonl: Path, acme_catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sha256(small_jsonl)
+    out = tmp_path / "repriced.jsonl"
+    assert main(["reprice", str(small_jsonl), "-o", str(out), "--catalog", str(acme_catalog)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    # even-numbered queries carry tokens: 45 arith + 45 capitals + 42 code answers (tiny is
+    # not measured on code-0, -10, -20); the 131 others keep their billed cost
+    assert captured.err == (
+        "avengers: priced 132 answer(s) from their tokens at list prices: "
+        f"{load_catalog(acme_catalog).describe()}; 131 answer(s) without token counts kept "
+        f"their cost; wrote {out}\n"
+    )
+    assert sha256(small_jsonl) == before
+    first = json.loads(out.read_text().splitlines()[0])["usages"]["acme/large"]
+    assert first["cost"] == pytest.approx((20 * 60 + 40 * 120) / 1e6)
+    assert (
+        first["billed_cost"]
+        == json.loads(small_jsonl.read_text().splitlines()[0])["usages"]["acme/large"]["cost"]
+    )
+    assert first["priced_from"] == f"{acme_catalog} @ 2026-01-01"
+    repriced = CalibrationData.from_path(out)
+    assert repriced.costs[0, 2] == pytest.approx(0.006)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--strict"], "small.jsonl:2: field 'usages.acme/tiny.prompt_tokens'"),
+        (["--catalog", "{tmp}/missing.json"], "cannot read catalog"),
+        (["--catalog", "bundled"], "no list price in the catalog used"),
+    ],
+)
+def test_reprice_refusals_write_nothing(
+    small_jsonl: Path,
+    acme_catalog: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    expected: str,
+) -> None:
+    out = tmp_path / "out.jsonl"
+    args = [a.format(tmp=tmp_path) for a in extra]
+    catalog = [] if "--catalog" in args else ["--catalog", str(acme_catalog)]
+    assert main(["reprice", str(small_jsonl), "-o", str(out), *catalog, *args]) == 2
+    assert expected in one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_reprice_refuses_to_overwrite_its_input(
+    small_jsonl: Path, acme_catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "cal.jsonl"
+    data.write_bytes(small_jsonl.read_bytes())
+    args = ["reprice", str(data), "-o", str(data), "--catalog", str(acme_catalog)]
+    assert main(args) == 2
+    assert "is the input file" in one_error_line(capsys.readouterr().err)
+    assert data.read_bytes() == small_jsonl.read_bytes()
+
+
 # ---------------------------------------------------------------- real processes
 
 
@@ -401,7 +603,9 @@ def test_python_m_cli_fit_and_route(small_jsonl: Path, tmp_path: Path) -> None:
         tmp_path,
     )
     assert fit.returncode == 0, fit.stderr
-    assert fit.stdout == f"fitted 4 clusters on 90 queries; 3 models: {MODEL_LIST}; wrote {out}\n"
+    assert fit.stdout == (
+        f"fitted 4 clusters on 90 queries, top_p 2; 3 models: {MODEL_LIST}; wrote {out}\n"
+    )
 
     query = "What is the capital city of Peru?"
     route = run(

@@ -26,6 +26,7 @@ from langchain_avengers.evaluation import (
     _oracle_point,
     compute_figures,
     evaluate_router,
+    evaluate_split,
     split_indices,
 )
 from langchain_avengers.plotting import plot_pareto, plot_usage
@@ -346,7 +347,12 @@ def test_split_is_seeded_70_30_and_stratified_by_dataset(small_jsonl: Path) -> N
 
 def test_split_without_usable_strata_still_splits(tmp_path: Path) -> None:
     rows = [
-        {"query": f"q{i}", "dataset": "rare" if i == 0 else "common", "records": {"a": 1}}
+        {
+            "query": f"q{i}",
+            "dataset": "rare" if i == 0 else "common",
+            "records": {"a": 1},
+            "usages": {"a": {"cost": 0.1}},
+        }
         for i in range(10)
     ]
     path = tmp_path / "d.jsonl"
@@ -484,3 +490,40 @@ def test_evaluate_router_default_grid_and_report(small_jsonl: Path, keyword_embe
 def test_evaluate_router_rejects_bad_arguments(small_jsonl: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         evaluate_router(small_jsonl, ClusterRouter(n_clusters=3), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("test_size", "stratify", "expected"),
+    [
+        (0.99, True, "leaves 0 to fit the router and 90 to test"),
+        (0.01, True, "at least 3 in each part (one per dataset, 3 datasets)"),
+        (0.995, False, "leaves 0 to fit the router and 90 to test, and a split needs at least 1"),
+    ],
+)
+def test_splits_that_cannot_be_made_are_refused_in_our_words(
+    small_jsonl: Path, test_size: float, stratify: bool, expected: str
+) -> None:
+    data = CalibrationData.from_path(small_jsonl)
+    with pytest.raises(
+        ValueError, match=f"test_size={test_size:g} cannot split 90 queries"
+    ) as info:
+        split_indices(data, seed=0, test_size=test_size, stratify=stratify)
+    assert expected in str(info.value)
+    range_ = "between 0.04 and 0.96" if stratify else "between 0.02 and 0.98"
+    assert f"choose a test size {range_}" in str(info.value)
+    for edge in (0.04, 0.96) if stratify else (0.02, 0.98):  # the sizes it offers do work
+        train, test = split_indices(data, seed=0, test_size=edge, stratify=stratify)
+        assert min(len(train), len(test)) >= (3 if stratify else 1)
+
+
+def test_evaluate_split_is_evaluate_router_on_given_rows(
+    small_jsonl: Path, keyword_embeddings
+) -> None:
+    data = CalibrationData.from_path(small_jsonl)
+    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings)
+    train, test = split_indices(data, seed=3)
+    given = evaluate_split(data, router, train, test, alphas=[0.0, 0.5, 1.0], seed=3)
+    seeded = evaluate_router(data, router, alphas=[0.0, 0.5, 1.0], seeds=[3]).splits[0]
+    assert given == seeded
+    smaller = evaluate_split(data, router, train[:30], test, alphas=[1.0])
+    assert (smaller.n_train, smaller.n_test) == (30, seeded.n_test)

@@ -19,7 +19,9 @@ from langchain_avengers import (
     ClusterRouter,
     RouterFileError,
     WordLlamaEmbeddings,
+    load_default_router,
 )
+from langchain_avengers._persistence import _content_digest
 
 ARRAYS = (
     "cluster_centers_",
@@ -59,7 +61,7 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     assert sorted(p.name for p in saved.iterdir()) == ["arrays.npz", "router.json"]
     meta = read_metadata(saved)
     assert meta["format"] == "langchain-avengers/cluster-router"
-    assert meta["format_version"] == 1
+    assert meta["format_version"] == 2
     assert meta["package_version"] == langchain_avengers.__version__
     assert meta["embedder"] == {"identity": "tests/keyword-embeddings-4", "dimension": 4}
     assert meta["models"] == ["acme/tiny", "acme/medium", "acme/large"]
@@ -68,6 +70,7 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     assert meta["params"]["n_clusters"] == 4
     assert meta["params"]["top_p"] == 2
     assert meta["params"]["cost_scale"] == "log"
+    assert meta["fitted"] == {"n_clusters_": 4, "top_p_": 2}
     assert "embedder" not in meta["params"]  # an object: recorded by identity, never pickled
     digest = hashlib.sha256((saved / "arrays.npz").read_bytes()).hexdigest()
     assert meta["arrays"] == {"file": "arrays.npz", "sha256": digest}
@@ -157,6 +160,89 @@ def test_same_embedder_class_with_another_dimension_is_refused(
         ClusterRouter.load(path, embedder=DeterministicFakeEmbedding(size=32))
 
 
+# ---------------------------------------------------------------- cluster counts and old files
+
+
+def test_automatic_cluster_count_round_trips(
+    small_jsonl: Path, tmp_path: Path, keyword_embeddings
+) -> None:
+    fitted = ClusterRouter(top_p=12, embedder=keyword_embeddings).fit(small_jsonl)
+    path = fitted.save(tmp_path / "auto")
+    meta = read_metadata(path)
+    assert (meta["params"]["n_clusters"], meta["params"]["top_p"]) == ("auto", 12)
+    assert meta["fitted"] == {"n_clusters_": 9, "top_p_": 9}
+    loaded = ClusterRouter.load(path, embedder=keyword_embeddings)
+    assert (loaded.n_clusters, loaded.top_p, loaded.n_clusters_, loaded.top_p_) == (
+        "auto",
+        12,
+        9,
+        9,
+    )
+    assert loaded.route(TEXTS[0], 0.5) == fitted.route(TEXTS[0], 0.5)
+
+
+def reseal(path: Path, change: Callable[[dict], object]) -> None:
+    """Edit the metadata and recompute both checksums, as another program's writer would."""
+    meta = read_metadata(path)
+    change(meta)
+    with np.load(path / "arrays.npz") as npz:
+        arrays = dict(npz)
+    arrays["metadata_sha256"] = np.array(_content_digest(meta))
+    np.savez_compressed(path / "arrays.npz", **arrays)
+    meta["arrays"]["sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
+    (path / "router.json").write_text(json.dumps(meta))
+
+
+def as_format_1(meta: dict) -> None:
+    del meta["fitted"]
+    meta["format_version"] = 1
+
+
+def test_format_1_routers_still_load(
+    saved: Path, fitted: ClusterRouter, keyword_embeddings
+) -> None:
+    reseal(saved, as_format_1)
+    loaded = ClusterRouter.load(saved, embedder=keyword_embeddings)
+    assert (loaded.n_clusters_, loaded.top_p_) == (4, 2)
+    assert loaded.route_batch(TEXTS, 0.5) == fitted.route_batch(TEXTS, 0.5)
+
+
+def test_the_bundled_router_still_loads() -> None:
+    router = load_default_router()
+    assert (router.n_clusters, router.n_clusters_, router.top_p_) == (60, 60, 4)
+    assert router.route("What is the capital of France?", 0.5).top_p == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda m: m["fitted"].update(n_clusters_=5), "do not follow from the parameters"),
+        (lambda m: m["fitted"].update(top_p_=3), "do not follow from the parameters"),
+        (lambda m: m["fitted"].update(top_p_=0), "fitted sizes out of range"),
+        (lambda m: m["fitted"].update(n_clusters_="4"), "fitted sizes out of range"),
+        (lambda m: m["params"].update(n_clusters=4.5), "n_clusters must be"),
+        (lambda m: m.pop("fitted"), "missing field 'fitted'"),
+        (lambda m: as_format_1(m) or m["params"].update(top_p=5), "out of range"),
+    ],
+    ids=[
+        "count",
+        "top-p",
+        "top-p-zero",
+        "count-string",
+        "param-float",
+        "no-fitted",
+        "format-1-top-p",
+    ],
+)
+def test_resealed_inconsistent_sizes_are_refused(
+    saved: Path, keyword_embeddings, change: Callable[[dict], object], expected: str
+) -> None:
+    reseal(saved, change)
+    with pytest.raises(RouterFileError, match=expected) as info:
+        ClusterRouter.load(saved, embedder=keyword_embeddings)
+    assert str(saved / "router.json") in str(info.value)
+
+
 # ---------------------------------------------------------------- damaged router directories
 
 
@@ -211,6 +297,10 @@ DAMAGE = {
     "json-not-an-object": (lambda p: (p / "router.json").write_text("[1, 2]"), "router.json"),
     "json-missing-fields": (edit_json(lambda m: m.pop("models")), "models"),
     "unsupported-version": (edit_json(lambda m: m.update(format_version=99)), "version 99"),
+    "wrong-fitted-count": (
+        edit_json(lambda m: m["fitted"].update(n_clusters_=5)),
+        "modified after the router was saved",
+    ),
     "fewer-models-than-arrays": (
         edit_json(lambda m: m.update(models=m["models"][:2])),
         "modified after the router was saved",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +38,10 @@ from langchain_avengers import (
     RecordsError,
     RoutingDecision,
 )
+from langchain_avengers.router import auto_n_clusters
+
+# the hand-built geometry has 4 queries a cluster, below what fitting calls enough
+pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a median")
 
 BIG, MID, SMALL = "m-big", "m-mid", "m-small"
 E1, E2, E3 = np.eye(3)
@@ -503,6 +508,8 @@ def test_fit_returns_self_and_fitted_attributes_end_with_underscore() -> None:
     assert router.fit(rows, embeddings=vectors) is router
     public = {k for k in set(vars(router)) - before if not k.startswith("_")}
     assert public == {
+        "n_clusters_",
+        "top_p_",
         "models_",
         "cluster_centers_",
         "cluster_sizes_",
@@ -537,8 +544,10 @@ def test_unfitted_router_raises_not_fitted_error(tmp_path: Path) -> None:
     [
         ({"n_clusters": 0}, "n_clusters"),
         ({"n_clusters": 13}, "n_clusters"),  # more clusters than the 12 queries
-        ({"n_clusters": 3, "top_p": 4}, "top_p"),
+        ({"n_clusters": "many"}, "n_clusters must be 'auto' or an int"),
+        ({"n_clusters": 2.5}, "n_clusters"),
         ({"n_clusters": 3, "top_p": 0}, "top_p"),
+        ({"n_clusters": 3, "top_p": 1.5}, "top_p"),
         ({"cost_scale": "cubic"}, "cost_scale"),
         ({"cluster_weights": "random"}, "cluster_weights"),
         ({"shrinkage": -1.0}, "shrinkage"),
@@ -595,3 +604,72 @@ def test_a_failed_refit_leaves_the_fitted_router_as_it_was() -> None:
     np.testing.assert_array_equal(router.accuracy_, accuracy)
     np.testing.assert_array_equal(router.cost_, cost)
     assert router.route(QUERY_12, 0.5) == before
+
+
+# ---------------------------------------------------------------- cluster count and top_p
+
+
+@pytest.mark.parametrize(
+    ("n", "k"),
+    [
+        (1, 1),
+        (2, 2),
+        (12, 3),
+        (25, 5),
+        (100, 10),
+        (150, 12),
+        (600, 24),
+        (2205, 47),
+        (3540, 59),
+        (3541, 60),
+        (9000, 60),
+    ],
+)
+def test_auto_cluster_count_follows_the_data_size(n: int, k: int) -> None:
+    assert auto_n_clusters(n) == k
+
+
+def test_auto_is_the_default_and_stays_a_parameter(small_jsonl: Path, keyword_embeddings) -> None:
+    router = ClusterRouter(embedder=keyword_embeddings)
+    assert router.get_params()["n_clusters"] == "auto"
+    router.fit(small_jsonl)
+    assert router.n_clusters == "auto"
+    assert (router.n_clusters_, router.top_p_) == (9, 4)  # 90 queries
+    assert router.cluster_centers_.shape == (9, 4)
+    assert len(router.route("What is 2 plus 2?", 0.5).clusters) == 4
+
+
+def test_top_p_is_clamped_to_the_cluster_count() -> None:
+    router = fit_three_groups(top_p=4)  # the trial: n_clusters 2 with the default top_p failed
+    assert (router.top_p, router.n_clusters_, router.top_p_) == (4, 3, 3)
+    decision = router.route(QUERY_12, 0.5)
+    assert decision.top_p == 3
+    assert [c.cluster for c in decision.clusters] == [cluster_of(router, a) for a in range(3)]
+    assert router.route(QUERY_12, 0.5, top_p=1).top_p == 1  # explicit, in range: honoured
+
+
+def test_explicit_cluster_count_is_honoured(small_jsonl: Path, keyword_embeddings) -> None:
+    router = ClusterRouter(n_clusters=5, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    assert (router.n_clusters_, router.top_p_) == (5, 2)
+    assert router.cluster_sizes_.sum() == 90
+
+
+def test_too_many_clusters_for_the_data_warns_once(small_jsonl: Path, keyword_embeddings) -> None:
+    router = ClusterRouter(n_clusters=60, embedder=keyword_embeddings)
+    with pytest.warns(UserWarning, match="calibration queries hold a median") as caught:
+        router.fit(small_jsonl)
+    messages = [str(w.message) for w in caught if "calibration queries" in str(w.message)]
+    assert len(messages) == 1
+    median = float(np.median(router.cluster_sizes_))
+    assert median < 5
+    assert messages[0].startswith(
+        f"60 cluster(s) of 90 calibration queries hold a median of {median:g} queries each"
+    )
+    assert "use n_clusters='auto' (9 clusters for 90 queries) or give more" in messages[0]
+    assert caught[0].filename == __file__  # points at the caller's fit
+
+
+def test_auto_on_enough_data_does_not_warn(small_jsonl: Path, keyword_embeddings) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ClusterRouter(embedder=keyword_embeddings).fit(small_jsonl)
