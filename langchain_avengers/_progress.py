@@ -17,6 +17,9 @@ class _NoProgress:
     def update(self, n: int = 1) -> None:
         """Ignore progress."""
 
+    def set_postfix_str(self, text: str = "", refresh: bool = True) -> None:
+        """Ignore the status text."""
+
 
 def progress(total: int, desc: str, *, enabled: bool = True) -> Any:
     """A tqdm bar, drawn only on a terminal and only when ``enabled``."""

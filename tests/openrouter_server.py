@@ -33,6 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
+import calibration_brain
+from calibration_brain import AnswerSpec
+
 HOST = "127.0.0.1"
 API_PREFIXES = ("/api/v1", "/v1")
 NO_TOOL_ENDPOINTS = "No endpoints found that support tool use."
@@ -81,6 +84,7 @@ def model_info(entry: JsonDict) -> ModelInfo:
 
 MODEL_ENTRIES = load_model_entries()
 MODELS: dict[str, ModelInfo] = {e["id"]: model_info(e) for e in MODEL_ENTRIES}
+REASONING_MODELS = {e["id"] for e in MODEL_ENTRIES if "reasoning" in e["supported_parameters"]}
 
 
 def models_payload(config: ServerConfig) -> JsonDict:
@@ -109,6 +113,18 @@ class ServerConfig:
     """Models whose streams drop the connection after the first content chunk."""
     delay_s: float = 0.0
     """Seconds to sleep before answering any chat request (for timeout tests)."""
+    answer_key: dict[str, AnswerSpec] = field(default_factory=dict)
+    """Query text -> kind, correct and wrong answer: models then answer with per-model
+    skill (``calibration_brain``); reasoning models bill reasoning tokens."""
+    skill: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Model -> kind -> probability of a correct answer, over ``calibration_brain``'s
+    defaults."""
+    fail_next: dict[str, list[int]] = field(default_factory=dict)
+    """Model -> HTTP statuses its next chat requests answer with, one request each."""
+    retry_after: str | None = None
+    """``Retry-After`` header value sent with ``fail_next`` failures."""
+    omit_cost: bool = False
+    """Leave ``cost`` out of ``usage``, like an endpoint that is not OpenRouter."""
 
 
 @dataclass
@@ -137,6 +153,17 @@ class TestServer:
         """The ``model`` of every recorded chat request, in arrival order."""
         with self._lock:
             return [str(body.get("model")) for body in self.requests]
+
+    def take_failure(self, model_id: str) -> ApiError | None:
+        """The next ``fail_next`` failure of ``model_id``, if any (consumed)."""
+        with self._lock:
+            pending = self.config.fail_next.get(model_id)
+            if not pending:
+                return None
+            status = pending.pop(0)
+        headers = {"retry-after": self.config.retry_after} if self.config.retry_after else None
+        reason = FAILURE_REASONS.get(status, "Injected failure")
+        return ApiError(status, f"{reason} (model {model_id})", headers)
 
     def reset(self) -> None:
         """Forget recorded requests and go back to the default (no-failure) config."""
@@ -437,6 +464,8 @@ class Reply:
     content: str | None
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str = "stop"
+    reasoning_tokens: int = 0
+    """Hidden reasoning billed as completion tokens (answer-key replies of reasoning models)."""
 
     def completion_text(self) -> str:
         """Text the completion-token estimate is based on."""
@@ -582,6 +611,23 @@ def apply_limits(text: str, stop: object, max_tokens: int | None) -> tuple[str, 
     return text, "stop"
 
 
+def calibration_reply(body: JsonDict, model: ModelInfo, config: ServerConfig) -> Reply | None:
+    """The answer to a query of ``config.answer_key`` or to a judge prompt; else None."""
+    if body.get("tools") or body.get("response_format"):
+        return None
+    found = calibration_brain.answer(
+        latest_text(body["messages"]),
+        model.id,
+        reasoning=model.id in REASONING_MODELS,
+        answer_key=config.answer_key,
+        overrides=config.skill,
+    )
+    if found is None:
+        return None
+    content, finish_reason = apply_limits(found[0], body.get("stop"), token_limit(body))
+    return Reply(content=content, finish_reason=finish_reason, reasoning_tokens=found[1])
+
+
 def plan_reply(body: JsonDict, model: ModelInfo, digest: str) -> Reply:
     """Decide the answer: tool call, JSON, tool-result summary or a plain echo."""
     messages = body["messages"]
@@ -611,7 +657,7 @@ def plan_reply(body: JsonDict, model: ModelInfo, digest: str) -> Reply:
 def usage_payload(body: JsonDict, model: ModelInfo, reply: Reply) -> JsonDict:
     """OpenRouter usage: token counts, zeroed details and ``cost`` in USD."""
     prompt_tokens = max(1, estimate_tokens(prompt_text(body["messages"])))
-    completion_tokens = estimate_tokens(reply.completion_text())
+    completion_tokens = estimate_tokens(reply.completion_text()) + reply.reasoning_tokens
     limit = token_limit(body)
     if limit is not None:
         completion_tokens = min(completion_tokens, limit)
@@ -625,7 +671,10 @@ def usage_payload(body: JsonDict, model: ModelInfo, reply: Reply) -> JsonDict:
         "cost": float(cost),
         "is_byok": False,
         "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": min(reply.reasoning_tokens, completion_tokens),
+            "image_tokens": 0,
+        },
     }
 
 
@@ -781,18 +830,25 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
                 raise ApiError(404, "Not Found")
             self.check_auth()
             request, model = validate_chat_request(body, config)
+            failure = self.state.take_failure(model.id)
+            if failure is not None:
+                raise failure
             digest = request_digest(request)
-            reply = plan_reply(request, model, digest)
+            reply = calibration_reply(request, model, config) or plan_reply(request, model, digest)
         except ApiError as err:
             self.send_api_error(err)
             return
         if request.get("stream"):
             abort = model.id in config.stream_fail_after_first_chunk
-            self.send_stream(
-                stream_chunks(request, model, reply, digest), abort_after=2 if abort else None
-            )
+            chunks = stream_chunks(request, model, reply, digest)
+            if config.omit_cost:
+                chunks[-1].get("usage", {}).pop("cost", None)
+            self.send_stream(chunks, abort_after=2 if abort else None)
         else:
-            self.send_json(200, completion_payload(request, model, reply, digest))
+            payload = completion_payload(request, model, reply, digest)
+            if config.omit_cost:
+                payload["usage"].pop("cost")
+            self.send_json(200, payload)
 
     def read_json(self) -> object:
         """The request body parsed as JSON, or None if it is not JSON."""
