@@ -327,12 +327,18 @@ def _note(message: str) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Estimate (``--dry-run``) or run a calibration and summarise it on stderr."""
-    from langchain_avengers.calibration import ApiSettings, calibrate, estimate_calibration
+    from langchain_avengers.calibration import (
+        ApiSettings,
+        calibrate,
+        estimate_calibration,
+        load_queries,
+    )
 
+    queries = load_queries(args.queries)
     options = {"max_tokens": args.max_tokens, "judge_model": args.judge_model}
     if args.dry_run:
         estimate = estimate_calibration(
-            args.queries,
+            queries,
             args.models,
             args.output,
             shard=args.shard,
@@ -348,7 +354,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         max_retries=args.max_retries,
     )
     run = calibrate(
-        args.queries,
+        queries,
         args.models,
         args.output,
         api=api,

@@ -354,11 +354,13 @@ def _describe_error(exc: ValidationError) -> str:
         return f"unknown field '{loc}' (expected one of: {_allowed_fields(error['loc'])})"
     if error["type"] == "missing":
         return f"field '{loc}' is required"
-    message = str(error["msg"])
-    message = message.removeprefix("Value error, ")
+    message = str(error["msg"]).removeprefix("Value error, ")
     got = error.get("input")
     shown = json.dumps(got)[:80] if isinstance(got, (str, int, float, bool)) else None
     suffix = f" (got {shown})" if shown is not None and error["type"] != "value_error" else ""
+    if loc.startswith("reference") and error["type"] != "value_error":
+        got_text = shown if shown is not None else type(got).__name__
+        return f"field 'reference': expected a string, a number or a list of them (got {got_text})"
     return f"field '{loc or 'reference'}': {message[:1].lower()}{message[1:]}{suffix}"
 
 
