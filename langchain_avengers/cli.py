@@ -271,6 +271,14 @@ EXIT_INCOMPLETE = 1
 EXIT_INTERRUPTED = 130
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        msg = f"expected 0 or a positive integer, got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _model_list(text: str) -> list[str]:
     models = [m.strip() for m in text.split(",") if m.strip()]
     if not models:
@@ -300,7 +308,9 @@ def _add_calibration_parsers(sub: argparse._SubParsersAction) -> None:
     cal.add_argument("--concurrency", type=_positive_int, default=8, help="calls at once (8)")
     cal.add_argument("--per-model-concurrency", type=_positive_int, help="calls at once per model")
     cal.add_argument("--timeout", type=_positive_float, default=180.0, help="s per attempt (180)")
-    cal.add_argument("--max-retries", type=int, default=4, help="retries on 429/5xx/timeout (4)")
+    cal.add_argument(
+        "--max-retries", type=_non_negative_int, default=4, help="retries on 429/5xx/timeout (4)"
+    )
     cal.add_argument("--save-answers", action="store_true", help="keep answers for `regrade`")
     cal.add_argument("--shard", help="run shard K/N of the pairs (0 <= K < N)")
     cal.add_argument(

@@ -13,7 +13,8 @@ In tests::
                          api_key="test-key")
         server.config.fail_models["google/gemini-2.5-flash"] = 429
 
-By hand: ``python tests/openrouter_server.py --port 8765``.
+By hand: ``python tests/openrouter_server.py --port 8765`` (add ``--answer-key QUERIES.jsonl``
+to answer a calibration query file with per-model skill).
 """
 
 from __future__ import annotations
@@ -770,6 +771,7 @@ class OpenRouterHTTPServer(ThreadingHTTPServer):
     """Threaded HTTP server bound to 127.0.0.1 that shares one ``TestServer`` state."""
 
     daemon_threads = True
+    request_queue_size = 128  # many clients connecting at once are queued, not dropped
 
     def __init__(self, port: int, state: TestServer):
         super().__init__((HOST, port), OpenRouterHandler)
@@ -937,8 +939,15 @@ def main(argv: list[str] | None = None) -> None:
         "--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)"
     )
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    parser.add_argument(
+        "--answer-key",
+        type=Path,
+        help="a query file of `avengers calibrate`: answer its queries with per-model skill",
+    )
     args = parser.parse_args(argv)
     state = TestServer(verbose=not args.quiet)
+    if args.answer_key:
+        state.config.answer_key = calibration_brain.load_answer_key(args.answer_key)
     httpd = OpenRouterHTTPServer(args.port, state)
     print(f"OpenRouter test server at {state.base_url} (Ctrl-C to stop)", flush=True)
     try:

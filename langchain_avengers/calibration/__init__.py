@@ -47,8 +47,8 @@ from langchain_avengers.calibration.runner import CalibrationRun, Log, run_calib
 from langchain_avengers.calibration.store import (
     MergeResult,
     StoreError,
+    journal_index,
     journal_path,
-    latest_entries,
     merge_records,
 )
 from langchain_avengers.catalog import Catalog, load_catalog
@@ -142,7 +142,7 @@ def estimate_calibration(
         shard=shard,
         catalog=catalog,
     )
-    journal = latest_entries(journal_path(target)) if output is not None else {}
+    journal = journal_index(journal_path(target)) if output is not None else {}
     return plan.estimate(journal, assume_output_tokens)
 
 
@@ -273,7 +273,7 @@ def regrade(
     """
     path = Path(output)
     if models is None:
-        models = list(dict.fromkeys(model for _, model in latest_entries(journal_path(path))))
+        models = list(dict.fromkeys(model for _, model in journal_index(journal_path(path))))
     if not models:
         msg = f"{journal_path(path)}: no journalled pairs to regrade"
         raise ValueError(msg)

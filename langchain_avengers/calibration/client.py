@@ -18,11 +18,15 @@ import openai
 
 from langchain_avengers.catalog import list_price_cost
 
-__all__ = ["ApiSettings", "Completion", "complete", "make_client"]
+__all__ = ["ApiSettings", "Completion", "EmptyAnswerError", "complete", "make_client"]
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_KEY_ENV = "OPENROUTER_API_KEY"
 BASE_URL_ENV = "OPENROUTER_BASE_URL"
+
+
+class EmptyAnswerError(Exception):
+    """A 200 answer that holds no answer (no choices, or a choice that ended in an error)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ async def complete(
 
     Raises:
         openai.APIError: the call failed after its retries.
+        EmptyAnswerError: the endpoint answered 200 without an answer.
     """
     params: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
     if not profile or profile.get("temperature", True):
@@ -122,14 +127,17 @@ async def complete(
         params["extra_body"] = {"usage": {"include": True}}
     raw = await client.chat.completions.with_raw_response.create(**params)
     result = raw.parse()
-    choice = result.choices[0] if result.choices else None
+    if not result.choices or result.choices[0].finish_reason == "error":
+        msg = f"{model} answered without an answer (no choices or finish_reason 'error')"
+        raise EmptyAnswerError(msg)
+    choice = result.choices[0]
     usage = result.usage
     prompt = usage.prompt_tokens if usage else None
     completion = usage.completion_tokens if usage else None
     details = usage.completion_tokens_details if usage else None
     cost, source = _cost(usage, profile, prompt, completion)
     return Completion(
-        text=(choice.message.content or "") if choice else "",
+        text=choice.message.content or "",
         answered_by=result.model or None,
         prompt_tokens=prompt,
         completion_tokens=completion,
@@ -138,7 +146,7 @@ async def complete(
         cost_source=source,
         latency_s=round(raw.elapsed.total_seconds(), 4),
         retries=raw.retries_taken,
-        truncated=bool(choice and choice.finish_reason == "length"),
+        truncated=choice.finish_reason == "length",
     )
 
 
@@ -158,7 +166,8 @@ def _cost(
 def failure_reason(error: BaseException) -> str:
     """A short, key-free description of a failed call, for the run summary."""
     if isinstance(error, openai.APIStatusError):
-        message = " ".join(str(getattr(error, "message", "") or error).split())[:120]
+        body = error.body if isinstance(error.body, dict) else {}
+        message = " ".join(str(body.get("message") or error.message).split())[:120]
         return f"HTTP {error.status_code} {type(error).__name__}: {message}"
     if isinstance(error, openai.APITimeoutError):
         return "timeout"

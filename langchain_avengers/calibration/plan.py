@@ -18,7 +18,7 @@ from langchain_avengers.calibration.spend import (
     tokens_bound,
     worst_case_cost,
 )
-from langchain_avengers.calibration.store import JournalEntry, PairKey
+from langchain_avengers.calibration.store import JournalRef, PairKey
 from langchain_avengers.catalog import Catalog, list_price_cost
 
 __all__ = ["CalibrationPlan", "ModelEstimate", "Shard", "SpendEstimate"]
@@ -95,7 +95,7 @@ class CalibrationPlan:
                 if self.shard is None or self.shard.holds(query.key, model):
                     yield query, model
 
-    def pending(self, journal: Mapping[PairKey, JournalEntry]) -> Iterator[tuple[Query, str]]:
+    def pending(self, journal: Mapping[PairKey, JournalRef]) -> Iterator[tuple[Query, str]]:
         """Pairs without a current journal entry (new, failed before, or changed since)."""
         for query, model in self.pairs():
             entry = journal.get((query.key, model))
@@ -137,7 +137,7 @@ class CalibrationPlan:
         return worst_case_cost(self.profiles[judge], bound, self.max_tokens, attempts) or 0.0
 
     def estimate(
-        self, journal: Mapping[PairKey, JournalEntry], output_tokens: int | None = None
+        self, journal: Mapping[PairKey, JournalRef], output_tokens: int | None = None
     ) -> SpendEstimate:
         """Expected and worst-case cost of the pending pairs (see :class:`SpendEstimate`)."""
         answers: dict[str, ModelEstimate] = {}

@@ -130,9 +130,8 @@ async def run_regrade(
     del entries
     with Journal(journal_file) as journal:
         await _regrade_all(plan, work, journal, result, api, concurrency)
-    entries = latest_entries(journal_file)
     result.rows_written, result.pairs_written = write_records(
-        plan.output, plan.queries, plan.models, entries
+        plan.output, plan.queries, plan.models, journal_file
     )
     return result
 

@@ -27,6 +27,7 @@ from langchain_avengers._progress import progress
 from langchain_avengers.calibration.client import (
     ApiSettings,
     Completion,
+    EmptyAnswerError,
     complete,
     failure_reason,
     is_fatal,
@@ -40,8 +41,8 @@ from langchain_avengers.calibration.spend import SpendGuard, prompt_tokens_bound
 from langchain_avengers.calibration.store import (
     Journal,
     JournalEntry,
+    journal_index,
     journal_path,
-    latest_entries,
     write_records,
 )
 from langchain_avengers.catalog import list_price_cost
@@ -83,6 +84,7 @@ class CalibrationRun:
     elapsed_s: float = 0.0
     max_spend: float | None = None
     max_tokens: int = 0
+    shard: str | None = None
 
     @property
     def spend(self) -> float:
@@ -101,8 +103,9 @@ class CalibrationRun:
 
     def describe(self) -> str:
         """The summary printed at the end of ``avengers calibrate``."""
+        share = f" (shard {self.shard})" if self.shard else ""
         lines = [
-            f"calibrate: {self.pairs} pairs: {self.answered} answered now, "
+            f"calibrate: {self.pairs} pairs{share}: {self.answered} answered now, "
             f"{self.already_done} already done (skipped), {self.failed} failed, "
             f"{self.not_started} not started ({self.elapsed_s:.1f} s)"
         ]
@@ -170,7 +173,10 @@ class _Runner:
         self.show_progress = show_progress
         self.log = log
         self.result = CalibrationRun(
-            output=plan.output, max_spend=guard.cap, max_tokens=plan.max_tokens
+            output=plan.output,
+            max_spend=guard.cap,
+            max_tokens=plan.max_tokens,
+            shard=str(plan.shard) if plan.shard else None,
         )
         self.attempts = 1 + api.max_retries
         self._signals = 0
@@ -181,7 +187,7 @@ class _Runner:
     async def run(self) -> CalibrationRun:
         started = time.perf_counter()
         journal_file = journal_path(self.plan.output)
-        entries = latest_entries(journal_file)
+        entries = journal_index(journal_file)
         todo = sum(1 for _ in self.plan.pending(entries))
         self.result.pairs = sum(1 for _ in self.plan.pairs())
         self.result.already_done = self.result.pairs - todo
@@ -233,9 +239,8 @@ class _Runner:
         result.spend_answers = self.guard.answers
         result.spend_judge = self.guard.judge
         result.possibly_billed = self.guard.possibly_billed
-        entries = latest_entries(journal_path(self.plan.output))
         result.rows_written, result.pairs_written = write_records(
-            self.plan.output, self.plan.queries, self.plan.models, entries
+            self.plan.output, self.plan.queries, self.plan.models, journal_path(self.plan.output)
         )
         result.elapsed_s = time.perf_counter() - started
 
@@ -276,7 +281,14 @@ class _Runner:
     async def _call(
         self, model: str, messages: list[dict[str, str]], billed: dict[str, float], role: str
     ) -> Completion | None:
-        """One call under the global and per-model limits; None (and a failure) if it fails."""
+        """One call under the global and per-model limits.
+
+        Returns:
+            The answer; None when the run stopped or an answer call failed (counted).
+
+        Raises:
+            GradingError: a judge call failed.
+        """
         async with self.model_slots[model], self.slots:
             if role == "answer" and self.result.stop_reason:
                 return None
@@ -289,13 +301,15 @@ class _Runner:
                     profile=self.plan.profiles.get(model),
                     openrouter=self.api.is_openrouter,
                 )
-            except openai.APIError as exc:
+            except (openai.APIError, EmptyAnswerError) as exc:
                 if may_have_been_billed(exc):
                     billed["unknown"] += self._worst_of(model, messages)
                 if is_fatal(exc):
                     self._stop(f"the API refused the run: {failure_reason(exc)}")
-                prefix = "" if role == "answer" else "judge "
-                self._fail(model, prefix + failure_reason(exc))
+                if role == "judge":
+                    msg = f"judge {model}: {failure_reason(exc)}"
+                    raise GradingError(msg) from exc
+                self._fail(model, failure_reason(exc))
                 return None
 
     def _worst_of(self, model: str, messages: list[dict[str, str]]) -> float:
@@ -329,8 +343,8 @@ class _Runner:
                 raise GradingError(msg) from exc
         messages = judge_messages(query, answer.text, query.grader)  # type: ignore[arg-type]
         verdict = await self._call(judge, messages, billed, "judge")
-        if verdict is None:
-            msg = f"judge call to {judge} failed"
+        if verdict is None:  # the run stopped
+            msg = f"judge {judge}: no verdict"
             raise GradingError(msg)
         billed["judge"] += verdict.cost or 0.0
         score = parse_judge_score(verdict.text)
@@ -414,15 +428,21 @@ async def run_calibration(
     log: Log | None = None,
 ) -> CalibrationRun:
     """Run ``plan``'s pending pairs and rebuild its output; see :func:`calibrate`."""
-    if max_spend is not None:
-        unpriced = plan.unpriced_models()
-        if unpriced:
-            msg = (
-                f"--max-spend needs list prices, and the catalog has none for "
-                f"{', '.join(unpriced)} (run `avengers catalog refresh`, or drop the cap)"
-            )
-            raise ValueError(msg)
+    unpriced = plan.unpriced_models()
+    if unpriced and max_spend is not None:
+        msg = (
+            f"--max-spend needs list prices, and the catalog has none for "
+            f"{', '.join(unpriced)} (run `avengers catalog refresh`, or drop the cap)"
+        )
+        raise ValueError(msg)
     _check_output(plan.output)
+    note = log or logger.warning
+    for model in unpriced:
+        nearest = ", ".join(plan.catalog.nearest(model)) or "none"
+        note(
+            f"calibrate: the catalog has no price for {model} (nearest known: {nearest}); its "
+            "cost comes from the endpoint's usage.cost only"
+        )
     limits = _Limits(concurrency, per_model_concurrency or concurrency)
     runner = _Runner(
         plan,
@@ -431,7 +451,7 @@ async def run_calibration(
         SpendGuard(cap=max_spend),
         save_answers=save_answers,
         show_progress=show_progress,
-        log=log or logger.warning,
+        log=note,
     )
     return await runner.run()
 

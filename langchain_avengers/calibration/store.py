@@ -33,8 +33,10 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "Journal",
     "JournalEntry",
+    "JournalRef",
     "MergeResult",
     "StoreError",
+    "journal_index",
     "journal_path",
     "latest_entries",
     "merge_records",
@@ -58,17 +60,30 @@ def journal_path(output: Path) -> Path:
 
 
 @dataclass(frozen=True)
-class JournalEntry:
+class _Graded:
+    """What a journalled pair was asked and graded on."""
+
+    prompt_fp: str
+    """:attr:`Query.prompt_fingerprint` when asked."""
+    grading_fp: str
+    """:attr:`Query.grading_fingerprint` when graded."""
+
+    def is_current(self, query: Query) -> bool:
+        """Whether the pair answers the query as it is now asked and graded."""
+        return (
+            self.prompt_fp == query.prompt_fingerprint
+            and self.grading_fp == query.grading_fingerprint
+        )
+
+
+@dataclass(frozen=True)
+class JournalEntry(_Graded):
     """One finished pair: the score, what it cost, and what it was graded against."""
 
     key: str
     """Query key (:attr:`Query.key`)."""
     model: str
     """Model asked (the answering model id is in ``usage["answered_by"]``)."""
-    prompt_fp: str
-    """:attr:`Query.prompt_fingerprint` when asked."""
-    grading_fp: str
-    """:attr:`Query.grading_fingerprint` when graded."""
     score: float
     usage: dict[str, Any]
     answer: str | None = None
@@ -80,13 +95,6 @@ class JournalEntry:
         if self.answer is None:
             del data["answer"]
         return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-
-    def is_current(self, query: Query) -> bool:
-        """Whether this entry answers the query as it is now asked and graded."""
-        return (
-            self.prompt_fp == query.prompt_fingerprint
-            and self.grading_fp == query.grading_fingerprint
-        )
 
 
 # ---------------------------------------------------------------------- writing
@@ -180,6 +188,23 @@ def write_lines_atomically(path: Path, lines: Iterable[str]) -> None:
 # ---------------------------------------------------------------------- reading
 
 
+def _lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
+    """(byte offset, line number, raw line) of every complete line of a journal.
+
+    A torn last line (no newline) is left out; a missing file has no lines.
+    """
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        offset = 0
+        for number, raw in enumerate(handle, start=1):
+            if raw.endswith(b"\n"):
+                yield offset, number, raw
+            offset += len(raw)
+
+
 def read_journal(path: Path, *, answers: bool = False) -> Iterator[JournalEntry]:
     """Entries in file order; a torn last line is ignored, any other bad line is an error.
 
@@ -187,25 +212,16 @@ def read_journal(path: Path, *, answers: bool = False) -> Iterator[JournalEntry]
         path: The journal; a missing file has no entries.
         answers: Keep the saved answers (off: they are dropped as lines are read).
     """
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        return
-    with handle:
-        previous: tuple[int, bytes] | None = None
-        for number, raw in enumerate(handle, start=1):
-            if previous is not None:
-                yield _parse_entry(previous[1], f"{path}:{previous[0]}", answers)
-            previous = (number, raw)
-        if previous is not None and previous[1].endswith(b"\n"):
-            yield _parse_entry(previous[1], f"{path}:{previous[0]}", answers)
+    for _, number, raw in _lines(path):
+        yield _parse_entry(raw, f"{path}:{number}", answers)
 
 
 def _parse_entry(raw: bytes, where: str, answers: bool) -> JournalEntry:
     try:
         data = json.loads(raw)
-        if data.pop("v") != JOURNAL_VERSION:
-            msg = f"{where}: journal format version {data.get('v')!r} is not {JOURNAL_VERSION}"
+        version = data.pop("v")
+        if version != JOURNAL_VERSION:
+            msg = f"{where}: journal format version {version!r} is not {JOURNAL_VERSION}"
             raise StoreError(msg)
         if not answers:
             data.pop("answer", None)
@@ -218,52 +234,74 @@ def _parse_entry(raw: bytes, where: str, answers: bool) -> JournalEntry:
 
 
 def latest_entries(path: Path, *, answers: bool = False) -> dict[PairKey, JournalEntry]:
-    """The last entry of every pair in the journal."""
+    """The last entry of every pair in the journal (whole entries: see :func:`journal_index`)."""
     return {(e.key, e.model): e for e in read_journal(path, answers=answers)}
+
+
+@dataclass(frozen=True)
+class JournalRef(_Graded):
+    """Where a pair's last entry sits in the journal."""
+
+    offset: int
+
+
+def journal_index(path: Path) -> dict[PairKey, JournalRef]:
+    """The last entry of every pair, as a few bytes each (no usage, no answer).
+
+    Resuming and rebuilding the records use this, so memory grows with the number of pairs
+    by about a hundred bytes each, never with their answers.
+    """
+    index = {}
+    for offset, number, raw in _lines(path):
+        entry = _parse_entry(raw, f"{path}:{number}", answers=False)
+        index[entry.key, entry.model] = JournalRef(entry.prompt_fp, entry.grading_fp, offset)
+    return index
 
 
 # ---------------------------------------------------------------------- records
 
 
 def record_rows(
-    queries: Sequence[Query],
-    models: Sequence[str],
-    entries: Mapping[PairKey, JournalEntry],
+    queries: Sequence[Query], models: Sequence[str], journal: Path
 ) -> Iterator[dict[str, Any]]:
-    """Calibration-record rows, in query order.
+    """Calibration-record rows from the journal, in query order.
 
     Pairs asked or graded otherwise than the queries say now are left out, and so are
     queries with no pair at all.
     """
-    for query in queries:
-        records: dict[str, float] = {}
-        usages: dict[str, dict[str, Any]] = {}
-        for model in models:
-            entry = entries.get((query.key, model))
-            if entry is not None and entry.is_current(query):
+    index = journal_index(journal)
+    if not index:
+        return
+    with journal.open("rb") as handle:
+        for query in queries:
+            records: dict[str, float] = {}
+            usages: dict[str, dict[str, Any]] = {}
+            for model in models:
+                ref = index.get((query.key, model))
+                if ref is None or not ref.is_current(query):
+                    continue
+                handle.seek(ref.offset)
+                entry = _parse_entry(handle.readline(), f"{journal}@{ref.offset}", False)
                 records[model] = entry.score
                 usages[model] = entry.usage
-        if records:
-            yield {
-                "query": query.query,
-                "dataset": query.dataset,
-                "index": query.record_index,
-                "records": records,
-                "usages": usages,
-            }
+            if records:
+                yield {
+                    "query": query.query,
+                    "dataset": query.dataset,
+                    "index": query.record_index,
+                    "records": records,
+                    "usages": usages,
+                }
 
 
 def write_records(
-    output: Path,
-    queries: Sequence[Query],
-    models: Sequence[str],
-    entries: Mapping[PairKey, JournalEntry],
+    output: Path, queries: Sequence[Query], models: Sequence[str], journal: Path
 ) -> tuple[int, int]:
-    """Rebuild ``output`` atomically from journal entries; returns (rows, pairs) written."""
+    """Rebuild ``output`` atomically from the journal; returns (rows, pairs) written."""
     counts = [0, 0]
 
     def lines() -> Iterator[str]:
-        for row in record_rows(queries, models, entries):
+        for row in record_rows(queries, models, journal):
             counts[0] += 1
             counts[1] += len(row["records"])
             yield json.dumps(row, ensure_ascii=False)

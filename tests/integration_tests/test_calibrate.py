@@ -378,3 +378,37 @@ def test_shards_partition_the_pairs_and_merge_rebuilds_the_whole(
     # Two calibrations of the same pairs differ (latency at least): never silently mixed.
     assert main(["merge", str(whole), str(shards[0]), "-o", str(merged)]) == 2
     assert f"differs from {whole}" in capsys.readouterr().err
+
+
+def test_a_refused_key_stops_the_run_with_one_error_line(
+    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia", "science-mc"})
+    server.config.answer_key = load_answer_key(queries)
+    server.config.fail_models = {"openai/gpt-5": 401}
+    out = tmp_path / "records.jsonl"
+    args = [str(queries), "--models", "openai/gpt-5", "-o", str(out), "--concurrency", "1"]
+    assert cli(server, *args) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("avengers: error: the API refused the run: HTTP 401")
+    assert len(server.requests) == 1  # nothing more was launched after the refusal
+    assert out.exists()
+
+
+def test_a_failed_judge_call_fails_the_pair_once_and_counts_the_answer(
+    server: TestServer, tmp_path: Path
+) -> None:
+    queries = subset(tmp_path, datasets={"writing"})
+    server.config.answer_key = load_answer_key(queries)
+    server.config.fail_models = {JUDGE: 503}
+    api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=0)
+    out = tmp_path / "records.jsonl"
+    run = calibrate(queries, POOL[2:], out, api=api, judge_model=JUDGE, show_progress=False)
+    assert (run.answered, run.failed) == (0, 7)
+    assert run.failures == {
+        f"{POOL[2]}: judge {JUDGE}: HTTP 503 InternalServerError: "
+        f"No available provider could serve the request (model {JUDGE})": 7
+    }
+    assert run.spend_answers > 0
+    assert run.spend_judge == 0
+    assert out.read_text() == ""

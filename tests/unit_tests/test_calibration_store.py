@@ -26,6 +26,8 @@ from langchain_avengers.calibration.spend import (
 from langchain_avengers.calibration.store import (
     Journal,
     JournalEntry,
+    journal_index,
+    journal_path,
     latest_entries,
     read_journal,
     write_records,
@@ -123,19 +125,22 @@ def test_records_keep_current_pairs_in_query_order(tmp_path: Path) -> None:
     changed = Query.model_validate(
         {**queries[1].model_dump(), "grader": {"name": "numeric", "tolerance": 0.5}}
     )
-    entries = {
-        (queries[2].key, POOL[1]): entry(queries[2], POOL[1], score=0.0),
-        (queries[0].key, POOL[0]): entry(queries[0], POOL[0]),
-        (queries[1].key, POOL[0]): entry(changed, POOL[0]),  # graded otherwise: left out
-    }
     out = tmp_path / "records.jsonl"
-    assert write_records(out, queries, POOL, entries) == (2, 2)
+    with Journal(journal_path(out)) as journal:
+        journal.append(entry(queries[2], POOL[1], score=1.0))
+        journal.append(entry(queries[0], POOL[0], answer="0"))
+        journal.append(entry(changed, POOL[0]))  # graded otherwise than now: left out
+        journal.append(entry(queries[2], POOL[1], score=0.0))  # supersedes the first line
+    index = journal_index(journal_path(out))
+    assert index[queries[1].key, POOL[0]].is_current(changed)
+    assert not index[queries[1].key, POOL[0]].is_current(queries[1])
+    assert write_records(out, queries, POOL, journal_path(out)) == (2, 2)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["index"] for r in rows] == [0, 2]
     assert rows[1]["records"] == {POOL[1]: 0.0}
     assert rows[0]["usages"][POOL[0]]["cost"] == 0.001
     assert [r.index for r in load_records(out)] == [0, 2]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.jsonl", "records.jsonl.journal"]
 
 
 # ---------------------------------------------------------------------- merge
