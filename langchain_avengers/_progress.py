@@ -21,10 +21,10 @@ class _NoProgress:
         """Ignore the status text."""
 
 
-def progress(total: int, desc: str, *, enabled: bool = True) -> Any:
+def progress(total: int, desc: str, *, enabled: bool = True, unit: str = "it") -> Any:
     """A tqdm bar, drawn only on a terminal and only when ``enabled``."""
     if not enabled:
         return _NoProgress()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, disable=None, leave=False)
+    return tqdm(total=total, desc=desc, disable=None, leave=False, unit=unit)

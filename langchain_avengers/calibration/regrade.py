@@ -154,7 +154,11 @@ async def _regrade_all(
         judge = plan.judge_of(query)
         if judge is None or client is None:
             async with slots:
-                score = await asyncio.to_thread(grade, query, answer)
+                try:
+                    score = await asyncio.to_thread(grade, query, answer)
+                except Exception as exc:
+                    result.failed[f"grading error ({type(exc).__name__}: {exc})"] += 1
+                    return
         else:
             messages = judge_messages(query, answer, query.grader)  # type: ignore[arg-type]
             async with calls:

@@ -206,7 +206,7 @@ class _Runner:
             with (
                 Journal(journal_file) as self.journal,
                 _signals_handled(self._on_signal),
-                progress(todo, "calibrate", enabled=self.show_progress) as self.bar,
+                progress(todo, "calibrate", enabled=self.show_progress, unit="pair") as self.bar,
             ):
                 await self._launch(pending)
         except asyncio.CancelledError:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import secrets
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["SandboxResult", "run_python_tests"]
+__all__ = ["SandboxError", "SandboxResult", "run_python_tests"]
 
 FILE_LIMIT_BYTES = 16 * 1024 * 1024
 """Largest file the code may write (and the most output it can produce)."""
@@ -88,6 +89,7 @@ def _main():
     os.dup2(null, 1)
     os.dup2(null, 2)
     sys.addaudithook(hook)
+    os.write(out, (nonce + "ready\n").encode())
     namespace = {"__name__": "__answer__", "__builtins__": __builtins__}
     report = {"passed": 0, "error": None}
     try:
@@ -109,6 +111,10 @@ def _main():
 
 _main()
 """
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed before the answer's code ran (not the answer's fault)."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,14 @@ def run_python_tests(
     Returns:
         Passed and total test counts (0 passed when the code fails to load, times out or
         crashes) and the first error.
+
+    Raises:
+        SandboxError: not a POSIX system, or the sandbox failed before running the code
+            (a machine problem, never scored as a wrong answer).
     """
+    if os.name != "posix":
+        msg = "the python grader's sandbox needs a POSIX system (resource limits)"
+        raise SandboxError(msg)
     nonce = secrets.token_hex(16)
     payload = {
         "nonce": nonce,
@@ -148,14 +161,16 @@ def run_python_tests(
     with (
         tempfile.TemporaryDirectory(prefix="avengers-sandbox-") as workdir,
         tempfile.TemporaryFile() as output,
+        tempfile.TemporaryFile() as errors,
     ):
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
+        timed_out = False
         try:
             subprocess.run(  # noqa: S603 - our own interpreter and harness, no shell
                 [sys.executable, "-I", "-c", _HARNESS],
                 input=(json.dumps(payload) + "\n").encode(),
                 stdout=output,
-                stderr=subprocess.DEVNULL,
+                stderr=errors,
                 cwd=workdir,
                 env=env,
                 timeout=timeout,
@@ -163,11 +178,19 @@ def run_python_tests(
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            return SandboxResult(0, len(tests), f"timed out after {timeout:g} s")
+            timed_out = True
         output.seek(0)
-        text = output.read(RESULT_LIMIT_BYTES).decode("utf-8", errors="replace")
-    for line in text.splitlines():
-        if line.startswith(nonce):
+        lines = output.read(RESULT_LIMIT_BYTES).decode("utf-8", errors="replace").splitlines()
+        if nonce + "ready" not in lines:
+            errors.seek(0)
+            tail = " ".join(errors.read()[-400:].decode("utf-8", errors="replace").split())
+            why = f"timed out after {timeout:g} s" if timed_out else "ended"
+            msg = f"the sandbox {why} before running the code ({tail or 'no message'})"
+            raise SandboxError(msg)
+    if timed_out:
+        return SandboxResult(0, len(tests), f"timed out after {timeout:g} s")
+    for line in lines:
+        if line.startswith(nonce) and line != nonce + "ready":
             report = json.loads(line[len(nonce) :])
             return SandboxResult(int(report["passed"]), len(tests), report["error"])
     return SandboxResult(0, len(tests), "the process ended without a result (crash or limit)")

@@ -412,3 +412,19 @@ def test_a_failed_judge_call_fails_the_pair_once_and_counts_the_answer(
     assert run.spend_answers > 0
     assert run.spend_judge == 0
     assert out.read_text() == ""
+
+
+def test_a_sandbox_failure_fails_the_pair_instead_of_scoring_zero(
+    server: TestServer, tmp_path: Path
+) -> None:
+    line = json.loads(SAMPLE.read_text().splitlines()[28])
+    assert line["dataset"] == "code"
+    line["grader"]["timeout"] = 0.001  # too short for the interpreter to start
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(json.dumps(line) + "\n")
+    server.config.answer_key = load_answer_key(queries)
+    api = ApiSettings(base_url=server.base_url, api_key="test-key")
+    out = tmp_path / "records.jsonl"
+    run = calibrate(queries, POOL[2:], out, api=api, show_progress=False)
+    assert (run.answered, run.failed) == (0, 1)
+    assert "SandboxError" in next(iter(run.failures))

@@ -23,7 +23,7 @@ from langchain_avengers.calibration.graders import (
     judge_prompt_bytes_bound,
 )
 from langchain_avengers.calibration.queries import Query
-from langchain_avengers.calibration.sandbox import run_python_tests
+from langchain_avengers.calibration.sandbox import SandboxError, run_python_tests
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "calibration" / "queries.jsonl"
 
@@ -157,6 +157,11 @@ def test_python_scores_all_or_nothing_or_the_fraction() -> None:
 def test_sandbox_times_out() -> None:
     result = run_python_tests("while True:\n    pass", ["pass"], timeout=1)
     assert (result.passed, result.error) == (0, "timed out after 1 s")
+
+
+def test_a_sandbox_that_cannot_start_is_an_error_not_a_zero() -> None:
+    with pytest.raises(SandboxError, match="before running the code"):
+        run_python_tests("def f():\n    return 1", ["assert f() == 1"], timeout=0.001)
 
 
 def test_sandbox_limits_memory() -> None:
