@@ -138,7 +138,10 @@ class TestServer:
     requests: list[JsonDict] = field(default_factory=list)
     port: int = 0
     verbose: bool = False
+    peak_in_flight: dict[str, int] = field(default_factory=dict)
+    """Most chat requests handled at once: per model, and over all models under ``"*"``."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _in_flight: dict[int, str] = field(default_factory=dict, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -149,6 +152,15 @@ class TestServer:
         """Keep a parsed request body (handler threads call this concurrently)."""
         with self._lock:
             self.requests.append(body)
+            self._in_flight[threading.get_ident()] = model = str(body.get("model"))
+            busy = list(self._in_flight.values())
+            for name, count in ((model, busy.count(model)), ("*", len(busy))):
+                self.peak_in_flight[name] = max(self.peak_in_flight.get(name, 0), count)
+
+    def release(self) -> None:
+        """The calling handler thread has answered its recorded request."""
+        with self._lock:
+            self._in_flight.pop(threading.get_ident(), None)
 
     def models_called(self) -> list[str]:
         """The ``model`` of every recorded chat request, in arrival order."""
@@ -170,6 +182,7 @@ class TestServer:
         """Forget recorded requests and go back to the default (no-failure) config."""
         with self._lock:
             self.requests.clear()
+            self.peak_in_flight.clear()
         self.config = ServerConfig()
 
 
@@ -818,6 +831,8 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
             self.handle_chat()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            self.state.release()
 
     def handle_chat(self) -> None:
         """Record, delay, authenticate, validate, then answer or stream."""

@@ -428,3 +428,34 @@ def test_a_sandbox_failure_fails_the_pair_instead_of_scoring_zero(
     run = calibrate(queries, POOL[2:], out, api=api, show_progress=False)
     assert (run.answered, run.failed) == (0, 1)
     assert "SandboxError" in next(iter(run.failures))
+
+
+def test_concurrency_is_bounded_overall_and_per_model(server: TestServer, tmp_path: Path) -> None:
+    queries = subset(tmp_path, datasets={"trivia", "science-mc"})
+    server.config.answer_key = load_answer_key(queries)
+    server.config.delay_s = 0.02
+    api = ApiSettings(base_url=server.base_url, api_key="test-key")
+    out = tmp_path / "records.jsonl"
+    options: dict[str, Any] = {"api": api, "show_progress": False}
+    run = calibrate(queries, POOL, out, concurrency=5, per_model_concurrency=2, **options)
+    assert run.complete
+    assert 3 <= server.peak_in_flight["*"] <= 5  # several models at once, never more than 5
+    assert max(server.peak_in_flight[m] for m in POOL) == 2
+
+
+def test_a_call_that_times_out_fails_and_counts_as_possibly_billed(
+    server: TestServer, tmp_path: Path
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    queries.write_text(queries.read_text().splitlines()[0] + "\n")
+    server.config.answer_key = load_answer_key(queries)
+    server.config.delay_s = 1.0
+    api = ApiSettings(base_url=server.base_url, api_key="test-key", timeout=0.2, max_retries=1)
+    out = tmp_path / "records.jsonl"
+    run = calibrate(queries, POOL[2:], out, api=api, max_spend=1.0, show_progress=False)
+    assert (run.answered, run.failed) == (0, 1)
+    assert run.failures == {f"{POOL[2]}: timeout": 1}
+    assert len(server.requests) == 2  # the first attempt and one retry
+    assert run.spend == 0
+    assert run.possibly_billed > 0
+    assert "more for calls that timed out" in run.describe()
