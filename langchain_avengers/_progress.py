@@ -17,11 +17,14 @@ class _NoProgress:
     def update(self, n: int = 1) -> None:
         """Ignore progress."""
 
+    def set_postfix_str(self, text: str = "", refresh: bool = True) -> None:
+        """Ignore the status text."""
 
-def progress(total: int, desc: str, *, enabled: bool = True) -> Any:
+
+def progress(total: int, desc: str, *, enabled: bool = True, unit: str = "it") -> Any:
     """A tqdm bar, drawn only on a terminal and only when ``enabled``."""
     if not enabled:
         return _NoProgress()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, disable=None, leave=False)
+    return tqdm(total=total, desc=desc, disable=None, leave=False, unit=unit)

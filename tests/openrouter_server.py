@@ -14,7 +14,8 @@ In tests::
                          api_key="test-key")
         server.config.fail_models["google/gemini-2.5-flash"] = 429
 
-By hand: ``python tests/openrouter_server.py --port 8765``.
+By hand: ``python tests/openrouter_server.py --port 8765`` (add ``--answer-key QUERIES.jsonl``
+to answer a calibration query file with per-model skill).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar, cast
+
+import calibration_brain
+from calibration_brain import AnswerSpec
 
 HOST = "127.0.0.1"
 API_PREFIXES = ("/api/v1", "/v1")
@@ -87,6 +91,7 @@ def model_info(entry: JsonDict) -> ModelInfo:
 
 MODEL_ENTRIES = load_model_entries()
 MODELS: dict[str, ModelInfo] = {e["id"]: model_info(e) for e in MODEL_ENTRIES}
+REASONING_MODELS = {e["id"] for e in MODEL_ENTRIES if "reasoning" in e["supported_parameters"]}
 
 
 def models_payload(config: ServerConfig) -> JsonDict:
@@ -119,6 +124,16 @@ class ServerConfig:
     """Models whose ``usage`` leaves out ``cost`` (clients must price from list prices)."""
     models_status: int | None = None
     """HTTP status ``GET /models`` answers with instead of the model list."""
+    answer_key: dict[str, AnswerSpec] = field(default_factory=dict)
+    """Query text -> kind, correct and wrong answer: models then answer with per-model
+    skill (``calibration_brain``); reasoning models bill reasoning tokens."""
+    skill: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Model -> kind -> probability of a correct answer, over ``calibration_brain``'s
+    defaults."""
+    fail_next: dict[str, list[int]] = field(default_factory=dict)
+    """Model -> HTTP statuses its next chat requests answer with, one request each."""
+    retry_after: str | None = None
+    """``Retry-After`` header value sent with ``fail_next`` failures."""
 
 
 @dataclass
@@ -133,7 +148,10 @@ class TestServer:
     """The ``Authorization`` header of every ``GET /models`` (None when absent)."""
     port: int = 0
     verbose: bool = False
+    peak_in_flight: dict[str, int] = field(default_factory=dict)
+    """Most chat requests handled at once: per model, and over all models under ``"*"``."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _in_flight: dict[int, str] = field(default_factory=dict, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -144,6 +162,15 @@ class TestServer:
         """Keep a parsed request body (handler threads call this concurrently)."""
         with self._lock:
             self.requests.append(body)
+            self._in_flight[threading.get_ident()] = model = str(body.get("model"))
+            busy = list(self._in_flight.values())
+            for name, count in ((model, busy.count(model)), ("*", len(busy))):
+                self.peak_in_flight[name] = max(self.peak_in_flight.get(name, 0), count)
+
+    def release(self) -> None:
+        """The calling handler thread has answered its recorded request."""
+        with self._lock:
+            self._in_flight.pop(threading.get_ident(), None)
 
     def record_model_list(self, authorization: str | None) -> None:
         """Note one ``GET /models`` and the ``Authorization`` header it came with."""
@@ -155,11 +182,23 @@ class TestServer:
         with self._lock:
             return [str(body.get("model")) for body in self.requests]
 
+    def take_failure(self, model_id: str) -> ApiError | None:
+        """The next ``fail_next`` failure of ``model_id``, if any (consumed)."""
+        with self._lock:
+            pending = self.config.fail_next.get(model_id)
+            if not pending:
+                return None
+            status = pending.pop(0)
+        headers = {"retry-after": self.config.retry_after} if self.config.retry_after else None
+        reason = FAILURE_REASONS.get(status, "Injected failure")
+        return ApiError(status, f"{reason} (model {model_id})", headers)
+
     def reset(self) -> None:
         """Forget recorded requests and go back to the default (no-failure) config."""
         with self._lock:
             self.requests.clear()
             self.model_list_auth.clear()
+            self.peak_in_flight.clear()
         self.config = ServerConfig()
 
 
@@ -476,6 +515,8 @@ class Reply:
     content: str | None
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str = "stop"
+    reasoning_tokens: int = 0
+    """Hidden reasoning billed as completion tokens (answer-key replies of reasoning models)."""
 
     def completion_text(self) -> str:
         """Text the completion-token estimate is based on."""
@@ -621,6 +662,23 @@ def apply_limits(text: str, stop: object, max_tokens: int | None) -> tuple[str, 
     return text, "stop"
 
 
+def calibration_reply(body: JsonDict, model: ModelInfo, config: ServerConfig) -> Reply | None:
+    """The answer to a query of ``config.answer_key`` or to a judge prompt; else None."""
+    if body.get("tools") or body.get("response_format"):
+        return None
+    found = calibration_brain.answer(
+        latest_text(body["messages"]),
+        model.id,
+        reasoning=model.id in REASONING_MODELS,
+        answer_key=config.answer_key,
+        overrides=config.skill,
+    )
+    if found is None:
+        return None
+    content, finish_reason = apply_limits(found[0], body.get("stop"), token_limit(body))
+    return Reply(content=content, finish_reason=finish_reason, reasoning_tokens=found[1])
+
+
 def plan_reply(body: JsonDict, model: ModelInfo, digest: str) -> Reply:
     """Decide the answer: tool call, JSON, tool-result summary or a plain echo."""
     messages = body["messages"]
@@ -650,7 +708,7 @@ def plan_reply(body: JsonDict, model: ModelInfo, digest: str) -> Reply:
 def usage_payload(body: JsonDict, model: ModelInfo, reply: Reply) -> JsonDict:
     """OpenRouter usage: token counts, zeroed details and ``cost`` in USD."""
     prompt_tokens = max(1, estimate_tokens(prompt_text(body["messages"])))
-    completion_tokens = estimate_tokens(reply.completion_text())
+    completion_tokens = estimate_tokens(reply.completion_text()) + reply.reasoning_tokens
     limit = token_limit(body)
     if limit is not None:
         completion_tokens = min(completion_tokens, limit)
@@ -664,7 +722,10 @@ def usage_payload(body: JsonDict, model: ModelInfo, reply: Reply) -> JsonDict:
         "cost": float(cost),
         "is_byok": False,
         "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": min(reply.reasoning_tokens, completion_tokens),
+            "image_tokens": 0,
+        },
     }
 
 
@@ -768,6 +829,7 @@ class OpenRouterHTTPServer(ThreadingHTTPServer):
     """Threaded HTTP server bound to 127.0.0.1 that shares one ``TestServer`` state."""
 
     daemon_threads = True
+    request_queue_size = 128  # many clients connecting at once are queued, not dropped
 
     def __init__(self, port: int, state: TestServer):
         super().__init__((HOST, port), OpenRouterHandler)
@@ -819,6 +881,8 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
             self.handle_chat()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            self.state.release()
 
     def handle_chat(self) -> None:
         """Record, delay, authenticate, validate, then answer or stream."""
@@ -833,8 +897,11 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
                 raise ApiError(404, "Not Found")
             self.check_auth()
             request, model = validate_chat_request(body, config)
+            failure = self.state.take_failure(model.id)
+            if failure is not None:
+                raise failure
             digest = request_digest(request)
-            reply = plan_reply(request, model, digest)
+            reply = calibration_reply(request, model, config) or plan_reply(request, model, digest)
         except ApiError as err:
             self.send_api_error(err)
             return
@@ -937,8 +1004,15 @@ def main(argv: list[str] | None = None) -> None:
         "--port", type=int, default=8765, help="port on 127.0.0.1 (0 = any free port)"
     )
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    parser.add_argument(
+        "--answer-key",
+        type=Path,
+        help="a query file of `avengers calibrate`: answer its queries with per-model skill",
+    )
     args = parser.parse_args(argv)
     state = TestServer(verbose=not args.quiet)
+    if args.answer_key:
+        state.config.answer_key = calibration_brain.load_answer_key(args.answer_key)
     httpd = OpenRouterHTTPServer(args.port, state)
     print(f"OpenRouter test server at {state.base_url} (Ctrl-C to stop)", flush=True)
     try:

@@ -1,0 +1,466 @@
+"""Run a pool of models on labelled queries: the engine behind ``avengers calibrate``.
+
+Every (query, model) pair is asked once through the OpenAI-compatible API, graded, and
+journalled as soon as it is done (see :mod:`.store`); the records file is rebuilt from the
+journal at the end, also after Ctrl-C, SIGTERM or a ``max_spend`` stop. A failed call is not
+journalled, so the next run with the same output asks it again; finished pairs are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from langchain_avengers._progress import progress
+from langchain_avengers.calibration.client import (
+    ApiSettings,
+    Completion,
+    EmptyAnswerError,
+    complete,
+    failure_reason,
+    is_fatal,
+    make_client,
+    may_have_been_billed,
+)
+from langchain_avengers.calibration.graders import grade, judge_messages, parse_judge_score
+from langchain_avengers.calibration.plan import CalibrationPlan
+from langchain_avengers.calibration.queries import PythonGrader, Query
+from langchain_avengers.calibration.spend import SpendGuard, prompt_tokens_bound, worst_case_cost
+from langchain_avengers.calibration.store import (
+    Journal,
+    JournalEntry,
+    journal_index,
+    journal_path,
+    write_records,
+)
+from langchain_avengers.catalog import list_price_cost
+
+__all__ = ["CalibrationRun", "run_calibration"]
+
+logger = logging.getLogger("langchain_avengers.calibration")
+Log = Callable[[str], None]
+WINDOW_PER_SLOT = 4
+"""Pairs queued per concurrency slot (bounds memory whatever the number of pairs)."""
+
+
+class GradingError(Exception):
+    """A pair answered but not graded (an unreadable judge verdict, a grader crash)."""
+
+
+@dataclass
+class CalibrationRun:
+    """What a run did; :meth:`describe` is the end-of-run summary."""
+
+    output: Path
+    pairs: int = 0
+    """Pairs of this run (its shard's share of queries x models)."""
+    already_done: int = 0
+    changed: int = 0
+    """Pairs journalled under another query text, reference or grader, asked again."""
+    answered: int = 0
+    failed: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    truncated: int = 0
+    unknown_cost: int = 0
+    spend_answers: float = 0.0
+    spend_judge: float = 0.0
+    possibly_billed: float = 0.0
+    stop_reason: str | None = None
+    """``None`` (ran out of pairs), ``"max_spend"``, ``"interrupted"`` or an API refusal."""
+    rows_written: int = 0
+    pairs_written: int = 0
+    elapsed_s: float = 0.0
+    max_spend: float | None = None
+    max_tokens: int = 0
+    shard: str | None = None
+
+    @property
+    def spend(self) -> float:
+        """USD billed in this run (answers and judge)."""
+        return self.spend_answers + self.spend_judge
+
+    @property
+    def not_started(self) -> int:
+        """Pending pairs never finished (stopped, interrupted) or never started."""
+        return self.pairs - self.already_done - self.answered - self.failed
+
+    @property
+    def complete(self) -> bool:
+        """Every pair of the run is in the journal."""
+        return self.already_done + self.answered == self.pairs
+
+    def describe(self) -> str:
+        """The summary printed at the end of ``avengers calibrate``."""
+        share = f" (shard {self.shard})" if self.shard else ""
+        lines = [
+            f"calibrate: {self.pairs} pairs{share}: {self.answered} answered now, "
+            f"{self.already_done} already done (skipped), {self.failed} failed, "
+            f"{self.not_started} not started ({self.elapsed_s:.1f} s)"
+        ]
+        if self.changed:
+            lines.append(f"  {self.changed} pairs were asked again: their query or grading changed")
+        for reason, count in self.failures.most_common(8):
+            lines.append(f"  failed {count}x {reason}")
+        if self.failed:
+            lines.append("  failed pairs are not recorded; run the same command to retry them")
+        spend = (
+            f"  spend ${self.spend:.4f} (answers ${self.spend_answers:.4f} + judge "
+            f"${self.spend_judge:.4f})"
+        )
+        if self.possibly_billed:
+            spend += f"; up to ${self.possibly_billed:.4f} more for calls that timed out"
+        if self.unknown_cost:
+            spend += f"; {self.unknown_cost} answers of unknown cost not counted"
+        lines.append(spend)
+        if self.truncated:
+            lines.append(
+                f"  {self.truncated} answers stopped at --max-tokens {self.max_tokens}: their "
+                "scores may understate those models"
+            )
+        if self.stop_reason == "max_spend":
+            lines.append(
+                f"  stopped before crossing --max-spend ${self.max_spend:g}: the next pair's "
+                "worst case would not fit"
+            )
+        elif self.stop_reason == "interrupted":
+            lines.append("  interrupted: every finished pair is kept; run again to resume")
+        elif self.stop_reason:
+            lines.append(f"  stopped: {self.stop_reason}")
+        lines.append(
+            f"  wrote {self.output}: {self.rows_written} queries, {self.pairs_written} pairs"
+        )
+        return "\n".join(lines)
+
+
+@dataclass
+class _Limits:
+    concurrency: int
+    per_model: int
+    sandboxes: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+
+
+class _Runner:
+    """One run's mutable state; built and awaited by :func:`run_calibration`."""
+
+    def __init__(
+        self,
+        plan: CalibrationPlan,
+        api: ApiSettings,
+        limits: _Limits,
+        guard: SpendGuard,
+        *,
+        save_answers: bool,
+        show_progress: bool,
+        log: Log,
+    ) -> None:
+        self.plan = plan
+        self.api = api
+        self.limits = limits
+        self.guard = guard
+        self.save_answers = save_answers
+        self.show_progress = show_progress
+        self.log = log
+        self.result = CalibrationRun(
+            output=plan.output,
+            max_spend=guard.cap,
+            max_tokens=plan.max_tokens,
+            shard=str(plan.shard) if plan.shard else None,
+        )
+        self.attempts = 1 + api.max_retries
+        self._signals = 0
+        self._main: asyncio.Task[Any] | None = None
+
+    # ------------------------------------------------------------------ the run
+
+    async def run(self) -> CalibrationRun:
+        started = time.perf_counter()
+        journal_file = journal_path(self.plan.output)
+        entries = journal_index(journal_file)
+        todo = sum(1 for _ in self.plan.pending(entries))
+        self.result.pairs = sum(1 for _ in self.plan.pairs())
+        self.result.already_done = self.result.pairs - todo
+        self.result.changed = sum(1 for q, m in self.plan.pending(entries) if (q.key, m) in entries)
+        pending = self.plan.pending(entries)
+        del entries  # the run keeps no answers or records in memory
+        self._main = asyncio.current_task()
+        self.client = make_client(self.api)
+        self.slots = asyncio.Semaphore(self.limits.concurrency)
+        self.model_slots = {
+            m: asyncio.Semaphore(self.limits.per_model)
+            for m in [*self.plan.models, *self.plan.judge_models()]
+        }
+        self.sandbox_slots = asyncio.Semaphore(self.limits.sandboxes)
+        try:
+            with (
+                Journal(journal_file) as self.journal,
+                _signals_handled(self._on_signal),
+                progress(todo, "calibrate", enabled=self.show_progress, unit="pair") as self.bar,
+            ):
+                await self._launch(pending)
+        except asyncio.CancelledError:
+            if self._signals < 2:
+                raise
+        finally:
+            await self.client.close()
+            self._finish(started)
+        return self.result
+
+    async def _launch(self, pending: Iterator[tuple[Query, str]]) -> None:
+        window = asyncio.Semaphore(self.limits.concurrency * WINDOW_PER_SLOT)
+        tasks: set[asyncio.Task[None]] = set()
+
+        def done(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            window.release()
+
+        for query, model in pending:
+            await window.acquire()
+            if self.result.stop_reason:
+                break
+            task = asyncio.create_task(self._pair(query, model))
+            tasks.add(task)
+            task.add_done_callback(done)
+        await asyncio.gather(*tasks)
+
+    def _finish(self, started: float) -> None:
+        result = self.result
+        result.spend_answers = self.guard.answers
+        result.spend_judge = self.guard.judge
+        result.possibly_billed = self.guard.possibly_billed
+        result.rows_written, result.pairs_written = write_records(
+            self.plan.output, self.plan.queries, self.plan.models, journal_path(self.plan.output)
+        )
+        result.elapsed_s = time.perf_counter() - started
+
+    def _stop(self, reason: str) -> None:
+        if self.result.stop_reason is None:
+            self.result.stop_reason = reason
+
+    def _on_signal(self) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self._stop("interrupted")
+            self.log("calibrate: stopping: finishing the calls in flight (again to abandon them)")
+        elif self._main is not None:
+            self._main.cancel()
+
+    # ------------------------------------------------------------------ one pair
+
+    async def _pair(self, query: Query, model: str) -> None:
+        held = await self.guard.reserve(self.plan.worst_case(query, model, self.attempts))
+        if held is None:
+            self._stop("max_spend")
+            return
+        billed = {"answer": 0.0, "judge": 0.0, "unknown": 0.0}
+        try:
+            if self.result.stop_reason:
+                return
+            answer = await self._call(model, query.messages(), billed, "answer")
+            if answer is None:
+                return
+            self._note_answer(model, answer, billed)
+            score, usage = await self._grade(query, answer, billed)
+            self._record(query, model, answer, score, usage)
+        except GradingError as exc:
+            self._fail(model, str(exc))
+        finally:
+            await self.guard.settle(held, **billed)
+
+    async def _call(
+        self, model: str, messages: list[dict[str, str]], billed: dict[str, float], role: str
+    ) -> Completion | None:
+        """One call under the global and per-model limits.
+
+        Returns:
+            The answer; None when the run stopped or an answer call failed (counted).
+
+        Raises:
+            GradingError: a judge call failed.
+        """
+        async with self.model_slots[model], self.slots:
+            if role == "answer" and self.result.stop_reason:
+                return None
+            try:
+                return await complete(
+                    self.client,
+                    model,
+                    messages,
+                    max_tokens=self.plan.max_tokens,
+                    profile=self.plan.profiles.get(model),
+                    openrouter=self.api.is_openrouter,
+                )
+            except (openai.APIError, EmptyAnswerError) as exc:
+                if may_have_been_billed(exc):
+                    billed["unknown"] += self._worst_of(model, messages)
+                if is_fatal(exc):
+                    self._stop(f"the API refused the run: {failure_reason(exc)}")
+                if role == "judge":
+                    msg = f"judge {model}: {failure_reason(exc)}"
+                    raise GradingError(msg) from exc
+                self._fail(model, failure_reason(exc))
+                return None
+
+    def _worst_of(self, model: str, messages: list[dict[str, str]]) -> float:
+        """Worst case of a call whose billing is unknown (0 without prices)."""
+        profile = self.plan.profiles.get(model)
+        bound = prompt_tokens_bound(messages)
+        return worst_case_cost(profile, bound, self.plan.max_tokens, self.attempts) or 0.0
+
+    def _note_answer(self, model: str, answer: Completion, billed: dict[str, float]) -> None:
+        if answer.cost is None:
+            self.result.unknown_cost += 1
+        billed["answer"] += answer.cost or 0.0
+        if answer.cost_source == "openrouter" and answer.prompt_tokens is not None:
+            listed = list_price_cost(
+                self.plan.profiles.get(model), answer.prompt_tokens, answer.completion_tokens or 0
+            )
+            self.guard.observe_price(answer.cost, listed)
+
+    async def _grade(
+        self, query: Query, answer: Completion, billed: dict[str, float]
+    ) -> tuple[float, dict[str, Any]]:
+        judge = self.plan.judge_of(query)
+        if judge is None:
+            try:
+                if isinstance(query.grader, PythonGrader):
+                    async with self.sandbox_slots:
+                        return await asyncio.to_thread(grade, query, answer.text), {}
+                return grade(query, answer.text), {}
+            except Exception as exc:
+                msg = f"grading error ({type(exc).__name__}: {exc})"
+                raise GradingError(msg) from exc
+        messages = judge_messages(query, answer.text, query.grader)  # type: ignore[arg-type]
+        verdict = await self._call(judge, messages, billed, "judge")
+        if verdict is None:  # the run stopped
+            msg = f"judge {judge}: no verdict"
+            raise GradingError(msg)
+        billed["judge"] += verdict.cost or 0.0
+        score = parse_judge_score(verdict.text)
+        if score is None:
+            msg = f"judge {judge}: no 'Score: N' (0-10) in its verdict"
+            raise GradingError(msg)
+        usage = {
+            "judge_model": verdict.answered_by or judge,
+            "judge_cost": verdict.cost,
+            "judge_prompt_tokens": verdict.prompt_tokens,
+            "judge_completion_tokens": verdict.completion_tokens,
+        }
+        return score, usage
+
+    def _record(
+        self, query: Query, model: str, answer: Completion, score: float, extra: dict[str, Any]
+    ) -> None:
+        usage = {
+            "cost": answer.cost,
+            "cost_source": answer.cost_source,
+            "prompt_tokens": answer.prompt_tokens,
+            "completion_tokens": answer.completion_tokens,
+            "reasoning_tokens": answer.reasoning_tokens,
+            "latency_s": answer.latency_s,
+            "answered_by": answer.answered_by,
+            "retries": answer.retries,
+            "truncated": answer.truncated,
+            **extra,
+        }
+        entry = JournalEntry(
+            key=query.key,
+            model=model,
+            prompt_fp=query.prompt_fingerprint,
+            grading_fp=query.grading_fingerprint,
+            score=score,
+            usage={k: v for k, v in usage.items() if v is not None or k == "cost"},
+            answer=answer.text if self.save_answers else None,
+        )
+        self.journal.append(entry)
+        self.result.answered += 1
+        self.result.truncated += answer.truncated
+        self._advance()
+
+    def _fail(self, model: str, reason: str) -> None:
+        self.result.failed += 1
+        self.result.failures[f"{model}: {reason}"] += 1
+        self._advance()
+
+    def _advance(self) -> None:
+        self.bar.update(1)
+        failed = f", {self.result.failed} failed" if self.result.failed else ""
+        self.bar.set_postfix_str(f"${self.guard.spent:.4f}{failed}", refresh=False)
+
+
+@contextlib.contextmanager
+def _signals_handled(handler: Callable[[], None]) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``handler`` while the run is on (main thread, POSIX)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, handler)
+                installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def run_calibration(
+    plan: CalibrationPlan,
+    api: ApiSettings,
+    *,
+    concurrency: int = 8,
+    per_model_concurrency: int | None = None,
+    max_spend: float | None = None,
+    save_answers: bool = False,
+    show_progress: bool = True,
+    log: Log | None = None,
+) -> CalibrationRun:
+    """Run ``plan``'s pending pairs and rebuild its output; see :func:`calibrate`."""
+    unpriced = plan.unpriced_models()
+    if unpriced and max_spend is not None:
+        msg = (
+            f"--max-spend needs list prices, and the catalog has none for "
+            f"{', '.join(unpriced)} (run `avengers catalog refresh`, or drop the cap)"
+        )
+        raise ValueError(msg)
+    _check_output(plan.output)
+    note = log or logger.warning
+    for model in unpriced:
+        nearest = ", ".join(plan.catalog.nearest(model)) or "none"
+        note(
+            f"calibrate: the catalog has no price for {model} (nearest known: {nearest}); its "
+            "cost comes from the endpoint's usage.cost only"
+        )
+    limits = _Limits(concurrency, per_model_concurrency or concurrency)
+    runner = _Runner(
+        plan,
+        api,
+        limits,
+        SpendGuard(cap=max_spend),
+        save_answers=save_answers,
+        show_progress=show_progress,
+        log=note,
+    )
+    return await runner.run()
+
+
+def _check_output(output: Path) -> None:
+    """Refuse to replace a records file this tool did not write (it has no journal)."""
+    if output.exists() and not journal_path(output).exists():
+        msg = (
+            f"{output} exists but has no journal ({journal_path(output).name}) beside it, so it "
+            "was not written by `avengers calibrate`; choose another -o or move it away"
+        )
+        raise ValueError(msg)
