@@ -270,19 +270,19 @@ def test_list_price_cost_when_openrouter_gives_none(server: TestServer) -> None:
     message = make_llm(server).invoke(QUERY, alpha=0.7)
     assert message.response_metadata["avengers"]["cost_source"] == "openrouter"
     # The same answer priced from the catalog, as the model does when usage.cost is absent.
-    from langchain_avengers._openrouter import call_cost
+    from langchain_avengers._costs import answer_cost
     from langchain_avengers.catalog import load_catalog
 
     model = message.response_metadata["model_name"]
-    cost, source = call_cost(message, None, load_catalog()[model])
-    assert source == "list_prices"
-    assert cost == pytest.approx(message.response_metadata["avengers"]["actual_cost"])
+    cost = answer_cost(message.usage_metadata, None, load_catalog()[model])
+    assert cost.source == "list_prices"
+    assert cost.total == pytest.approx(message.response_metadata["avengers"]["actual_cost"])
 
 
 # ---------------------------------------------------------------------------- fallbacks
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503])
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503])
 def test_retryable_failure_falls_back_to_next_best(
     server: TestServer, router: Any, status: int
 ) -> None:
@@ -304,7 +304,7 @@ def test_no_tool_endpoint_404_falls_back(server: TestServer, router: Any) -> Non
     assert message.response_metadata["avengers"]["fallbacks"][0]["status"] == 404
 
 
-@pytest.mark.parametrize("status", [400, 401, 403])
+@pytest.mark.parametrize("status", [400, 401, 402, 403])
 def test_non_retryable_failure_raises_at_once(server: TestServer, router: Any, status: int) -> None:
     order = expected_order(router, QUERY, 0.5)
     server.config.fail_models[order[0]] = status
@@ -422,6 +422,8 @@ def test_trace_shows_model_and_cost_once(server: TestServer) -> None:
     assert info["model"] == message.response_metadata["model_name"]
     assert info["actual_cost"] == message.response_metadata["avengers"]["actual_cost"]
     assert run.extra["metadata"]["ls_provider"] == "openrouter"
+    assert run.extra["metadata"]["ls_model_name"] == message.response_metadata["model_name"]
+    assert run.extra["metadata"]["avengers_model"] == message.response_metadata["model_name"]
     assert [e["name"] for e in run.events].count("start") == 1
 
 
