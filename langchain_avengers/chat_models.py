@@ -175,7 +175,9 @@ class AvengersChatModel(RoutedChatModel):
         router = _load_router(kwargs.get("router"))
         kwargs["router"] = router
         options = {k: kwargs[k] for k in ROUTING_OPTIONS if kwargs.get(k) is not None}
-        kwargs.update(check_routing_options(options, router.models_, router.n_clusters, "init"))
+        kwargs.update(
+            check_routing_options(options, router.models_, router.n_clusters, "AvengersChatModel")
+        )
         client_overrides(kwargs.get("model_kwargs") or {}, router.models_)
         super().__init__(**kwargs)
 

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler, get_usage_metadata_callback
+from langchain_core.callbacks import get_usage_metadata_callback
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 from openrouter_server import TestServer
 from pydantic import BaseModel
+from route_events import EventLog
 
 from langchain_avengers import AvengersChatModel, ClusterRouter, WordLlamaEmbeddings
 from langchain_avengers import callbacks as avengers_callbacks
-from langchain_avengers.chat_models import ROUTE_EVENT
 from langchain_avengers.pool import default_router_path, load_default_router
 
 SECRET = "sk-or-v1-test-secret-calls-0123456789"
@@ -33,21 +32,6 @@ ROUTER = load_default_router()
 
 def pick(text: str, alpha: float = 0.5) -> str:
     return ROUTER.route(text, alpha).model
-
-
-class EventLog(BaseCallbackHandler):
-    """Chat-model starts and route events, with their run ids."""
-
-    def __init__(self) -> None:
-        self.starts: list[uuid.UUID] = []
-        self.events: list[tuple[uuid.UUID, dict[str, Any]]] = []
-
-    def on_chat_model_start(self, *args: Any, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self.starts.append(run_id)
-
-    def on_custom_event(self, name: str, data: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        if name == ROUTE_EVENT:
-            self.events.append((run_id, data))
 
 
 @tool

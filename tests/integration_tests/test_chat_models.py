@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from typing import Any
 
 import openai
 import pytest
-from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.load import dumpd
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import ConfigurableField
@@ -17,9 +15,10 @@ from langchain_core.tools import tool
 from langchain_core.tracers.context import collect_runs
 from openrouter_server import TestServer
 from pydantic import BaseModel
+from route_events import AsyncEventLog, EventLog
 
 from langchain_avengers import AvengersChatModel, load_default_router
-from langchain_avengers.chat_models import ROUTE_EVENT, NoCapableModelError
+from langchain_avengers.chat_models import NoCapableModelError
 
 SECRET = "sk-or-v1-test-secret-never-logged-0123456789"
 QUERY = "Prove that there are infinitely many prime numbers."
@@ -36,32 +35,6 @@ class Joke(BaseModel):
 
     setup: str
     punchline: str
-
-
-class EventLog(BaseCallbackHandler):
-    """Records chat-model starts and routing events with their run ids."""
-
-    def __init__(self) -> None:
-        self.starts: list[uuid.UUID] = []
-        self.events: list[tuple[uuid.UUID, dict[str, Any]]] = []
-
-    def on_chat_model_start(self, *args: Any, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self.starts.append(run_id)
-
-    def on_custom_event(self, name: str, data: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        if name == ROUTE_EVENT:
-            self.events.append((run_id, data))
-
-
-class AsyncEventLog(AsyncCallbackHandler, EventLog):
-    async def on_chat_model_start(self, *args: Any, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self.starts.append(run_id)
-
-    async def on_custom_event(
-        self, name: str, data: Any, *, run_id: uuid.UUID, **kwargs: Any
-    ) -> None:
-        if name == ROUTE_EVENT:
-            self.events.append((run_id, data))
 
 
 @pytest.fixture(scope="module")
