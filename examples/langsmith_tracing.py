@@ -6,11 +6,13 @@ Turn tracing on with three environment variables (nothing changes in the code):
     LANGSMITH_API_KEY=lsv2_...      your LangSmith key
     LANGSMITH_PROJECT=avengers      project the runs go to (default: "default")
 
-The model's run is tagged ``ls_provider="openrouter"`` and ``ls_model_name="avengers-router"``;
-the model actually chosen, the routing decision and the cost are in the run's outputs
-(``llm_output["model_name"]``, ``llm_output["avengers"]``), and the decision is also a custom
-``avengers_route`` event on that run. Here ``collect_runs()`` captures the same run tree locally.
-With ``--offline`` tracing is forced off, so LangSmith is never contacted.
+The model's run is opened with the routed model as ``ls_model_name`` (``ls_provider`` is
+"openrouter"), and the decision is in the run's metadata under flat keys LangSmith can filter
+on (``avengers_model``, ``avengers_alpha``, ``avengers_candidates``, ``avengers_excluded``...).
+The answer's ``usage_metadata`` carries tokens and ``input_cost``/``output_cost``/
+``total_cost`` in USD, which LangSmith shows as the run's cost. Here ``collect_runs()``
+captures the same run tree locally. With ``--offline`` tracing is forced off, so LangSmith is
+never contacted.
 
     OPENROUTER_API_KEY=sk-or-... LANGSMITH_TRACING=true LANGSMITH_API_KEY=lsv2-... \\
         python examples/langsmith_tracing.py            # live, traced to LangSmith
@@ -71,16 +73,19 @@ def main() -> None:
         print(f"  run {run.name!r} ({run.run_type})")
         if run.run_type != "llm":
             continue
-        llm_output = run.outputs["llm_output"]
-        usage, routing = llm_output["token_usage"], llm_output["avengers"]
+        answer = run.outputs["generations"][0][0]["message"]["kwargs"]
+        usage = answer["usage_metadata"]
         print(f"    ls_provider={meta['ls_provider']} ls_model_name={meta['ls_model_name']}")
+        print(f"    metadata budget={meta['budget']}, avengers_alpha={meta['avengers_alpha']}")
+        ranking = ", ".join(f"{c['model']} {c['score']:.2f}" for c in meta["avengers_candidates"])
+        print(f"    avengers_candidates: {ranking}")
+        print(f"    avengers_excluded: {meta['avengers_excluded'] or 'none'}")
+        print(f"    chosen model: {answer['response_metadata']['model_name']}")
         print(
-            f"    metadata budget={meta['budget']}, invocation alpha="
-            f"{run.extra['invocation_params']['alpha']}"
+            f"    tokens: {usage['input_tokens']} in, {usage['output_tokens']} out; cost: "
+            f"${usage['input_cost']:.6f} in + ${usage['output_cost']:.6f} out = "
+            f"${usage['total_cost']:.6f} ({answer['response_metadata']['avengers']['cost_source']})"
         )
-        print(f"    chosen model: {llm_output['model_name']}")
-        print(f"    cost: ${routing['actual_cost']:.6f} ({routing['cost_source']})")
-        print(f"    tokens: {usage['prompt_tokens']} in, {usage['completion_tokens']} out")
         for run_id, data in events.events:
             where = "this run" if run_id == run.id else f"run {run_id}"
             print(

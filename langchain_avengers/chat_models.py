@@ -2,115 +2,87 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import uuid
+import asyncio
+import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import (
-    AsyncCallbackManager,
     AsyncCallbackManagerForLLMRun,
-    CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    BaseMessage,
-    HumanMessage,
-    UsageMetadata,
-)
-from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
-from langchain_core.output_parsers.openai_tools import (
-    JsonOutputKeyToolsParser,
-    PydanticToolsParser,
-)
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
-from langchain_core.runnables.config import ensure_config
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
-from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
-from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import _ChatModelBinding
 
+from langchain_avengers._costs import answer_cost
 from langchain_avengers._openrouter import (
     OpenRouterChatOpenAI,
-    call_cost,
-    describe_failure,
     estimate_text_tokens,
     estimate_tokens,
-    is_retryable,
     media_inputs,
-    message_text,
+)
+from langchain_avengers._plan import Plan, Request, required_capabilities, routing_text
+from langchain_avengers._runs import (
+    CALL_KEY,
+    DEFAULT_LS_MODEL,
+    ROUTE_EVENT,
+    EventTarget,
+    RoutedCall,
+    RoutedChatModel,
+    aemit,
+    emit,
+)
+from langchain_avengers._streaming import StreamTally, aannotated, ahead_of, annotated, head_of
+from langchain_avengers._structured import StructuredMethod, format_tool_choice, structured_output
+from langchain_avengers._validation import (
+    ROUTING_OPTIONS,
+    check_alpha,
+    check_constructor_arguments,
+    check_models,
+    check_pinned_model,
+    check_routing_options,
+    check_top_p,
+    client_overrides,
 )
 from langchain_avengers.catalog import OpenRouterProfile, load_catalog
 from langchain_avengers.pool import load_default_router
-from langchain_avengers.router import ClusterRouter
+from langchain_avengers.router import ClusterRouter, RoutingDecision
 
-__all__ = ["ROUTE_EVENT", "AvengersChatModel"]
+__all__ = ["DEFAULT_TIMEOUT_S", "ROUTE_EVENT", "AvengersChatModel", "NoCapableModelError"]
 
-ROUTE_EVENT = "avengers_route"
-"""Name of the custom callback event carrying each routing decision."""
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-ROUTER_KWARGS = ("alpha", "models", "top_p", "model", "avengers_capabilities")
-ROUTING_FIELDS = ("alpha", "top_p", "models")
-"""Per-chain routing options that ``bind`` keeps on the model itself (see ``bind``)."""
-_STREAM_RUN: contextvars.ContextVar[tuple[uuid.UUID, RunnableConfig] | None] = (
-    contextvars.ContextVar("avengers_stream_run", default=None)
-)
+DEFAULT_TIMEOUT_S = 120.0
+"""Seconds without an answer before a request gives up and the next model is tried: longer
+than a long non-streamed answer usually takes, short enough that a hung provider costs two
+minutes rather than forever."""
 
 
 class NoCapableModelError(ValueError):
     """No model of the pool can serve a call (raised before any HTTP request)."""
 
 
-@dataclass
-class _Plan:
-    """One call's routing: the models to try in order and what to say about it."""
-
-    order: list[str]
-    client_kwargs: dict[str, Any]
-    metadata: dict[str, Any]
-    candidates: dict[str, dict[str, Any]]
-    remaining: int
-    """Fallbacks still allowed."""
-    failures: list[dict[str, Any]] = field(default_factory=list)
-
-    def fall_back_or_raise(self, model: str, error: Exception) -> None:
-        """Record a retryable failure so the next model is tried; re-raise anything else."""
-        if not is_retryable(error) or model == self.order[-1] or not self.remaining:
-            if self.failures and hasattr(error, "add_note"):  # Python 3.11+
-                tried = ", ".join(f"{f['model']} ({f['error']})" for f in self.failures)
-                error.add_note(f"avengers: fell back from {tried} before {model} failed too")
-            raise error
-        self.remaining -= 1
-        self.failures.append(describe_failure(model, error))
-
-    def report(self, model: str) -> dict[str, Any]:
-        """The decision as seen when ``model`` is tried (after any fallbacks so far)."""
-        chosen = self.candidates.get(model, {})
-        return {
-            **self.metadata,
-            "model": model,
-            "expected_cost": chosen.get("expected_cost"),
-            "expected_accuracy": chosen.get("expected_accuracy"),
-            "fallbacks": list(self.failures),
-        }
-
-
-class AvengersChatModel(BaseChatModel):
+class AvengersChatModel(RoutedChatModel):
     """Routes every call to one OpenRouter model with the Avengers-Pro cluster router.
 
     Routing reads the text of the latest human message (the whole conversation is then sent
@@ -131,13 +103,13 @@ class AvengersChatModel(BaseChatModel):
             llm = AvengersChatModel(alpha=0.5)
             msg = llm.invoke("What is the capital of Australia?")
             msg.response_metadata["model_name"]  # e.g. "mistralai/mistral-large-2512"
-            msg.response_metadata["avengers"]["actual_cost"]  # USD
+            msg.usage_metadata["total_cost"]  # USD, also response_metadata["cost"]
 
             cheap = llm.bind(alpha=0.2)  # a per-chain budget
             tools_llm = llm.bind_tools([my_tool])  # only tool-capable models
 
     Per call: ``alpha``, ``top_p``, ``models`` (restrict the pool) and ``model`` (pin one
-    model) may be given to ``invoke``/``bind``.
+    model) may be given to ``invoke``/``bind``. Unknown constructor arguments are refused.
     """
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
@@ -153,24 +125,31 @@ class AvengersChatModel(BaseChatModel):
     base_url: str = Field(default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL))
     """OpenRouter (or compatible) API base URL; env ``OPENROUTER_BASE_URL``."""
     api_key: SecretStr | None = Field(
-        default_factory=secret_from_env("OPENROUTER_API_KEY", default=None)
+        default_factory=secret_from_env("OPENROUTER_API_KEY", default=None),
+        validation_alias=AliasChoices("api_key", "openrouter_api_key"),
     )
-    """OpenRouter API key; env ``OPENROUTER_API_KEY``. Never logged or put in metadata."""
+    """OpenRouter API key (alias ``openrouter_api_key``); env ``OPENROUTER_API_KEY``. Never
+    logged or put in metadata."""
     temperature: float | None = None
     """Sampling temperature passed to the chosen model."""
     max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
     """Most tokens to generate."""
-    timeout: float | None = Field(default=None, alias="request_timeout")
-    """Seconds before a request to a model times out (then the next model is tried)."""
-    max_retries: int | None = None
-    """Retries of one model by the OpenAI client before falling back to the next model."""
+    timeout: float | None = Field(default=DEFAULT_TIMEOUT_S, alias="request_timeout")
+    """Seconds a request may wait for the provider before it fails and the next model is
+    tried (default 120; ``None`` waits forever)."""
+    max_retries: int = Field(default=1, ge=0)
+    """Retries of the same model after a transient failure (5xx, 408, 429 with a short
+    ``Retry-After``, a dropped connection) before the next model is tried. Timeouts and a
+    ``Retry-After`` over 5 s go to the next model at once."""
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     """Default stop sequences."""
     streaming: bool = False
     """Stream internally even for ``invoke`` (callbacks then see tokens)."""
     model_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Extra ``ChatOpenAI`` keyword arguments per model id, e.g. ``{"google/gemini-2.5-pro":
-    {"reasoning_effort": "low"}}``."""
+    """Per-model ChatOpenAI settings that override the top-level ones for that model, e.g.
+    ``{"google/gemini-2.5-pro": {"temperature": 0, "reasoning_effort": "low"}}``. Identity,
+    connection and retry settings (``model``, ``base_url``, ``api_key``, ``max_retries``,
+    ``stream_usage``...) are refused, as are names ChatOpenAI does not know."""
     profiles: dict[str, OpenRouterProfile] = Field(default_factory=dict)
     """Per-model capabilities, context size and prices, merged key by key over the catalog's
     entry (the live catalog from ``avengers catalog refresh`` if there is one, else the
@@ -185,17 +164,32 @@ class AvengersChatModel(BaseChatModel):
     _profiles: dict[str, OpenRouterProfile] = PrivateAttr(default_factory=dict)
     """Resolved profile of every pool model found in ``profiles`` or a catalog."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        """Check every argument before pydantic sees them, so errors name them plainly.
+
+        Raises:
+            ValueError: an unknown argument (with the nearest known one), ``model=``, a bad
+                ``alpha``/``top_p``/``models``/``model_kwargs``.
+            RouterFileError: a router path that does not hold a valid router.
+        """
+        check_constructor_arguments(type(self).model_fields, kwargs)
+        router = _load_router(kwargs.get("router"))
+        kwargs["router"] = router
+        options = {k: kwargs[k] for k in ROUTING_OPTIONS if kwargs.get(k) is not None}
+        kwargs.update(
+            check_routing_options(options, router.models_, router.n_clusters_, "AvengersChatModel")
+        )
+        client_overrides(kwargs.get("model_kwargs") or {}, router.models_)
+        super().__init__(**kwargs)
+
     @field_validator("router", mode="before")
     @classmethod
-    def _load_router(cls, value: Any) -> ClusterRouter:
-        if value is None:
-            return load_default_router()
-        if isinstance(value, (str, Path)):
-            return ClusterRouter.load(value)
-        if not isinstance(value, ClusterRouter):
-            msg = f"router: expected a fitted ClusterRouter or a path, got {type(value).__name__}"
-            raise TypeError(msg)
-        return value
+    def _router_from(cls, value: Any) -> ClusterRouter:
+        return _load_router(value)
+
+    @field_serializer("router", when_used="json")
+    def _describe_router(self, router: ClusterRouter) -> dict[str, Any]:
+        return {"models": self.pool, "data_fingerprint": router.data_fingerprint_}
 
     @model_validator(mode="after")
     def _build_clients(self) -> AvengersChatModel:
@@ -205,12 +199,14 @@ class AvengersChatModel(BaseChatModel):
                 "(routing alone works without one: see ClusterRouter.route)"
             )
             raise ValueError(msg)
-        for name, per_model in (("model_kwargs", self.model_kwargs), ("profiles", self.profiles)):
-            unknown = sorted(set(per_model) - set(self.pool))
-            if unknown:
-                msg = f"{name}: model id(s) {unknown} are not in the pool {self.pool}"
-                raise ValueError(msg)
-        self._clients = {model: self._new_client(model) for model in self.pool}
+        unknown = sorted(set(self.profiles) - set(self.pool))
+        if unknown:
+            msg = f"profiles: model id(s) {unknown} are not in the router's pool {self.pool}"
+            raise ValueError(msg)
+        overrides = client_overrides(self.model_kwargs, self.pool)
+        self._clients = {
+            model: self._new_client(model, overrides.get(model, {})) for model in self.pool
+        }
         self._profiles = self._resolve_profiles()
         return self
 
@@ -242,20 +238,20 @@ class AvengersChatModel(BaseChatModel):
         profile = self._profiles.get(model)
         return None if profile is None else OpenRouterProfile(**profile)
 
-    def _new_client(self, model: str) -> OpenRouterChatOpenAI:
+    def _new_client(self, model: str, overrides: Mapping[str, Any]) -> OpenRouterChatOpenAI:
+        """One model's client; retries are the router's own, so the client never retries."""
         settings: dict[str, Any] = {
-            "model": model,
-            "base_url": self.base_url,
-            "api_key": self.api_key,
-            "organization": None,  # never forward an OpenAI org id to OpenRouter
+            "model_name": model,
+            "openai_api_base": self.base_url,
+            "openai_api_key": self.api_key,
+            "openai_organization": None,  # never forward an OpenAI org id to OpenRouter
             "stream_usage": True,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
-            "timeout": self.timeout,
+            "request_timeout": self.timeout,
+            "max_retries": 0,
         }
-        if self.max_retries is not None:
-            settings["max_retries"] = self.max_retries
-        return OpenRouterChatOpenAI(**settings, **self.model_kwargs.get(model, {}))
+        return OpenRouterChatOpenAI(**{**settings, **overrides})
 
     @property
     def fitted_router(self) -> ClusterRouter:
@@ -294,14 +290,20 @@ class AvengersChatModel(BaseChatModel):
             "max_tokens": self.max_tokens,
         }
 
+    # ------------------------------------------------------------------ tracing
+
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """The routed model as ``ls_model_name`` (known before the run starts)."""
+        call = kwargs.get(CALL_KEY)
+        model = call.plan.first_model if call is not None and call.plan else kwargs.get("model")
+        client = self._clients.get(model) if isinstance(model, str) else None
         params = LangSmithParams(
             ls_provider="openrouter",
-            ls_model_name=kwargs.get("model") or "avengers-router",
+            ls_model_name=model if isinstance(model, str) else DEFAULT_LS_MODEL,
             ls_model_type="chat",
-            ls_temperature=kwargs.get("temperature", self.temperature),
+            ls_temperature=kwargs.get("temperature", (client or self).temperature),
         )
-        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        max_tokens = kwargs.get("max_tokens", (client or self).max_tokens)
         if max_tokens is not None:
             params["ls_max_tokens"] = max_tokens
         if stop or self.stop:
@@ -323,14 +325,17 @@ class AvengersChatModel(BaseChatModel):
 
     # ------------------------------------------------------------------ routing
 
-    def _plan(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> _Plan:
-        """Decide which models to try, in order, before any HTTP request."""
-        options = {k: kwargs.pop(k) for k in ROUTER_KWARGS if k in kwargs}
-        alpha = float(options.get("alpha", self.alpha))
-        top_p = options.get("top_p", self.top_p)
-        needs = _required_capabilities(kwargs, options.get("avengers_capabilities", ()))
-        needs |= media_inputs(messages)
-        candidates = self._candidates(options.get("models", self.models), options.get("model"))
+    def _request(self, messages: list[BaseMessage], kwargs: Mapping[str, Any]) -> Request:
+        """Check one call's options and rule out models, before anything is embedded."""
+        if not messages:
+            msg = "messages: empty list; a call needs at least one message"
+            raise ValueError(msg)
+        alpha = check_alpha(kwargs.get("alpha", self.alpha))
+        top_p = check_top_p(kwargs.get("top_p", self.top_p), self.fitted_router.n_clusters_)
+        pinned = check_pinned_model(kwargs["model"], self.pool) if "model" in kwargs else None
+        allowed = check_models(kwargs.get("models", self.models), self.pool) or self.pool
+        candidates = [pinned] if pinned else allowed
+        needs = required_capabilities(kwargs) | media_inputs(messages)
         tokens = estimate_tokens(messages, kwargs.get("tools"))
         excluded = {m: r for m in candidates if (r := self._exclusion(m, needs, tokens))}
         usable = [m for m in candidates if m not in excluded]
@@ -341,40 +346,8 @@ class AvengersChatModel(BaseChatModel):
                 + "; ".join(f"{m} ({r})" for m, r in excluded.items())
             )
             raise NoCapableModelError(msg)
-        pinned = "model" in options
-        decision = self.fitted_router.route(
-            _routing_text(messages), alpha, allowed_models=usable, top_p=top_p
-        )
-        metadata: dict[str, Any] = {
-            "alpha": alpha,
-            "top_p": decision.top_p,
-            "routed": not pinned,
-            "required_capabilities": sorted(needs),
-            "estimated_input_tokens": tokens,
-            "excluded": excluded,
-            "candidates": [asdict(c) for c in decision.candidates],
-            "clusters": [asdict(c) for c in decision.clusters],
-        }
-        return _Plan(
-            order=usable if pinned else [c.model for c in decision.candidates],
-            client_kwargs=kwargs,
-            metadata=metadata,
-            candidates={c.model: asdict(c) for c in decision.candidates},
-            remaining=self.max_fallbacks,
-        )
-
-    def _candidates(self, models: Sequence[str] | None, pinned: str | None) -> list[str]:
-        requested = [pinned] if pinned is not None else models
-        if requested is None:
-            return self.pool
-        if isinstance(requested, str):
-            requested = [requested]
-        unknown = [m for m in requested if m not in self._clients]
-        if unknown or not requested:
-            what = "model" if pinned is not None else "models"
-            msg = f"{what}: {unknown or 'empty list'}; choose among the pool {self.pool}"
-            raise ValueError(msg)
-        return list(dict.fromkeys(requested))
+        text = routing_text(messages)
+        return Request(text, alpha, top_p, frozenset(needs), tokens, usable, excluded, pinned)
 
     def _exclusion(self, model: str, needs: set[str], tokens: int) -> str | None:
         """Why ``model`` cannot serve the call, or None."""
@@ -398,62 +371,36 @@ class AvengersChatModel(BaseChatModel):
             return f"~{tokens} input tokens exceed max_input_tokens={limit}"
         return None
 
-    def _finish(
-        self, message: AIMessage, model: str, openrouter_cost: float | None
-    ) -> dict[str, Any]:
-        """The cost part of the metadata, known once the answer is in."""
-        cost, source = call_cost(message, openrouter_cost, self._profiles.get(model))
-        return {"actual_cost": cost, "cost_source": source}
-
-    def _annotate(self, result: ChatResult, plan: _Plan, model: str) -> ChatResult:
-        generation = result.generations[0]
-        message = generation.message
-        token_usage = (result.llm_output or {}).get("token_usage") or {}
-        assert isinstance(message, AIMessage)
-        avengers = {
-            **plan.report(model),
-            **self._finish(message, model, token_usage.get("cost")),
-        }
-        message.response_metadata["model_name"] = model
-        message.response_metadata["avengers"] = avengers
-        llm_output = {**(result.llm_output or {}), "model_name": model, "avengers": avengers}
-        return ChatResult(generations=[generation, *result.generations[1:]], llm_output=llm_output)
-
-    # ------------------------------------------------------------------ events
-
-    def _emit(self, data: dict[str, Any], run_manager: CallbackManagerForLLMRun | None) -> None:
-        if run_manager is not None:
-            _manager_for(run_manager, CallbackManager).on_custom_event(
-                ROUTE_EVENT, data, run_id=run_manager.run_id
+    def _route(
+        self, messages: list[BaseMessage], kwargs: Mapping[str, Any], target: EventTarget | None
+    ) -> RoutedCall:
+        """Route one call; an error is kept to be raised inside the call's run."""
+        try:
+            request = self._request(messages, kwargs)
+            decision = self.fitted_router.route(
+                request.text, request.alpha, allowed_models=request.usable, top_p=request.top_p
             )
-            return
-        stream_run = _STREAM_RUN.get()
-        if stream_run is not None:
-            run_id, config = stream_run
-            _configured(config, self, CallbackManager).on_custom_event(
-                ROUTE_EVENT, data, run_id=run_id
-            )
-            return
-        with contextlib.suppress(RuntimeError):  # no run to attach it to; metadata has it
-            dispatch_custom_event(ROUTE_EVENT, data)
+        except Exception as error:
+            return RoutedCall(None, error, target)
+        return RoutedCall(self._plan(request, decision), None, target)
 
-    async def _aemit(
-        self, data: dict[str, Any], run_manager: AsyncCallbackManagerForLLMRun | None
-    ) -> None:
-        if run_manager is not None:
-            await _manager_for(run_manager, AsyncCallbackManager).on_custom_event(
-                ROUTE_EVENT, data, run_id=run_manager.run_id
+    async def _aroute(
+        self, messages: list[BaseMessage], kwargs: Mapping[str, Any], target: EventTarget | None
+    ) -> RoutedCall:
+        """Async :meth:`_route`: the embedder does not block the event loop."""
+        try:
+            request = self._request(messages, kwargs)
+            decision = await self.fitted_router.aroute(
+                request.text, request.alpha, allowed_models=request.usable, top_p=request.top_p
             )
-            return
-        stream_run = _STREAM_RUN.get()
-        if stream_run is not None:
-            run_id, config = stream_run
-            await _configured(config, self, AsyncCallbackManager).on_custom_event(
-                ROUTE_EVENT, data, run_id=run_id
-            )
-            return
-        with contextlib.suppress(RuntimeError):
-            await adispatch_custom_event(ROUTE_EVENT, data)
+        except Exception as error:
+            return RoutedCall(None, error, target)
+        return RoutedCall(self._plan(request, decision), None, target)
+
+    def _plan(self, request: Request, decision: RoutingDecision) -> Plan:
+        return request.plan(
+            decision, max_fallbacks=self.max_fallbacks, max_retries=self.max_retries
+        )
 
     # ------------------------------------------------------------------ calls
 
@@ -464,19 +411,19 @@ class AvengersChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        plan = self._plan(messages, kwargs)
-        for model in plan.order:
-            self._emit(plan.report(model), run_manager)
+        plan, target = self._take_call(messages, kwargs)
+        for model, first_try in plan.attempts():
+            if first_try:
+                emit(self, plan.report(model), run_manager, target)
             try:
                 result = self._clients[model]._generate(
-                    messages, stop=stop or self.stop, run_manager=run_manager, **plan.client_kwargs
+                    messages, stop=stop or self.stop, run_manager=run_manager, **kwargs
                 )
             except Exception as error:
-                plan.fall_back_or_raise(model, error)
+                time.sleep(plan.after_failure(model, error))
                 continue
-            return self._annotate(result, plan, model)
-        msg = "unreachable: the last attempt returns or raises"
-        raise AssertionError(msg)
+            return self._finish(result, plan, model)
+        raise AssertionError  # attempts() ends only by a return or after_failure raising
 
     async def _agenerate(
         self,
@@ -485,19 +432,19 @@ class AvengersChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        plan = self._plan(messages, kwargs)
-        for model in plan.order:
-            await self._aemit(plan.report(model), run_manager)
+        plan, target = await self._atake_call(messages, kwargs)
+        for model, first_try in plan.attempts():
+            if first_try:
+                await aemit(self, plan.report(model), run_manager, target)
             try:
                 result = await self._clients[model]._agenerate(
-                    messages, stop=stop or self.stop, run_manager=run_manager, **plan.client_kwargs
+                    messages, stop=stop or self.stop, run_manager=run_manager, **kwargs
                 )
             except Exception as error:
-                plan.fall_back_or_raise(model, error)
+                await asyncio.sleep(plan.after_failure(model, error))
                 continue
-            return self._annotate(result, plan, model)
-        msg = "unreachable: the last attempt returns or raises"
-        raise AssertionError(msg)
+            return self._finish(result, plan, model)
+        raise AssertionError
 
     def _stream(
         self,
@@ -506,18 +453,17 @@ class AvengersChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        plan = self._plan(messages, kwargs)
-        for model in plan.order:
-            self._emit(plan.report(model), run_manager)
-            chunks = self._clients[model]._stream(
-                messages, stop=stop or self.stop, **plan.client_kwargs
-            )
+        plan, target = self._take_call(messages, kwargs)
+        for model, first_try in plan.attempts():
+            if first_try:
+                emit(self, plan.report(model), run_manager, target)
+            chunks = self._clients[model]._stream(messages, stop=stop or self.stop, **kwargs)
             try:
-                first = next(chunks, None)
+                head = head_of(chunks)
             except Exception as error:
-                plan.fall_back_or_raise(model, error)
+                time.sleep(plan.after_failure(model, error))
                 continue
-            for chunk in _annotated_stream(_StreamTally(self, plan, model), first, chunks):
+            for chunk in annotated(self._tally(plan, model), head, chunks):
                 if run_manager is not None:
                     run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
@@ -530,54 +476,44 @@ class AvengersChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        plan = self._plan(messages, kwargs)
-        for model in plan.order:
-            await self._aemit(plan.report(model), run_manager)
-            chunks = self._clients[model]._astream(
-                messages, stop=stop or self.stop, **plan.client_kwargs
-            )
+        plan, target = await self._atake_call(messages, kwargs)
+        for model, first_try in plan.attempts():
+            if first_try:
+                await aemit(self, plan.report(model), run_manager, target)
+            chunks = self._clients[model]._astream(messages, stop=stop or self.stop, **kwargs)
             try:
-                first = await anext(chunks, None)
+                head = await ahead_of(chunks)
             except Exception as error:
-                plan.fall_back_or_raise(model, error)
+                await asyncio.sleep(plan.after_failure(model, error))
                 continue
-            tally = _StreamTally(self, plan, model)
-            async for chunk in _aannotated_stream(tally, first, chunks):
+            async for chunk in aannotated(self._tally(plan, model), head, chunks):
                 if run_manager is not None:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
             return
 
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        """Stream the chosen model's answer; the routing event goes to this model's run."""
-        config, previous = _remember_stream_run(config)
-        try:
-            yield from super().stream(input, config, stop=stop, **kwargs)
-        finally:
-            _STREAM_RUN.set(previous)
+    def _tally(self, plan: Plan, model: str) -> StreamTally:
+        return StreamTally(plan.report(model), model, self._profiles.get(model))
 
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
-        """Async :meth:`stream`."""
-        config, previous = _remember_stream_run(config)
-        try:
-            async for chunk in super().astream(input, config, stop=stop, **kwargs):
-                yield chunk
-        finally:
-            _STREAM_RUN.set(previous)
+    def _finish(self, result: ChatResult, plan: Plan, model: str) -> ChatResult:
+        """Name the routed model, and add the decision, usage costs and cost to the answer."""
+        message = result.generations[0].message
+        assert isinstance(message, AIMessage)
+        token_usage = (result.llm_output or {}).get("token_usage") or {}
+        cost = answer_cost(
+            message.usage_metadata, token_usage.get("cost"), self._profiles.get(model)
+        )
+        avengers = {**plan.report(model), **cost.metadata()}
+        message.usage_metadata = cost.usage_metadata(message.usage_metadata)
+        meta = message.response_metadata
+        provider_model = meta.get("model_name") or (result.llm_output or {}).get("model_name")
+        if provider_model:
+            meta["provider_model"] = provider_model
+        meta.update(model_name=model, avengers=avengers)
+        if cost.total is not None:
+            meta["cost"] = cost.total
+        llm_output = {**(result.llm_output or {}), "model_name": model, "avengers": avengers}
+        return ChatResult(generations=result.generations, llm_output=llm_output)
 
     # ------------------------------------------------------------------ tools & structure
 
@@ -587,8 +523,11 @@ class AvengersChatModel(BaseChatModel):
         ``alpha``, ``top_p`` and ``models`` are set on a copy of this model (sharing its
         clients) rather than on the binding, so ``llm.bind(alpha=0.2).bind_tools(...)``,
         ``.with_structured_output(...)`` or an agent built on the binding keep the budget.
+        A bound ``model`` is checked against the pool now.
         """
-        routing = {k: kwargs.pop(k) for k in ROUTING_FIELDS if k in kwargs}
+        routing = {k: kwargs.pop(k) for k in ROUTING_OPTIONS if k in kwargs}
+        if "model" in kwargs:
+            check_pinned_model(kwargs["model"], self.pool)
         model = self.with_routing(**routing) if routing else self
         return super(AvengersChatModel, model).bind(**kwargs)
 
@@ -598,16 +537,9 @@ class AvengersChatModel(BaseChatModel):
         Raises:
             ValueError: an unknown option, alpha outside [0, 1], or a model not in the pool.
         """
-        unknown = sorted(set(options) - set(ROUTING_FIELDS))
-        if unknown:
-            msg = f"with_routing: unknown options {unknown}; expected some of {ROUTING_FIELDS}"
-            raise ValueError(msg)
-        if "alpha" in options and not 0.0 <= float(options["alpha"]) <= 1.0:
-            msg = f"alpha must be in [0, 1], got {options['alpha']!r}"
-            raise ValueError(msg)
-        if options.get("models") is not None:
-            options["models"] = self._candidates(options["models"], None)
-        return self.model_copy(update=options)
+        router = self.fitted_router
+        checked = check_routing_options(options, router.models_, router.n_clusters_, "with_routing")
+        return self.model_copy(update=checked)
 
     def bind_tools(
         self,
@@ -631,21 +563,23 @@ class AvengersChatModel(BaseChatModel):
         """
         formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
         if tool_choice is not None and tool_choice is not False:
-            kwargs["tool_choice"] = _format_tool_choice(tool_choice, formatted)
+            kwargs["tool_choice"] = format_tool_choice(tool_choice, formatted)
         if parallel_tool_calls is not None:
             kwargs["parallel_tool_calls"] = parallel_tool_calls
-        return super().bind(tools=formatted, **kwargs)
+        return self.bind(tools=formatted, **kwargs)
 
     def with_structured_output(
         self,
         schema: dict[str, Any] | type,
         *,
         include_raw: bool = False,
-        method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling",
+        method: StructuredMethod = "function_calling",
         strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict | Any]:
         """Return output matching ``schema``; only models with structured-output support serve it.
+
+        Per-call routing options reach the model: ``.invoke(x, alpha=0.1)``.
 
         Args:
             schema: A pydantic class, TypedDict, JSON schema or OpenAI tool schema.
@@ -656,208 +590,20 @@ class AvengersChatModel(BaseChatModel):
             strict: Ask for schema-exact output.
             kwargs: Routing options (``alpha``, ``top_p``, ``models``); anything else raises.
         """
-        routing = {k: kwargs.pop(k) for k in ROUTING_FIELDS if k in kwargs}
-        if kwargs:
-            msg = f"with_structured_output: unsupported arguments {sorted(kwargs)}"
-            raise ValueError(msg)
-        if routing:
-            return self.with_routing(**routing).with_structured_output(
-                schema, include_raw=include_raw, method=method, strict=strict
-            )
-        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
-        trace = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
-        parser: Runnable
-        if method == "function_calling":
-            tool = convert_to_openai_tool(schema, strict=strict)
-            name = tool["function"]["name"]
-            llm = self.bind_tools(
-                [schema],
-                tool_choice=name,
-                strict=strict,
-                parallel_tool_calls=False,
-                ls_structured_output_format=trace,
-                avengers_capabilities=("structured_output",),
-            )
-            parser = (
-                PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
-                if is_pydantic
-                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
-            )
-        elif method in ("json_schema", "json_mode"):
-            response_format = (
-                _json_schema_format(schema, strict)
-                if method == "json_schema"
-                else {"type": "json_object"}
-            )
-            llm = self.bind(
-                response_format=response_format,
-                ls_structured_output_format=trace,
-                avengers_capabilities=("structured_output",),
-            )
-            parser = (
-                PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
-                if is_pydantic
-                else JsonOutputParser()
-            )
-        else:
-            msg = f"method: expected function_calling, json_schema or json_mode, got {method!r}"
-            raise ValueError(msg)
-        if not include_raw:
-            return llm | parser
-        parse = RunnablePassthrough.assign(
-            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
-        )
-        keep_error = RunnablePassthrough.assign(parsed=lambda _: None)
-        return RunnableMap(raw=llm) | parse.with_fallbacks(
-            [keep_error], exception_key="parsing_error"
-        )
+        llm = self.with_routing(**kwargs) if kwargs else self
+        return structured_output(llm, schema, include_raw=include_raw, method=method, strict=strict)
 
 
 # ---------------------------------------------------------------------- helpers
 
 
-def _routing_text(messages: list[BaseMessage]) -> str:
-    """The text routing reads: the latest human message, else the latest message."""
-    for message in reversed(messages):
-        if isinstance(message, HumanMessage):
-            return message_text(message)
-    return message_text(messages[-1]) if messages else ""
-
-
-def _required_capabilities(kwargs: Mapping[str, Any], marked: Sequence[str]) -> set[str]:
-    needs = set(marked)
-    if kwargs.get("tools"):
-        needs.add("tool_calling")
-        if kwargs.get("tool_choice") not in (None, "auto", "none"):
-            needs.add("tool_choice")
-    if kwargs.get("response_format") is not None:
-        needs.add("structured_output")
-    return needs
-
-
-def _format_tool_choice(choice: dict | str | bool, tools: list[dict[str, Any]]) -> Any:
-    if choice is True:
-        if len(tools) != 1:
-            msg = f"tool_choice=True needs exactly one tool, got {len(tools)}"
-            raise ValueError(msg)
-        choice = tools[0]["function"]["name"]
-    if choice == "any":
-        return "required"
-    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
-        return {"type": "function", "function": {"name": choice}}
-    return choice
-
-
-def _json_schema_format(schema: dict[str, Any] | type, strict: bool | None) -> dict[str, Any]:
-    json_schema = convert_to_json_schema(schema)
-    name = json_schema.get("title", "output")
-    spec: dict[str, Any] = {"name": name, "schema": json_schema}
-    if strict is not None:
-        spec["strict"] = strict
-    return {"type": "json_schema", "json_schema": spec}
-
-
-def _manager_for(run_manager: Any, manager_cls: type) -> Any:
-    """A callback manager that fires events on ``run_manager``'s own run."""
-    return manager_cls(
-        handlers=run_manager.handlers,
-        inheritable_handlers=run_manager.inheritable_handlers,
-        parent_run_id=run_manager.run_id,
-        tags=run_manager.tags,
-        inheritable_tags=run_manager.inheritable_tags,
-        metadata=run_manager.metadata,
-        inheritable_metadata=run_manager.inheritable_metadata,
-    )
-
-
-def _configured(config: RunnableConfig, model: BaseChatModel, manager_cls: Any) -> Any:
-    """The callback manager core builds for a ``.stream()`` run, from the same config."""
-    return manager_cls.configure(
-        config.get("callbacks"),
-        model.callbacks,
-        model.verbose,
-        config.get("tags"),
-        model.tags,
-        config.get("metadata"),
-        model.metadata,
-    )
-
-
-def _remember_stream_run(
-    config: RunnableConfig | None,
-) -> tuple[RunnableConfig, tuple[uuid.UUID, RunnableConfig] | None]:
-    """Fix the run id of a ``.stream()`` call so ``_stream`` can fire events on that run.
-
-    LangChain core calls ``_stream`` without a run manager; the run id chosen here is the
-    one core uses for the model's run.
-    """
-    config = ensure_config(config)
-    run_id = config.get("run_id") or uuid.uuid4()
-    config = {**config, "run_id": run_id}
-    previous = _STREAM_RUN.get()
-    _STREAM_RUN.set((run_id, config))
-    return config, previous
-
-
-@dataclass
-class _StreamTally:
-    """Decorates one model's stream: the decision on the first chunk, cost on the last."""
-
-    chat: AvengersChatModel
-    plan: _Plan
-    model: str
-    cost: float | None = None
-    usage: UsageMetadata | None = None
-    count: int = 0
-
-    def take(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
-        """Note cost and usage; the model name goes on the first chunk only (it would merge)."""
-        meta = chunk.message.response_metadata
-        if "openrouter_cost" in meta:
-            self.cost = meta.pop("openrouter_cost")
-        if isinstance(chunk.message, AIMessageChunk) and chunk.message.usage_metadata:
-            self.usage = chunk.message.usage_metadata
-        if chunk.generation_info:
-            chunk.generation_info.pop("model_name", None)
-        if not self.count:
-            meta["avengers"] = self.plan.report(self.model)
-            meta["model_name"] = self.model
-        self.count += 1
-        return chunk
-
-    def last(self) -> ChatGenerationChunk:
-        """The closing chunk: the cost, and the whole decision if no chunk came before."""
-        answer = AIMessage(content="", usage_metadata=self.usage)
-        avengers = self.chat._finish(answer, self.model, self.cost)
-        metadata: dict[str, Any] = {"avengers": avengers}
-        if not self.count:
-            metadata = {
-                "avengers": {**self.plan.report(self.model), **avengers},
-                "model_name": self.model,
-            }
-        last = AIMessageChunk(content="", response_metadata=metadata, chunk_position="last")
-        return ChatGenerationChunk(message=last)
-
-
-def _annotated_stream(
-    tally: _StreamTally,
-    first: ChatGenerationChunk | None,
-    rest: Iterator[ChatGenerationChunk],
-) -> Iterator[ChatGenerationChunk]:
-    if first is not None:
-        yield tally.take(first)
-    for chunk in rest:
-        yield tally.take(chunk)
-    yield tally.last()
-
-
-async def _aannotated_stream(
-    tally: _StreamTally,
-    first: ChatGenerationChunk | None,
-    rest: AsyncIterator[ChatGenerationChunk],
-) -> AsyncIterator[ChatGenerationChunk]:
-    if first is not None:
-        yield tally.take(first)
-    async for chunk in rest:
-        yield tally.take(chunk)
-    yield tally.last()
+def _load_router(value: Any) -> ClusterRouter:
+    """The router a constructor argument names; file errors come out as they are."""
+    if value is None:
+        return load_default_router()
+    if isinstance(value, (str, Path)):
+        return ClusterRouter.load(value)
+    if not isinstance(value, ClusterRouter):
+        msg = f"router: expected a fitted ClusterRouter or a path, got {type(value).__name__}"
+        raise TypeError(msg)
+    return value

@@ -8,6 +8,8 @@ clusters, min-max normalise accuracy and cost among the candidate models in each
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import numbers
 import warnings
 from collections.abc import Sequence
@@ -413,6 +415,32 @@ class ClusterRouter(BaseEstimator):
             ),
         )
 
+    async def aroute(
+        self,
+        query: str | np.ndarray | Sequence[float],
+        alpha: float = 0.5,
+        *,
+        allowed_models: Sequence[str] | None = None,
+        top_p: int | None = None,
+    ) -> RoutingDecision:
+        """:meth:`route` without blocking the event loop.
+
+        An embedder with its own ``aembed_documents`` (a remote API client) is awaited, so
+        concurrent calls embed concurrently; any other embedder runs :meth:`route` in the
+        default executor. Queries are embedded as documents, as when fitting.
+        """
+        embedder = self.get_embedder()
+        if isinstance(query, str) and _overrides(embedder, "aembed_documents"):
+            check_is_fitted(self)
+            vectors = await embedder.aembed_documents([query])
+            query = np.asarray(vectors[0], dtype=np.float32)
+        elif isinstance(query, str):
+            route = functools.partial(
+                self.route, query, alpha, allowed_models=allowed_models, top_p=top_p
+            )
+            return await asyncio.get_running_loop().run_in_executor(None, route)
+        return self.route(query, alpha, allowed_models=allowed_models, top_p=top_p)
+
     def route_batch(
         self,
         queries: Sequence[str] | np.ndarray,
@@ -611,6 +639,11 @@ def _require_measured(models: Sequence[str], values: np.ndarray, what: str) -> N
             f"(field '{field}'); a router needs a score and a cost for every model"
         )
         raise RecordsError(msg)
+
+
+def _overrides(embedder: Embeddings, method: str) -> bool:
+    """Whether ``embedder`` has its own ``method`` rather than the base class's executor one."""
+    return getattr(type(embedder), method, None) is not getattr(Embeddings, method)
 
 
 def _is_int(value: object) -> bool:

@@ -132,8 +132,24 @@ class ServerConfig:
     defaults."""
     fail_next: dict[str, list[int]] = field(default_factory=dict)
     """Model -> HTTP statuses its next chat requests answer with, one request each."""
-    retry_after: str | None = None
-    """``Retry-After`` header value sent with ``fail_next`` failures."""
+    model_delay_s: dict[str, float] = field(default_factory=dict)
+    """Model id -> extra seconds to sleep before answering (a hung provider for that model)."""
+    retry_after: str = "0"
+    """``Retry-After`` header of injected 429s and of ``fail_next`` failures."""
+    error_body_models: dict[str, int] = field(default_factory=dict)
+    """Model id -> code of an error object answered with HTTP 200, as OpenRouter does when
+    an upstream provider fails (``{"error": {"message": ..., "code": 502}}``)."""
+    empty_choices_models: set[str] = field(default_factory=set)
+    """Models whose non-streamed answers are HTTP 200 with ``"choices": []``."""
+    stream_error_event_models: set[str] = field(default_factory=set)
+    """Models whose streams send an ``error`` event after the role chunk, before any token."""
+    stream_malformed_first_event_models: set[str] = field(default_factory=set)
+    """Models whose streams start with a data line that is not JSON."""
+    cost_overrides: dict[str, Any] = field(default_factory=dict)
+    """Model id -> the value sent as ``usage.cost`` instead of the real price (any JSON
+    value, NaN and huge numbers included)."""
+    reported_models: dict[str, str] = field(default_factory=dict)
+    """Model id -> the model id the answers report (a provider-specific variant)."""
 
 
 @dataclass
@@ -229,10 +245,10 @@ FAILURE_REASONS = {
 }
 
 
-def injected_failure(status: int, model_id: str) -> ApiError:
-    """The error a ``fail_models`` entry produces; 429 carries ``retry-after: 0``."""
+def injected_failure(status: int, model_id: str, retry_after: str = "0") -> ApiError:
+    """The error a ``fail_models`` entry produces; 429 carries ``retry-after`` (default 0)."""
     reason = FAILURE_REASONS.get(status, "Injected failure")
-    headers = {"retry-after": "0"} if status == 429 else None
+    headers = {"retry-after": retry_after} if status == 429 else None
     return ApiError(status, f"{reason} (model {model_id})", headers)
 
 
@@ -247,7 +263,7 @@ def validate_chat_request(body: object, config: ServerConfig) -> tuple[JsonDict,
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "messages: expected a non-empty array")
     if model_id in config.fail_models:
-        raise injected_failure(config.fail_models[model_id], model_id)
+        raise injected_failure(config.fail_models[model_id], model_id, config.retry_after)
     if body.get("tools") and model_id in config.no_tool_models:
         raise ApiError(404, NO_TOOL_ENDPOINTS)
     unsupported = media_needed(messages) - MODELS[model_id].input_modalities
@@ -814,12 +830,34 @@ def stream_chunks(body: JsonDict, model: ModelInfo, reply: Reply, digest: str) -
     return chunks
 
 
-def without_cost(payload: JsonDict) -> JsonDict:
-    """A completion (chunk) whose ``usage`` has no ``cost``, as some answers come."""
-    if "usage" not in payload:
-        return payload
-    usage = {k: v for k, v in payload["usage"].items() if k != "cost"}
-    return {**payload, "usage": usage}
+def answer_faults(payload: JsonDict, model_id: str, config: ServerConfig) -> JsonDict:
+    """One answer (or chunk) with the configured cost omission/override and reported model."""
+    if model_id in config.omit_cost_models and isinstance(payload.get("usage"), dict):
+        usage = {k: v for k, v in payload["usage"].items() if k != "cost"}
+        payload = {**payload, "usage": usage}
+    if model_id in config.reported_models:
+        payload = {**payload, "model": config.reported_models[model_id]}
+    if model_id in config.cost_overrides and isinstance(payload.get("usage"), dict):
+        payload = {
+            **payload,
+            "usage": {**payload["usage"], "cost": config.cost_overrides[model_id]},
+        }
+    return payload
+
+
+def stream_events(chunks: list[JsonDict], model_id: str, config: ServerConfig) -> list[bytes]:
+    """The SSE ``data`` payloads of a stream, with the configured stream faults."""
+    events = [json.dumps(chunk, ensure_ascii=False).encode("utf-8") for chunk in chunks]
+    if model_id in config.stream_error_event_models:
+        error = {
+            **{k: chunks[0][k] for k in ("id", "provider", "model", "object", "created")},
+            "error": {"code": 502, "message": FAILURE_REASONS[502]},
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+        }
+        events = [events[0], json.dumps(error).encode("utf-8")]
+    if model_id in config.stream_malformed_first_event_models:
+        events.insert(0, b'{"id": "gen-malformed", "choices": [')
+    return events
 
 
 # --------------------------------------------------------------------------- HTTP layer
@@ -890,8 +928,11 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
         if isinstance(body, dict):
             self.state.record(body)
         config = self.state.config
-        if config.delay_s > 0:
-            time.sleep(config.delay_s)
+        delay = config.delay_s
+        if isinstance(body, dict):
+            delay += config.model_delay_s.get(str(body.get("model")), 0.0)
+        if delay > 0:
+            time.sleep(delay)
         try:
             if self.route() != "/chat/completions":
                 raise ApiError(404, "Not Found")
@@ -905,17 +946,27 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
         except ApiError as err:
             self.send_api_error(err)
             return
-        keep_cost = model.id not in config.omit_cost_models
         if request.get("stream"):
             abort = model.id in config.stream_fail_after_first_chunk
-            chunks = stream_chunks(request, model, reply, digest)
+            chunks = [
+                answer_faults(c, model.id, config)
+                for c in stream_chunks(request, model, reply, digest)
+            ]
             self.send_stream(
-                chunks if keep_cost else [without_cost(c) for c in chunks],
-                abort_after=2 if abort else None,
+                stream_events(chunks, model.id, config), abort_after=2 if abort else None
+            )
+        elif model.id in config.error_body_models:
+            code = config.error_body_models[model.id]
+            self.send_json(
+                200, ApiError(code, FAILURE_REASONS.get(code, "Provider returned error")).payload()
             )
         else:
-            payload = completion_payload(request, model, reply, digest)
-            self.send_json(200, payload if keep_cost else without_cost(payload))
+            payload = answer_faults(
+                completion_payload(request, model, reply, digest), model.id, config
+            )
+            if model.id in config.empty_choices_models:
+                payload["choices"] = []
+            self.send_json(200, payload)
 
     def read_json(self) -> object:
         """The request body parsed as JSON, or None if it is not JSON."""
@@ -949,7 +1000,7 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
         """An OpenRouter-style error response."""
         self.send_json(err.status, err.payload(), err.headers)
 
-    def send_stream(self, chunks: list[JsonDict], abort_after: int | None) -> None:
+    def send_stream(self, events: list[bytes], abort_after: int | None) -> None:
         """SSE over chunked encoding; with ``abort_after`` the connection drops without
         the final zero-length chunk, which HTTP clients report as a broken body."""
         self.send_response(200)
@@ -958,13 +1009,11 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.write_chunk(b": OPENROUTER PROCESSING\n\n")
-        for index, chunk in enumerate(chunks):
+        for index, event in enumerate(events):
             if index == abort_after:
                 self.close_connection = True
                 return
-            self.write_chunk(
-                b"data: " + json.dumps(chunk, ensure_ascii=False).encode("utf-8") + b"\n\n"
-            )
+            self.write_chunk(b"data: " + event + b"\n\n")
         self.write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from typing import Any
 
 import openai
 import pytest
-from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.load import dumpd
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import ConfigurableField
@@ -17,9 +15,10 @@ from langchain_core.tools import tool
 from langchain_core.tracers.context import collect_runs
 from openrouter_server import TestServer
 from pydantic import BaseModel
+from route_events import AsyncEventLog, EventLog
 
 from langchain_avengers import AvengersChatModel, load_default_router
-from langchain_avengers.chat_models import ROUTE_EVENT, NoCapableModelError
+from langchain_avengers.chat_models import NoCapableModelError
 
 SECRET = "sk-or-v1-test-secret-never-logged-0123456789"
 QUERY = "Prove that there are infinitely many prime numbers."
@@ -36,32 +35,6 @@ class Joke(BaseModel):
 
     setup: str
     punchline: str
-
-
-class EventLog(BaseCallbackHandler):
-    """Records chat-model starts and routing events with their run ids."""
-
-    def __init__(self) -> None:
-        self.starts: list[uuid.UUID] = []
-        self.events: list[tuple[uuid.UUID, dict[str, Any]]] = []
-
-    def on_chat_model_start(self, *args: Any, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self.starts.append(run_id)
-
-    def on_custom_event(self, name: str, data: Any, *, run_id: uuid.UUID, **kwargs: Any) -> None:
-        if name == ROUTE_EVENT:
-            self.events.append((run_id, data))
-
-
-class AsyncEventLog(AsyncCallbackHandler, EventLog):
-    async def on_chat_model_start(self, *args: Any, run_id: uuid.UUID, **kwargs: Any) -> None:
-        self.starts.append(run_id)
-
-    async def on_custom_event(
-        self, name: str, data: Any, *, run_id: uuid.UUID, **kwargs: Any
-    ) -> None:
-        if name == ROUTE_EVENT:
-            self.events.append((run_id, data))
 
 
 @pytest.fixture(scope="module")
@@ -270,19 +243,19 @@ def test_list_price_cost_when_openrouter_gives_none(server: TestServer) -> None:
     message = make_llm(server).invoke(QUERY, alpha=0.7)
     assert message.response_metadata["avengers"]["cost_source"] == "openrouter"
     # The same answer priced from the catalog, as the model does when usage.cost is absent.
-    from langchain_avengers._openrouter import call_cost
+    from langchain_avengers._costs import answer_cost
     from langchain_avengers.catalog import load_catalog
 
     model = message.response_metadata["model_name"]
-    cost, source = call_cost(message, None, load_catalog()[model])
-    assert source == "list_prices"
-    assert cost == pytest.approx(message.response_metadata["avengers"]["actual_cost"])
+    cost = answer_cost(message.usage_metadata, None, load_catalog()[model])
+    assert cost.source == "list_prices"
+    assert cost.total == pytest.approx(message.response_metadata["avengers"]["actual_cost"])
 
 
 # ---------------------------------------------------------------------------- fallbacks
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503])
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503])
 def test_retryable_failure_falls_back_to_next_best(
     server: TestServer, router: Any, status: int
 ) -> None:
@@ -304,7 +277,7 @@ def test_no_tool_endpoint_404_falls_back(server: TestServer, router: Any) -> Non
     assert message.response_metadata["avengers"]["fallbacks"][0]["status"] == 404
 
 
-@pytest.mark.parametrize("status", [400, 401, 403])
+@pytest.mark.parametrize("status", [400, 401, 402, 403])
 def test_non_retryable_failure_raises_at_once(server: TestServer, router: Any, status: int) -> None:
     order = expected_order(router, QUERY, 0.5)
     server.config.fail_models[order[0]] = status
@@ -422,6 +395,8 @@ def test_trace_shows_model_and_cost_once(server: TestServer) -> None:
     assert info["model"] == message.response_metadata["model_name"]
     assert info["actual_cost"] == message.response_metadata["avengers"]["actual_cost"]
     assert run.extra["metadata"]["ls_provider"] == "openrouter"
+    assert run.extra["metadata"]["ls_model_name"] == message.response_metadata["model_name"]
+    assert run.extra["metadata"]["avengers_model"] == message.response_metadata["model_name"]
     assert [e["name"] for e in run.events].count("start") == 1
 
 

@@ -44,10 +44,17 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "langsmith_tracing.py": [
         r"trace 'avengers-demo' \(chain\)",
-        r"ls_provider=openrouter ls_model_name=avengers-router",
+        rf"ls_provider=openrouter ls_model_name={ANY_POOL_MODEL}\n",
+        r"avengers_alpha=0\.6",
+        rf"avengers_candidates: {ANY_POOL_MODEL} \d\.\d\d, ",
         rf"chosen model: {ANY_POOL_MODEL}",
-        r"tokens: \d+ in, \d+ out",
+        r"tokens: \d+ in, \d+ out; cost: \$\d\.\d{6} in \+ \$\d\.\d{6} out = \$0\.0000[1-9]",
         rf"event avengers_route on this run: model={ANY_POOL_MODEL}",
+    ],
+    "agent_costs.py": [
+        r"Q \(alpha=0\.2\): .*\nA: The multiply tool returned: 50\.0",
+        rf"{ANY_POOL_MODEL}: \d+ tokens in, \d+ out, \$0\.0000[0-9]*[1-9]",
+        r"agent total: \d+ tokens, \$0\.0000[1-9]\d",
     ],
 }
 

@@ -21,7 +21,7 @@ from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from openrouter_server import MODELS, NO_TOOL_ENDPOINTS, TestServer
 
-from langchain_avengers._openrouter import is_retryable
+from langchain_avengers._openrouter import classify
 
 MODEL = "google/gemini-2.5-flash"
 
@@ -237,7 +237,7 @@ def test_media_a_model_does_not_accept_is_404(
     assert post(server, body).content == response.content  # a pure function of the request
     with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(**body)
-    assert is_retryable(info.value), "the router falls back on it like on the tool-use 404"
+    assert classify(info.value).retryable, "the router falls back on it like on the tool-use 404"
     assert post(server, {**body, "model": MODEL}).status_code == 200
 
 
@@ -461,3 +461,71 @@ def test_content_parts_and_system_messages(server: TestServer) -> None:
         "This is a deterministic reply from google/gemini-2.5-flash."
     )
     assert server.requests[0]["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+# --------------------------------------------------------------------------- injected answer faults
+
+
+def sse_data(response: httpx2.Response) -> list[str]:
+    """The ``data:`` payloads of an SSE response, in order."""
+    return [
+        line[len("data: ") :] for line in response.text.splitlines() if line.startswith("data: ")
+    ]
+
+
+def test_retry_after_and_per_model_delay(server: TestServer) -> None:
+    server.config.fail_models[MODEL] = 429
+    server.config.retry_after = "10"
+    assert post(server, HELLO).headers["retry-after"] == "10"
+    server.reset()
+    server.config.model_delay_s["google/gemini-2.5-pro"] = 0.3
+    started = time.perf_counter()
+    assert post(server, HELLO).status_code == 200
+    assert time.perf_counter() - started < 0.3
+    started = time.perf_counter()
+    assert post(server, {**HELLO, "model": "google/gemini-2.5-pro"}).status_code == 200
+    assert time.perf_counter() - started >= 0.3
+
+
+def test_error_body_and_empty_choices_are_http_200(server: TestServer) -> None:
+    server.config.error_body_models[MODEL] = 502
+    response = post(server, HELLO)
+    assert response.status_code == 200
+    assert response.json() == {"error": {"message": "Provider returned error", "code": 502}}
+    server.reset()
+    server.config.empty_choices_models.add(MODEL)
+    response = post(server, HELLO)
+    assert response.status_code == 200
+    assert response.json()["choices"] == []
+    assert response.json()["usage"]["total_tokens"] > 0
+
+
+def test_stream_error_event_and_malformed_first_event(server: TestServer) -> None:
+    streamed = {**HELLO, "stream": True}
+    server.config.stream_error_event_models.add(MODEL)
+    events = sse_data(post(server, streamed))
+    assert json.loads(events[0])["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert json.loads(events[1])["error"]["code"] == 502
+    assert events[2:] == ["[DONE]"]
+    server.reset()
+    server.config.stream_malformed_first_event_models.add(MODEL)
+    events = sse_data(post(server, streamed))
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(events[0])
+    assert json.loads(events[1])["choices"][0]["delta"]["role"] == "assistant"
+
+
+@pytest.mark.parametrize("cost", ["abc", -0.5, float("nan"), 1e308])
+def test_cost_override_and_reported_model(server: TestServer, cost: Any) -> None:
+    server.config.cost_overrides[MODEL] = cost
+    server.config.reported_models[MODEL] = "google/gemini-2.5-flash-001"
+    answer = json.loads(post(server, HELLO).text)  # json.loads reads NaN, as the SDK does
+    assert answer["model"] == "google/gemini-2.5-flash-001"
+    sent = answer["usage"]["cost"]
+    assert sent == cost or (sent != sent and cost != cost)  # NaN != NaN
+    usage = json.loads(sse_data(post(server, {**HELLO, "stream": True, **INCLUDE_USAGE}))[-2])
+    assert usage["model"] == "google/gemini-2.5-flash-001"
+    assert "cost" in usage["usage"]
+
+
+INCLUDE_USAGE = {"stream_options": {"include_usage": True}}

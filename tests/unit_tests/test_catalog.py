@@ -497,7 +497,7 @@ def test_media_need_an_accepting_profile_before_any_request(
 
 def test_profiles_for_models_outside_the_pool_are_refused() -> None:
     with pytest.raises(
-        ValueError, match=r"profiles: model id\(s\) \['openai/gpt-5'\] are not in the pool"
+        ValueError, match=r"profiles: model id\(s\) \['openai/gpt-5'\] are not in the router's pool"
     ):
         AvengersChatModel(api_key="test-key", profiles={GPT5: {"tool_calling": True}})
 
