@@ -52,7 +52,10 @@ def refuse(where: str, problem: str) -> NoReturn:
 
 def describe(value: object) -> str:
     """A short ``repr`` for messages: escapes control characters, never floods a terminal."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit
+        text = f"<{type(value).__name__} too large to print>"
     return text if len(text) <= 60 else f"{text[:57]}..."
 
 
