@@ -1,40 +1,73 @@
-"""Router files: a directory with ``router.json`` (readable metadata) and ``arrays.npz``.
+"""Router files: a directory with ``router.json`` (readable metadata) and the arrays it names.
 
 No pickle anywhere, and nothing named in a file is imported, so loading a router someone else
-wrote cannot run code. The JSON records the format and package versions, fit parameters,
-the fitted cluster count and top_p, embedder identity and dimension, model ids and a
-fingerprint of the calibration data; the arrays file is checked against its SHA-256.
+wrote cannot run code. The JSON records the format and package versions, fit parameters, the
+fitted cluster count and top_p, embedder identity and dimension, model ids, a fingerprint of
+the calibration data, and the name and SHA-256 of the arrays file; the arrays file holds a
+hash of the JSON, so an edit to either is caught. Every value is then checked
+(:mod:`._router_checks`): sizes and dtypes from the ``.npy`` headers before anything is
+decoded, then ids, parameters and statistics, so a forged file is refused with one line.
+
+Saving (format 3) never leaves the path without a router: the arrays go to a new file named
+after their hash (``arrays-<sha256 prefix>.npz``), then ``router.json`` is replaced in one
+``os.replace``, then the arrays no ``router.json`` names are removed. A kill at any moment leaves
+the old or the new router. Saves to one directory take turns on ``.router.lock`` (released by
+the OS when a saving process dies), so a save removes any staging file it finds: only a dead
+save can have left it. Readers take no lock: they read ``router.json``, open the arrays file it
+names, and read ``router.json`` again if a save removed that file in between. Only the router's
+own files are touched; anything else in the directory stays.
 
 Format 2 added ``fitted`` (``n_clusters_``, ``top_p_``) when ``n_clusters`` gained ``"auto"``;
 format 1 files (an integer ``n_clusters`` and a ``top_p`` no larger) still load, their fitted
-values being their parameters.
+values being their parameters. Formats 1 and 2 keep their arrays in ``arrays.npz``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
-import shutil
+import re
+import stat
 import uuid
 import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from langchain_avengers._router_checks import (
+    DIGEST_MEMBER,
+    FORMAT_NAME,
+    SAVED_PARAMS,
+    InvalidFieldError,
+    arrays_pointer,
+    check_array,
+    check_array_values,
+    check_format,
+    check_header,
+    check_members,
+    check_metadata_values,
+    check_pool_summary,
+    declared_specs,
+    decode,
+    max_file_bytes,
+)
 from langchain_avengers._version import __version__
 from langchain_avengers.embeddings import WordLlamaEmbeddings, embedder_identity
 
 if TYPE_CHECKING:
     from langchain_avengers.router import ClusterRouter
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 METADATA_FILE = "router.json"
-ARRAYS_FILE = "arrays.npz"
-METADATA_DIGEST = "metadata_sha256"
+LOCK_FILE = ".router.lock"
 ARRAY_ATTRIBUTES = (
     "cluster_centers_",
     "accuracy_",
@@ -45,52 +78,90 @@ ARRAY_ATTRIBUTES = (
     "global_accuracy_",
     "global_cost_",
 )
-SAVED_PARAMS = (
-    "n_clusters",
-    "top_p",
-    "cost_scale",
-    "cluster_weights",
-    "beta",
-    "shrinkage",
-    "n_init",
-    "random_state",
-)
+MAX_METADATA_BYTES = 2**20
+"""Largest ``router.json``: about 5,000 models' ids and summaries (the shipped one: 1.3 kB)."""
+SAVE_LOCK_TIMEOUT = 60.0
+"""Seconds a save waits for another save to the same directory (one takes well under 1 s)."""
+_LOAD_ATTEMPTS = 5
+_ARRAYS_NAMES = {
+    1: re.compile(r"arrays\.npz"),
+    2: re.compile(r"arrays\.npz"),
+    3: re.compile(r"arrays-[0-9a-f]{16}\.npz"),
+}
+_ANY_ARRAYS = re.compile(r"arrays(-[0-9a-f]{16})?\.npz")
+_STAGING = re.compile(r"\.(arrays|router)-[0-9a-f]{32}\.tmp")
+_CHUNK = 2**20
 _DEFAULT_EMBEDDERS = {WordLlamaEmbeddings(dim=d).identity: d for d in (64, 128, 256)}
 
 
 class RouterFileError(ValueError):
-    """A router file that cannot be used: missing, corrupted, or for another embedder."""
+    """A router file that cannot be used: missing, corrupted, forged, or for another embedder."""
+
+
+@contextmanager
+def _blame(file: Path) -> Iterator[None]:
+    """Turn a refused value into a :class:`RouterFileError` naming ``file``."""
+    try:
+        yield
+    except InvalidFieldError as exc:
+        msg = f"{file}: {exc}"
+        raise RouterFileError(msg) from None
+
+
+# ---------------------------------------------------------------- saving
 
 
 def save_router(router: ClusterRouter, path: Path) -> Path:
-    """Write ``router`` to the directory ``path``, replacing it only once fully written."""
+    """Write ``router`` to the directory ``path``; see the module docstring for the guarantees."""
+    content = _metadata(router)
     arrays = {name: np.asarray(getattr(router, name)) for name in ARRAY_ATTRIBUTES}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    staging.mkdir()  # plain mkdir, so the saved directory gets the usual permissions
-    try:
-        content = _metadata(router)
-        arrays[METADATA_DIGEST] = np.array(_content_digest(content))
-        np.savez_compressed(staging / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
-        arrays_info = {"file": ARRAYS_FILE, "sha256": _sha256(staging / ARRAYS_FILE)}
-        metadata = {**content, "arrays": arrays_info}
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        _replace_directory(staging, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    _check_savable(path, content, arrays)
+    _check_target(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with _save_lock(path):
+        try:
+            arrays[DIGEST_MEMBER] = np.array(_content_digest(content))
+            name, digest = _write_arrays(path, arrays)
+            metadata = {**content, "arrays": {"file": name, "sha256": digest}}
+            text = json.dumps(metadata, indent=2) + "\n"
+            staged = _stage(path, "router", lambda handle: handle.write(text.encode()))
+            os.replace(staged, path / METADATA_FILE)  # the switch: readers now get the new one
+            _fsync_directory(path)
+        finally:
+            _remove_leftovers(path, keep=_current_arrays(path))
     return path
+
+
+def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> tuple[str, str]:
+    """Write the arrays under a name of their own; that name and their SHA-256."""
+
+    def write(handle: IO[bytes]) -> None:
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
+
+    staged = _stage(path, "arrays", write)
+    with open(staged, "rb") as handle:
+        digest = _sha256(handle)
+    name = f"arrays-{digest[:16]}.npz"
+    os.replace(staged, path / name)
+    return name, digest
 
 
 def _metadata(router: ClusterRouter) -> dict[str, Any]:
     return {
-        "format": "langchain-avengers/cluster-router",
+        "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
-        "params": {name: getattr(router, name) for name in SAVED_PARAMS},
-        "fitted": {"n_clusters_": router.n_clusters_, "top_p_": router.top_p_},
-        "embedder": {"identity": router.embedder_id_, "dimension": router.n_features_in_},
+        "params": {name: _json_scalar(getattr(router, name)) for name in SAVED_PARAMS},
+        "fitted": {
+            "n_clusters_": _json_scalar(router.n_clusters_),
+            "top_p_": _json_scalar(router.top_p_),
+        },
+        "embedder": {
+            "identity": router.embedder_id_,
+            "dimension": _json_scalar(router.n_features_in_),
+        },
         "models": list(router.models_),
-        "n_samples_fit": router.n_samples_fit_,
+        "n_samples_fit": _json_scalar(router.n_samples_fit_),
         "data_fingerprint": router.data_fingerprint_,
         "pool_summary": {
             model: {"mean_score": float(acc), "mean_cost_usd": float(cost)}
@@ -99,6 +170,28 @@ def _metadata(router: ClusterRouter) -> dict[str, Any]:
             )
         },
     }
+
+
+def _json_scalar(value: object) -> object:
+    """Numpy numbers as JSON numbers (grid searches hand out numpy ints); the rest unchanged."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _check_savable(path: Path, metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Refuse to write what :func:`load_router` would refuse to read."""
+    try:
+        specs = declared_specs(metadata)
+        check_metadata_values(metadata, _DEFAULT_EMBEDDERS)
+        for name in ARRAY_ATTRIBUTES:
+            check_array(name, arrays[name].dtype, arrays[name].shape, specs[name])
+        check_array_values(arrays, metadata["n_samples_fit"])
+    except InvalidFieldError as exc:
+        msg = f"cannot save this router to {path}: {exc}"
+        raise ValueError(msg) from None
 
 
 def _content_digest(metadata: dict[str, Any]) -> str:
@@ -111,112 +204,273 @@ def _content_digest(metadata: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-def _replace_directory(staging: Path, target: Path) -> None:
-    """Swap ``staging`` into ``target`` so a reader never sees a half-written router."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    if not (target / METADATA_FILE).is_file():
-        msg = f"{target}: exists and is not a router directory; refusing to overwrite it"
+def _check_target(path: Path) -> None:
+    """Write only into a new or empty directory, or over this package's own router."""
+    if path.exists() and not path.is_dir():
+        msg = f"{path}: exists and is not a directory; refusing to overwrite it"
         raise RouterFileError(msg)
-    backup = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
-    os.replace(target, backup)
-    os.replace(staging, target)
-    shutil.rmtree(backup, ignore_errors=True)
+    if not path.is_dir():
+        return
+    names = [entry.name for entry in path.iterdir()]
+    if METADATA_FILE in names:
+        try:
+            ours = _read_json(path / METADATA_FILE).get("format") == FORMAT_NAME
+        except (RouterFileError, AttributeError):
+            ours = False
+        if not ours:
+            msg = (
+                f"{path / METADATA_FILE}: not a langchain-avengers router file; refusing to "
+                "replace it (move it away or save elsewhere)"
+            )
+            raise RouterFileError(msg)
+    elif any(not (_is_own_file(name) or name == LOCK_FILE) for name in names):
+        msg = f"{path}: exists and is not a router directory; refusing to write into it"
+        raise RouterFileError(msg)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _is_own_file(name: str) -> bool:
+    """An arrays file or a staging file of a save, which saves may remove."""
+    return bool(_ANY_ARRAYS.fullmatch(name) or _STAGING.fullmatch(name))
+
+
+@contextmanager
+def _save_lock(path: Path) -> Iterator[None]:
+    """Hold ``path/.router.lock`` so saves to one directory take turns."""
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(path / LOCK_FILE, timeout=SAVE_LOCK_TIMEOUT):
+            yield
+    except Timeout:
+        msg = (
+            f"{path}: another process has been saving a router here for "
+            f"{SAVE_LOCK_TIMEOUT:g} s (it holds {LOCK_FILE}); try again when it is done"
+        )
+        raise RouterFileError(msg) from None
+
+
+def _stage(directory: Path, kind: str, write: Callable[[IO[bytes]], object]) -> Path:
+    """A new file under a staging name only saves use, written and flushed to disk."""
+    staging = directory / f".{kind}-{uuid.uuid4().hex}.tmp"
+    with open(staging, "xb") as handle:  # plain open: the usual permissions, unlike mkstemp
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return staging
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make the renames durable (POSIX; Windows has no directory handles to flush)."""
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _current_arrays(path: Path) -> str | None:
+    """The arrays file ``router.json`` names now, or None if it names none readable."""
+    try:
+        name = _read_json(path / METADATA_FILE).get("arrays", {}).get("file")
+    except (RouterFileError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _remove_leftovers(path: Path, keep: str | None) -> None:
+    """Remove staging files (the lock is held: their saves died) and unnamed arrays files."""
+    for entry in path.iterdir():
+        if entry.name != keep and _is_own_file(entry.name) and not entry.is_dir():
+            with suppress(OSError):  # e.g. Windows, while a reader still has it open
+                entry.unlink()
+
+
+# ---------------------------------------------------------------- loading
 
 
 def load_router(cls: type[ClusterRouter], path: Path, embedder: Embeddings | None) -> ClusterRouter:
     """Read and check a router directory written by :func:`save_router`."""
-    metadata = _read_metadata(path)
     try:
-        return _build_router(cls, path, metadata, embedder)
+        metadata, arrays_file, handle = _open_generation(path)
+        with handle:
+            fitted, arrays = _read_checked(path, arrays_file, handle, metadata)
+        return _build_router(cls, path, metadata, fitted, arrays, embedder)
     except RouterFileError:
         raise
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        # valid JSON whose fields have the wrong shape: a hand-edited or corrupted file
+        # a check the checks module lacks; still one line naming the file
         problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         msg = f"{path / METADATA_FILE}: corrupted router metadata ({problem})"
         raise RouterFileError(msg) from None
 
 
+def _open_generation(path: Path) -> tuple[dict[str, Any], Path, IO[bytes]]:
+    """``router.json`` and an open handle on the arrays file it names.
+
+    A save finishing between the two reads removes the arrays file the first read named; the
+    ``router.json`` it wrote names another, so read again. On POSIX an open handle outlives
+    the file's removal, so what is opened stays readable.
+    """
+    seen: list[str] = []
+    while True:
+        metadata = _read_metadata(path)
+        with _blame(path / METADATA_FILE):
+            name, _ = arrays_pointer(metadata, _ARRAYS_NAMES[metadata["format_version"]])
+        try:
+            return metadata, path / name, _open_regular(path / name)
+        except FileNotFoundError:
+            if name in seen or len(seen) + 1 == _LOAD_ATTEMPTS:
+                msg = f"{path / name}: missing router arrays"
+                if name not in seen:
+                    msg += f" (router.json changed {_LOAD_ATTEMPTS} times while loading)"
+                raise RouterFileError(msg) from None
+            seen.append(name)
+        except OSError as exc:
+            msg = f"{path / name}: cannot read router arrays ({exc.strerror or exc})"
+            raise RouterFileError(msg) from None
+
+
+def _open_regular(file: Path) -> IO[bytes]:
+    """Open for reading, refusing devices and pipes (without blocking on a FIFO)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    handle = os.fdopen(os.open(file, flags), "rb")
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        msg = f"{file}: not a regular file"
+        raise RouterFileError(msg)
+    return handle
+
+
+def _read_json(file: Path) -> Any:
+    """Parse a JSON file of at most ``MAX_METADATA_BYTES``."""
+    try:
+        with _open_regular(file) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            # read(n) allocates n bytes up front: read what is there, and only if small
+            raw = handle.read(size + 1) if size <= MAX_METADATA_BYTES else b""
+    except FileNotFoundError:
+        msg = f"{file.parent}: not a router directory ({METADATA_FILE} is missing)"
+        raise RouterFileError(msg) from None
+    except OSError as exc:
+        msg = f"{file}: cannot read router metadata ({exc.strerror or exc})"
+        raise RouterFileError(msg) from None
+    if size > MAX_METADATA_BYTES or len(raw) > MAX_METADATA_BYTES:
+        msg = f"{file}: larger than {MAX_METADATA_BYTES:,} bytes; not router metadata"
+        raise RouterFileError(msg)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        msg = f"{file}: corrupted or truncated router metadata ({exc})"
+        raise RouterFileError(msg) from None
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    file = path / METADATA_FILE
+    metadata = _read_json(file)
+    with _blame(file):
+        return check_format(metadata, READABLE_VERSIONS)
+
+
+def _read_checked(
+    path: Path, file: Path, handle: IO[bytes], metadata: dict[str, Any]
+) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+    """The fitted sizes and the arrays, each value checked before it is used.
+
+    In order: the sizes ``router.json`` announces, the arrays file's size against them, its
+    checksum, the hash of ``router.json`` kept in it, every value of ``router.json``, every
+    member's ``.npy`` header; only then are the arrays decoded, and their values checked.
+    """
+    meta_file = path / METADATA_FILE
+    with _blame(meta_file):
+        specs = declared_specs(metadata)
+    size, limit = os.fstat(handle.fileno()).st_size, max_file_bytes(specs)
+    if size > limit:
+        msg = (
+            f"{file}: {size:,} bytes, more than the arrays {METADATA_FILE} announces can take "
+            f"({limit:,}); the file is not this router's"
+        )
+        raise RouterFileError(msg)
+    if _sha256(handle) != metadata["arrays"]["sha256"]:
+        msg = f"{file}: checksum does not match {METADATA_FILE}; the file is truncated or modified"
+        raise RouterFileError(msg)
+    handle.seek(0)
+    with _unreadable_as_error(file), zipfile.ZipFile(handle) as archive, _blame(file):
+        check_members(archive, specs)
+        check_header(archive, DIGEST_MEMBER, specs[DIGEST_MEMBER])
+        if str(decode(archive, DIGEST_MEMBER)) != _content_digest(metadata):
+            msg = (
+                f"{meta_file}: modified after the router was saved (its checksum in "
+                f"{file.name} differs); re-save or refit the router instead of editing it"
+            )
+            raise RouterFileError(msg)
+        with _blame(meta_file):
+            fitted = check_metadata_values(metadata, _DEFAULT_EMBEDDERS)
+        for name in ARRAY_ATTRIBUTES:
+            check_header(archive, name, specs[name])
+        arrays = {name: decode(archive, name) for name in ARRAY_ATTRIBUTES}
+        check_array_values(arrays, metadata["n_samples_fit"])
+    return fitted, arrays
+
+
+@contextmanager
+def _unreadable_as_error(file: Path) -> Iterator[None]:
+    """A zip or ``.npy`` that zipfile or numpy cannot parse, as one line naming the file."""
+    try:
+        yield
+    except RouterFileError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        msg = f"{file}: unreadable router arrays ({exc})"
+        raise RouterFileError(msg) from None
+
+
+def _sha256(handle: IO[bytes]) -> str:
+    """SHA-256 of the rest of ``handle``, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _build_router(
-    cls: type[ClusterRouter], path: Path, metadata: dict[str, Any], embedder: Embeddings | None
+    cls: type[ClusterRouter],
+    path: Path,
+    metadata: dict[str, Any],
+    fitted: dict[str, int],
+    arrays: dict[str, np.ndarray],
+    embedder: Embeddings | None,
 ) -> ClusterRouter:
-    arrays = _read_arrays(path, metadata)
+    meta_file = path / METADATA_FILE
+    with _blame(meta_file):
+        if "pool_summary" in metadata:
+            check_pool_summary(
+                metadata["pool_summary"],
+                metadata["models"],
+                arrays["global_accuracy_"],
+                arrays["global_cost_"],
+            )
     stored = metadata["embedder"]
     resolved = _resolve_embedder(path, stored, embedder)
     is_plain_default = embedder is None and resolved == WordLlamaEmbeddings()
     params = metadata["params"]
     router = cls(**params, embedder=None if is_plain_default else resolved)
+    try:
+        router._validate_params(metadata["n_samples_fit"])
+    except ValueError as exc:
+        msg = f"{meta_file}: field 'params': {exc}"
+        raise RouterFileError(msg) from None
     for name in ARRAY_ATTRIBUTES:
         setattr(router, name, arrays[name])
-    if metadata["format_version"] == 1:  # the parameters were the fitted values
-        fitted = {"n_clusters_": params["n_clusters"], "top_p_": params["top_p"]}
-    else:
-        fitted = metadata["fitted"]
     router.n_clusters_ = fitted["n_clusters_"]
     router.top_p_ = fitted["top_p_"]
     router.models_ = list(metadata["models"])
-    router.n_features_in_ = int(stored["dimension"])
+    router.n_features_in_ = stored["dimension"]
     router.embedder_id_ = embedder_identity(resolved)
     router.data_fingerprint_ = metadata["data_fingerprint"]
-    router.n_samples_fit_ = int(metadata["n_samples_fit"])
-    _check_fitted_sizes(router)  # a ValueError names the file above
-    _check_shapes(path, router)
+    router.n_samples_fit_ = metadata["n_samples_fit"]
     return router
-
-
-def _read_metadata(path: Path) -> dict[str, Any]:
-    file = path / METADATA_FILE
-    if not file.is_file():
-        msg = f"{path}: not a router directory ({METADATA_FILE} is missing)"
-        raise RouterFileError(msg)
-    try:
-        metadata = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = f"{file}: corrupted or truncated router metadata ({exc})"
-        raise RouterFileError(msg) from None
-    required = ("format_version", "params", "embedder", "models", "arrays", "data_fingerprint")
-    missing = [k for k in required if k not in metadata] if isinstance(metadata, dict) else []
-    if not isinstance(metadata, dict) or missing:
-        msg = f"{file}: not a router metadata file (missing fields {missing})"
-        raise RouterFileError(msg)
-    if metadata["format_version"] not in READABLE_VERSIONS:
-        msg = (
-            f"{file}: router format version {metadata['format_version']!r} is not supported "
-            f"by langchain-avengers {__version__} (it reads versions "
-            f"{', '.join(map(str, READABLE_VERSIONS))})"
-        )
-        raise RouterFileError(msg)
-    return metadata
-
-
-def _read_arrays(path: Path, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
-    file = path / ARRAYS_FILE
-    if not file.is_file():
-        msg = f"{file}: missing router arrays"
-        raise RouterFileError(msg)
-    if _sha256(file) != metadata["arrays"].get("sha256"):
-        msg = f"{file}: checksum does not match {METADATA_FILE}; the file is truncated or modified"
-        raise RouterFileError(msg)
-    try:
-        with np.load(file, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in ARRAY_ATTRIBUTES}
-            digest = str(npz[METADATA_DIGEST])
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
-        msg = f"{file}: unreadable router arrays ({exc})"
-        raise RouterFileError(msg) from None
-    if digest != _content_digest(metadata):
-        msg = (
-            f"{path / METADATA_FILE}: modified after the router was saved (its checksum in "
-            f"{ARRAYS_FILE} differs); re-save or refit the router instead of editing it"
-        )
-        raise RouterFileError(msg)
-    return arrays
 
 
 def _resolve_embedder(
@@ -239,41 +493,3 @@ def _resolve_embedder(
         )
         raise RouterFileError(msg)
     return embedder
-
-
-def _check_fitted_sizes(router: ClusterRouter) -> None:
-    """Parameters valid as at fit, and a fitted cluster count and top_p they could give."""
-    router._validate_params(router.n_samples_fit_)
-    k, top_p, n = router.n_clusters_, router.top_p_, router.n_samples_fit_
-    if not (_is_count(k) and 1 <= k <= n and _is_count(top_p) and 1 <= top_p <= k):
-        msg = f"fitted sizes out of range: n_clusters_={k!r}, top_p_={top_p!r} for {n} queries"
-        raise ValueError(msg)
-    if router.n_clusters not in ("auto", k) or top_p != min(router.top_p, k):
-        msg = (
-            f"fitted n_clusters_={k!r}, top_p_={top_p!r} do not follow from the parameters "
-            f"n_clusters={router.n_clusters!r}, top_p={router.top_p!r}"
-        )
-        raise ValueError(msg)
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_shapes(path: Path, router: ClusterRouter) -> None:
-    k, m, d = router.n_clusters_, len(router.models_), router.n_features_in_
-    expected = {
-        "cluster_centers_": (k, d),
-        "accuracy_": (k, m),
-        "cost_": (k, m),
-        "n_scored_": (k, m),
-        "n_costed_": (k, m),
-        "cluster_sizes_": (k,),
-        "global_accuracy_": (m,),
-        "global_cost_": (m,),
-    }
-    for name, shape in expected.items():
-        actual = getattr(router, name).shape
-        if actual != shape:
-            msg = f"{path}: array {name!r} has shape {actual}, expected {shape}; file corrupted"
-            raise RouterFileError(msg)

@@ -593,8 +593,17 @@ class ClusterRouter(BaseEstimator):
     def save(self, path: str | Path) -> Path:
         """Write the fitted router to a directory (JSON + ``.npz``, no pickle), atomically.
 
+        A process killed mid-save leaves the old or the new router, concurrent loads get one of
+        the two, and concurrent saves take turns. Files in the directory that are not the
+        router's own are kept.
+
         Returns:
             The directory written.
+
+        Raises:
+            RouterFileError: ``path`` is a file, a folder of other things, or holds another
+                program's ``router.json``; or another save held it for 60 s.
+            ValueError: the router holds values :meth:`load` would refuse.
         """
         from langchain_avengers._persistence import save_router
 
@@ -612,7 +621,10 @@ class ClusterRouter(BaseEstimator):
 
         Raises:
             RouterFileError: a missing, truncated or corrupted file, an unsupported format
-                version, or an embedder that differs from the one used for fitting.
+                version, values no saved router holds (model ids that are not safe unique
+                strings, non-finite or out-of-range statistics, arrays of another dtype or
+                shape, parameters of the wrong type), or an embedder that differs from the
+                one used for fitting. The message is one line naming the file and field.
         """
         from langchain_avengers._persistence import load_router
 

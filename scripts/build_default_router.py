@@ -27,6 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     router = ClusterRouter(show_progress=True).fit(args.data)
     out = router.save(default_router_path())
+    (out / ".router.lock").unlink(missing_ok=True)  # a save's lock file is not package data
     print(f"fitted on {router.n_samples_fit_} queries ({router.data_fingerprint_}); wrote {out}")
 
 

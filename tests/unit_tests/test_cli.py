@@ -59,7 +59,8 @@ def test_fit_writes_a_router_equal_to_the_api_one(
         f"fitted 4 clusters on 90 queries, top_p 2; 3 models: {MODEL_LIST}; wrote {out}\n"
     )
     assert captured.err == ""
-    assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "router.json"]
+    arrays = json.loads((out / "router.json").read_text())["arrays"]["file"]
+    assert sorted(p.name for p in out.iterdir()) == [".router.lock", arrays, "router.json"]
 
     loaded = ClusterRouter.load(out)
     direct = ClusterRouter(n_clusters=4, top_p=2).fit(small_jsonl)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
+from router_files import arrays_file, read_metadata, reseal
 
 import langchain_avengers
 from langchain_avengers import (
@@ -21,7 +23,6 @@ from langchain_avengers import (
     WordLlamaEmbeddings,
     load_default_router,
 )
-from langchain_avengers._persistence import _content_digest
 
 ARRAYS = (
     "cluster_centers_",
@@ -41,9 +42,16 @@ TEXTS = [
 ]
 
 
+_FITTED: list[ClusterRouter] = []
+
+
 @pytest.fixture
 def fitted(small_jsonl: Path, keyword_embeddings) -> ClusterRouter:
-    return ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    """A router of its own for each test (fitted once: k-means is most of this file's time)."""
+    if not _FITTED:
+        router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings)
+        _FITTED.append(router.fit(small_jsonl))
+    return copy.deepcopy(_FITTED[0])
 
 
 @pytest.fixture
@@ -51,17 +59,14 @@ def saved(fitted: ClusterRouter, tmp_path: Path) -> Path:
     return fitted.save(tmp_path / "router")
 
 
-def read_metadata(path: Path) -> dict:
-    return json.loads((path / "router.json").read_text())
-
-
 def test_save_writes_readable_json_and_a_pickle_free_npz(
     fitted: ClusterRouter, saved: Path, small_jsonl: Path
 ) -> None:
-    assert sorted(p.name for p in saved.iterdir()) == ["arrays.npz", "router.json"]
     meta = read_metadata(saved)
+    arrays = saved / meta["arrays"]["file"]
+    assert sorted(p.name for p in saved.iterdir()) == [".router.lock", arrays.name, "router.json"]
     assert meta["format"] == "langchain-avengers/cluster-router"
-    assert meta["format_version"] == 2
+    assert meta["format_version"] == 3
     assert meta["package_version"] == langchain_avengers.__version__
     assert meta["embedder"] == {"identity": "tests/keyword-embeddings-4", "dimension": 4}
     assert meta["models"] == ["acme/tiny", "acme/medium", "acme/large"]
@@ -72,13 +77,13 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     assert meta["params"]["cost_scale"] == "log"
     assert meta["fitted"] == {"n_clusters_": 4, "top_p_": 2}
     assert "embedder" not in meta["params"]  # an object: recorded by identity, never pickled
-    digest = hashlib.sha256((saved / "arrays.npz").read_bytes()).hexdigest()
-    assert meta["arrays"] == {"file": "arrays.npz", "sha256": digest}
+    digest = hashlib.sha256(arrays.read_bytes()).hexdigest()
+    assert meta["arrays"] == {"file": f"arrays-{digest[:16]}.npz", "sha256": digest}
 
-    with zipfile.ZipFile(saved / "arrays.npz") as archive:
+    with zipfile.ZipFile(arrays) as archive:
         expected = [*ARRAYS, "metadata_sha256"]
         assert sorted(archive.namelist()) == sorted(f"{name}.npy" for name in expected)
-    with np.load(saved / "arrays.npz", allow_pickle=False) as npz:
+    with np.load(arrays, allow_pickle=False) as npz:
         for name in ARRAYS:
             assert npz[name].dtype != object
             np.testing.assert_array_equal(npz[name], getattr(fitted, name))
@@ -181,27 +186,23 @@ def test_automatic_cluster_count_round_trips(
     assert loaded.route(TEXTS[0], 0.5) == fitted.route(TEXTS[0], 0.5)
 
 
-def reseal(path: Path, change: Callable[[dict], object]) -> None:
-    """Edit the metadata and recompute both checksums, as another program's writer would."""
+def as_old_format(path: Path, version: int) -> None:
+    """Turn a saved router into a format 1 or 2 one: ``arrays.npz``, and no ``fitted`` in 1."""
     meta = read_metadata(path)
-    change(meta)
-    with np.load(path / "arrays.npz") as npz:
-        arrays = dict(npz)
-    arrays["metadata_sha256"] = np.array(_content_digest(meta))
-    np.savez_compressed(path / "arrays.npz", **arrays)
-    meta["arrays"]["sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
+    arrays_file(path).rename(path / "arrays.npz")
+    meta["arrays"]["file"] = "arrays.npz"
+    meta["format_version"] = version
+    if version == 1:
+        del meta["fitted"]
     (path / "router.json").write_text(json.dumps(meta))
+    reseal(path)
 
 
-def as_format_1(meta: dict) -> None:
-    del meta["fitted"]
-    meta["format_version"] = 1
-
-
-def test_format_1_routers_still_load(
-    saved: Path, fitted: ClusterRouter, keyword_embeddings
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_formats_still_load(
+    saved: Path, fitted: ClusterRouter, keyword_embeddings, version: int
 ) -> None:
-    reseal(saved, as_format_1)
+    as_old_format(saved, version)
     loaded = ClusterRouter.load(saved, embedder=keyword_embeddings)
     assert (loaded.n_clusters_, loaded.top_p_) == (4, 2)
     assert loaded.route_batch(TEXTS, 0.5) == fitted.route_batch(TEXTS, 0.5)
@@ -219,10 +220,10 @@ def test_the_bundled_router_still_loads() -> None:
         (lambda m: m["fitted"].update(n_clusters_=5), "do not follow from the parameters"),
         (lambda m: m["fitted"].update(top_p_=3), "do not follow from the parameters"),
         (lambda m: m["fitted"].update(top_p_=0), "fitted sizes out of range"),
-        (lambda m: m["fitted"].update(n_clusters_="4"), "fitted sizes out of range"),
-        (lambda m: m["params"].update(n_clusters=4.5), "n_clusters must be"),
-        (lambda m: m.pop("fitted"), "missing field 'fitted'"),
-        (lambda m: as_format_1(m) or m["params"].update(top_p=5), "out of range"),
+        (lambda m: m["fitted"].update(n_clusters_="4"), "'fitted.n_clusters_': expected an int"),
+        (lambda m: m["params"].update(n_clusters=4.5), "'params.n_clusters': expected 'auto'"),
+        (lambda m: m.pop("fitted"), "'fitted.n_clusters_': expected an integer >= 1, got None"),
+        (lambda m: m["params"].update(n_clusters=3), "do not follow from the parameters"),
     ],
     ids=[
         "count",
@@ -231,16 +232,24 @@ def test_the_bundled_router_still_loads() -> None:
         "count-string",
         "param-float",
         "no-fitted",
-        "format-1-top-p",
+        "param-count",
     ],
 )
 def test_resealed_inconsistent_sizes_are_refused(
     saved: Path, keyword_embeddings, change: Callable[[dict], object], expected: str
 ) -> None:
     reseal(saved, change)
-    with pytest.raises(RouterFileError, match=expected) as info:
+    with pytest.raises(RouterFileError) as info:
         ClusterRouter.load(saved, embedder=keyword_embeddings)
-    assert str(saved / "router.json") in str(info.value)
+    assert str(info.value).startswith(f"{saved / 'router.json'}: ")
+    assert expected in str(info.value)
+
+
+def test_resealed_format_1_top_p_out_of_range_is_refused(saved: Path, keyword_embeddings) -> None:
+    as_old_format(saved, 1)
+    reseal(saved, lambda m: m["params"].update(top_p=5))
+    with pytest.raises(RouterFileError, match="fitted sizes out of range"):
+        ClusterRouter.load(saved, embedder=keyword_embeddings)
 
 
 # ---------------------------------------------------------------- damaged router directories
@@ -257,28 +266,28 @@ def edit_json(change: Callable[[dict], object]) -> Callable[[Path], None]:
 
 def truncate(name: str, keep: float) -> Callable[[Path], None]:
     def mutate(path: Path) -> None:
-        data = (path / name).read_bytes()
-        (path / name).write_bytes(data[: int(len(data) * keep)])
+        file = arrays_file(path) if name == "arrays" else path / name
+        file.write_bytes(file.read_bytes()[: int(file.stat().st_size * keep)])
 
     return mutate
 
 
 def flip_byte(path: Path) -> None:
-    data = bytearray((path / "arrays.npz").read_bytes())
+    data = bytearray(arrays_file(path).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (path / "arrays.npz").write_bytes(bytes(data))
+    arrays_file(path).write_bytes(bytes(data))
 
 
 def rewrite_arrays(change: Callable[[dict], object]) -> Callable[[Path], None]:
     """Change the arrays and update the checksum, as a careless hand edit would."""
 
     def mutate(path: Path) -> None:
-        with np.load(path / "arrays.npz") as npz:
+        with np.load(arrays_file(path)) as npz:
             arrays = dict(npz)
         change(arrays)
-        np.savez_compressed(path / "arrays.npz", **arrays)
+        np.savez_compressed(arrays_file(path), **arrays)
         meta = read_metadata(path)
-        meta["arrays"]["sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
+        meta["arrays"]["sha256"] = hashlib.sha256(arrays_file(path).read_bytes()).hexdigest()
         (path / "router.json").write_text(json.dumps(meta))
 
     return mutate
@@ -287,7 +296,7 @@ def rewrite_arrays(change: Callable[[dict], object]) -> Callable[[Path], None]:
 DAMAGE = {
     "missing-directory": (lambda p: shutil.rmtree(p), "router.json is missing"),
     "missing-json": (lambda p: (p / "router.json").unlink(), "router.json is missing"),
-    "missing-arrays": (lambda p: (p / "arrays.npz").unlink(), "missing router arrays"),
+    "missing-arrays": (lambda p: arrays_file(p).unlink(), "missing router arrays"),
     "truncated-json": (truncate("router.json", 0.5), "corrupted or truncated"),
     "empty-json": (truncate("router.json", 0.0), "corrupted or truncated"),
     "binary-json": (
@@ -321,16 +330,16 @@ DAMAGE = {
         edit_json(lambda m: m["embedder"].update(dimension=8)),
         "modified after the router was saved",
     ),
-    "truncated-arrays": (truncate("arrays.npz", 0.6), "checksum"),
+    "truncated-arrays": (truncate("arrays", 0.6), "checksum"),
     "modified-arrays": (flip_byte, "checksum"),
     "arrays-wrong-shape": (
         rewrite_arrays(lambda a: a.update(cost_=a["cost_"][:, :2])),
-        "'cost_' has shape (4, 2)",
+        "array 'cost_': has shape (4, 2), expected (4, 3)",
     ),
     "arrays-missing-one": (rewrite_arrays(lambda a: a.pop("accuracy_")), "accuracy_"),
     "arrays-with-pickle": (
         rewrite_arrays(lambda a: a.update(cost_=np.array([{"x": 1}], dtype=object))),
-        "unreadable router arrays",
+        "array 'cost_': has dtype object, expected float32 or float64",
     ),
 }
 
@@ -347,6 +356,7 @@ def test_damaged_router_is_a_router_file_error(
     assert isinstance(info.value, ValueError)
     assert str(saved) in message
     assert expected in message
+    assert "\n" not in message
 
 
 CORRUPTED_FIELDS = {
@@ -373,12 +383,18 @@ def test_corrupted_metadata_fields_are_router_file_errors(
 # ---------------------------------------------------------------- saving over things
 
 
+def own_files(path: Path) -> list[str]:
+    """What a save leaves: the lock, ``router.json`` and the one arrays file it names."""
+    return sorted([".router.lock", read_metadata(path)["arrays"]["file"], "router.json"])
+
+
 def test_saving_over_an_existing_router_replaces_it(
     small_jsonl: Path, tmp_path: Path, keyword_embeddings
 ) -> None:
     path = tmp_path / "router"
     first = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
     assert first.save(path) == path
+    old_arrays = arrays_file(path)
     second = ClusterRouter(n_clusters=3, top_p=1, cost_scale="linear", embedder=keyword_embeddings)
     second.fit(small_jsonl).save(path)
 
@@ -386,7 +402,35 @@ def test_saving_over_an_existing_router_replaces_it(
     assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (3, 1, "linear")
     assert loaded.cluster_centers_.shape == (3, 4)
     assert [p.name for p in tmp_path.iterdir()] == ["router"]  # no staging or backup left
-    assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "router.json"]
+    assert sorted(p.name for p in path.iterdir()) == own_files(path)
+    assert not old_arrays.exists()
+
+
+def test_saving_keeps_the_other_files_of_the_directory(
+    fitted: ClusterRouter, saved: Path, keyword_embeddings
+) -> None:
+    (saved / "NOTES.md").write_text("how this router was made")
+    (saved / "plots").mkdir()
+    (saved / "plots" / "pareto.png").write_bytes(b"\x89PNG")
+    fitted.set_params(cost_scale="linear").save(saved)
+
+    assert (saved / "NOTES.md").read_text() == "how this router was made"
+    assert (saved / "plots" / "pareto.png").read_bytes() == b"\x89PNG"
+    assert sorted(p.name for p in saved.iterdir()) == sorted(
+        [*own_files(saved), "NOTES.md", "plots"]
+    )
+    assert ClusterRouter.load(saved, embedder=keyword_embeddings).cost_scale == "linear"
+
+
+def test_saving_over_a_format_2_router_keeps_other_files(
+    fitted: ClusterRouter, saved: Path, keyword_embeddings
+) -> None:
+    as_old_format(saved, 2)
+    (saved / "NOTES.md").write_text("notes")
+    fitted.save(saved)
+    assert read_metadata(saved)["format_version"] == 3
+    assert sorted(p.name for p in saved.iterdir()) == sorted([*own_files(saved), "NOTES.md"])
+    ClusterRouter.load(saved, embedder=keyword_embeddings)
 
 
 def test_saving_over_a_directory_that_is_not_a_router_refuses(
@@ -402,9 +446,66 @@ def test_saving_over_a_directory_that_is_not_a_router_refuses(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my-documents"]
 
 
+def test_saving_over_another_programs_router_json_refuses(
+    fitted: ClusterRouter, tmp_path: Path
+) -> None:
+    target = tmp_path / "service"
+    target.mkdir()
+    (target / "router.json").write_text('{"routes": ["/a", "/b"]}')
+    with pytest.raises(RouterFileError, match="not a langchain-avengers router file; refusing"):
+        fitted.save(target)
+    assert sorted(p.name for p in target.iterdir()) == ["router.json"]
+    assert (target / "router.json").read_text() == '{"routes": ["/a", "/b"]}'
+
+
+def test_saving_into_an_empty_directory_or_over_leftovers(
+    fitted: ClusterRouter, tmp_path: Path, keyword_embeddings
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fitted.save(empty)
+    ClusterRouter.load(empty, embedder=keyword_embeddings)
+
+    killed = tmp_path / "killed"  # what a first save killed before router.json leaves
+    killed.mkdir()
+    for name in (".router.lock", f".arrays-{'a' * 32}.tmp", f"arrays-{'b' * 16}.npz"):
+        (killed / name).write_bytes(b"partial")
+    fitted.save(killed)
+    assert sorted(p.name for p in killed.iterdir()) == own_files(killed)
+
+
 def test_saving_over_a_file_refuses(fitted: ClusterRouter, tmp_path: Path) -> None:
     target = tmp_path / "router"
     target.write_text("not a directory")
     with pytest.raises(RouterFileError):
         fitted.save(target)
     assert target.read_text() == "not a directory"
+
+
+def test_numpy_parameters_are_saved_as_json_numbers(
+    fitted: ClusterRouter, tmp_path: Path, keyword_embeddings
+) -> None:
+    fitted.set_params(random_state=np.int64(3), beta=np.float32(2.5), n_init=np.int32(2))
+    path = fitted.save(tmp_path / "numpy-params")
+    params = ClusterRouter.load(path, embedder=keyword_embeddings).get_params()
+    assert (params["random_state"], params["beta"], params["n_init"]) == (3, 2.5, 2)
+    assert type(params["random_state"]) is int
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda r: r.models_.__setitem__(0, "acme\\tiny"), "field 'models[0]'"),
+        (lambda r: r.set_params(random_state=np.random.RandomState(0)), "params.random_state"),
+        (lambda r: r.accuracy_.__setitem__((0, 0), np.nan), "array 'accuracy_'"),
+    ],
+    ids=["backslash-id", "random-state-object", "nan-accuracy"],
+)
+def test_saving_what_load_would_refuse_is_refused(
+    fitted: ClusterRouter, tmp_path: Path, change: Callable[[ClusterRouter], object], expected: str
+) -> None:
+    change(fitted)
+    with pytest.raises(ValueError, match="cannot save this router to") as info:
+        fitted.save(tmp_path / "router")
+    assert expected in str(info.value)
+    assert list(tmp_path.iterdir()) == []
