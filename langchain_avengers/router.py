@@ -9,7 +9,9 @@ clusters, min-max normalise accuracy and cost among the candidate models in each
 from __future__ import annotations
 
 import numbers
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,10 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from sklearn.base import BaseEstimator
-from sklearn.cluster import KMeans
-from sklearn.utils.validation import check_is_fitted
 
+from langchain_avengers._estimator import Estimator, check_fitted
 from langchain_avengers.embeddings import (
     WordLlamaEmbeddings,
     embed_texts,
@@ -39,6 +39,11 @@ __all__ = [
 
 RecordsLike = CalibrationData | Sequence[CalibrationRecord] | str | Path
 _TIE_TOLERANCE = 1e-9
+NORM_CACHE_SIZE = 256
+"""Candidate sets (``allowed_models``) whose normalised tables a router keeps, least recently
+used dropped first: a few MB at most, for any number of distinct sets."""
+_NormCache = OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+_NORM_CACHE_LOCK = threading.Lock()
 
 AUTO_MIN_CLUSTERS = 2
 AUTO_MAX_CLUSTERS = 60
@@ -128,7 +133,7 @@ class BatchScores:
         return np.where(tied, self.expected_cost, np.inf).argmin(axis=1)
 
 
-class ClusterRouter(BaseEstimator):
+class ClusterRouter(Estimator):
     """Routes each query to one model of a pool, trading accuracy for cost with ``alpha``.
 
     Parameters
@@ -254,8 +259,10 @@ class ClusterRouter(BaseEstimator):
         # it was (and before paying for embeddings)
         _require_measured(data.models, data.scores, "score")
         _require_measured(data.models, data.costs, "cost")
-        self._norm_cache: dict[tuple[Any, ...], tuple[np.ndarray, ...]] = {}
+        self._norm_cache: _NormCache = OrderedDict()
         vectors = self._fit_embeddings(data, embeddings)
+        from sklearn.cluster import KMeans  # imported here: scikit-learn costs ~1 s to import
+
         kmeans = KMeans(
             n_clusters=n_clusters, n_init=self.n_init, random_state=self.random_state
         ).fit(vectors)
@@ -473,7 +480,7 @@ class ClusterRouter(BaseEstimator):
         )
 
     def _as_vectors(self, queries: Sequence[Any] | np.ndarray) -> np.ndarray:
-        check_is_fitted(self)
+        check_fitted(self)
         if len(queries) and all(isinstance(q, str) for q in queries):
             return embed_texts(self.get_embedder(), list(queries), cache=None)
         vectors = np.asarray(queries, dtype=np.float32)
@@ -498,7 +505,7 @@ class ClusterRouter(BaseEstimator):
         return int(top)
 
     def _candidate_columns(self, allowed_models: Sequence[str] | None) -> tuple[int, ...]:
-        check_is_fitted(self)
+        check_fitted(self)
         if allowed_models is None:
             return tuple(range(len(self.models_)))
         if isinstance(allowed_models, str):
@@ -542,19 +549,26 @@ class ClusterRouter(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Raw and min-max normalised accuracy and cost tables among the candidates.
 
-        Rows are the clusters plus the pool row; cached per candidate set.
+        Rows are the clusters plus the pool row; the last :data:`NORM_CACHE_SIZE` candidate
+        sets used are cached, so many distinct ``allowed_models`` lists cannot grow memory.
         """
-        cache = self.__dict__.setdefault("_norm_cache", {})
         key = (self.cost_scale, *candidates)
-        if key not in cache:
-            columns = list(candidates)
-            accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
-            cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
-            scaled = (
-                np.log(np.maximum(cost, _cost_floor(cost))) if self.cost_scale == "log" else cost
-            )
-            cache[key] = (accuracy, cost, _minmax_rows(accuracy, 1.0), _minmax_rows(scaled, 0.0))
-        return cache[key]
+        with _NORM_CACHE_LOCK:
+            cache: _NormCache = self.__dict__.setdefault("_norm_cache", OrderedDict())
+            tables = cache.get(key)
+            if tables is not None:
+                cache.move_to_end(key)
+                return tables
+        columns = list(candidates)
+        accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
+        cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
+        scaled = np.log(np.maximum(cost, _cost_floor(cost))) if self.cost_scale == "log" else cost
+        tables = (accuracy, cost, _minmax_rows(accuracy, 1.0), _minmax_rows(scaled, 0.0))
+        with _NORM_CACHE_LOCK:
+            cache[key] = tables
+            while len(cache) > NORM_CACHE_SIZE:
+                cache.popitem(last=False)
+        return tables
 
     @staticmethod
     def _with_pool_row(per_cluster: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -570,7 +584,7 @@ class ClusterRouter(BaseEstimator):
         """
         from langchain_avengers._persistence import save_router
 
-        check_is_fitted(self)
+        check_fitted(self)
         return save_router(self, Path(path))
 
     @classmethod
