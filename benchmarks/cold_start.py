@@ -75,8 +75,9 @@ def run_once(case: str, url: str) -> dict[str, float | list[str]]:
     """One fresh process; its wall time from here plus the phases it reports."""
     env = {**os.environ, "OPENROUTER_API_KEY": "", "PYTHONWARNINGS": "ignore"}
     start = time.perf_counter()
-    done = subprocess.run(
+    done = subprocess.run(  # from the checkout's root, so its package is the one measured
         [sys.executable, "-c", child_code(case, url)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         env=env,

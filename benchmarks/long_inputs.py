@@ -143,8 +143,17 @@ CHILDREN = {"route": child_route, "fit": child_fit, "tokens": child_tokens}
 
 
 def in_child(*args: str) -> dict[str, float]:
+    """Run one measurement in a fresh process, on the package of the checkout holding this file."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     done = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--child", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode:
         msg = f"child {args} failed:\n{done.stderr}"
