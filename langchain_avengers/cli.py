@@ -217,6 +217,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     """Evaluate the default configuration over seeded splits."""
     from langchain_avengers.evaluation import DEFAULT_ALPHAS, evaluate_router
 
+    if args.plot:
+        from langchain_avengers.plotting import require_matplotlib
+
+        require_matplotlib()  # before the evaluation, which takes a while
     evaluation = evaluate_router(
         _load_data(args),
         _router_from_args(args),
@@ -587,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _warning_line
         try:
             return COMMANDS[args.command](args) or 0
-        except (RecordsError, RouterFileError, ValueError, OSError) as exc:
+        except (RecordsError, RouterFileError, ValueError, OSError, ImportError) as exc:
             message = " ".join(str(exc).split())
             print(f"avengers: error: {message}", file=sys.stderr)
             return EXIT_BAD_INPUT

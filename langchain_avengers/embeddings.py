@@ -7,7 +7,6 @@ The default, :class:`WordLlamaEmbeddings`, runs locally from weights shipped in 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import sqlite3
@@ -23,13 +22,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from langchain_avengers._progress import progress
 
 __all__ = [
+    "MAX_EMBEDDED_CHARS",
     "EmbeddingCache",
     "WordLlamaEmbeddings",
+    "bounded_text",
     "embed_texts",
     "embedder_identity",
+    "process_cache",
 ]
 
 _PROGRESS_BATCH = 1024
+MAX_EMBEDDED_CHARS = 8192
+"""Most characters of one text that routing and fitting embed: a longer text is embedded from
+its beginning and its end (where a request's instructions usually are; :func:`bounded_text`),
+so time and memory stay flat however long a message is. 1.7x the longest query of both shared
+data sets (4,860 characters), which are therefore embedded whole."""
 
 
 def _import_wordllama() -> Any:
@@ -48,8 +55,22 @@ def _import_wordllama() -> Any:
     return wordllama
 
 
-@functools.lru_cache(maxsize=4)
+_MODELS: dict[int, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
 def _load_wordllama(dim: int) -> Any:
+    """WordLlama at ``dim``, loaded once per process even when many threads ask at once."""
+    model = _MODELS.get(dim)
+    if model is None:
+        with _MODELS_LOCK:
+            model = _MODELS.get(dim)
+            if model is None:
+                model = _MODELS[dim] = _read_wordllama(dim)
+    return model
+
+
+def _read_wordllama(dim: int) -> Any:
     """Load WordLlama from the installed wheel; never touch the network."""
     wordllama = _import_wordllama()
     package_dir = Path(wordllama.__file__).parent
@@ -135,6 +156,19 @@ def embedder_identity(embedder: Embeddings) -> str:
     return name
 
 
+def bounded_text(text: str) -> str:
+    """The part of ``text`` that routing and fitting embed (:data:`MAX_EMBEDDED_CHARS`).
+
+    A text of up to 8,192 characters is kept whole; a longer one becomes its first 4,096 and
+    last 4,095 characters joined by a newline (8,192 in all).
+    """
+    if len(text) <= MAX_EMBEDDED_CHARS:
+        return text
+    head = MAX_EMBEDDED_CHARS // 2
+    tail = MAX_EMBEDDED_CHARS - head - 1
+    return f"{text[:head]}\n{text[-tail:]}"
+
+
 def _text_key(identity: str, text: str) -> str:
     return hashlib.sha256(f"{identity}\0{text}".encode()).hexdigest()
 
@@ -147,12 +181,13 @@ class EmbeddingCache:
 
     Args:
         path: SQLite file for a persistent cache; ``None`` keeps vectors in memory only.
-        max_items: Most vectors kept in memory; the oldest are dropped first.
+        max_items: Most vectors kept in memory; the oldest are dropped first. A 256-d vector
+            takes about 1.35 KB with its key, so the default 200,000 is at most ~270 MB.
     """
 
     def __init__(self, path: str | Path | None = None, *, max_items: int = 200_000) -> None:
         self.path = None if path is None else Path(path)
-        self.max_items = max_items
+        self.max_items = _check_max_items(max_items)
         self._memory: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         if self.path is not None:
@@ -165,6 +200,17 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         return len(self._memory)
+
+    def clear(self) -> None:
+        """Forget every vector held in memory (a disk cache's file is kept)."""
+        with self._lock:
+            self._memory.clear()
+
+    def resize(self, max_items: int) -> None:
+        """Keep at most ``max_items`` vectors in memory from now on (0: none); drops the oldest."""
+        with self._lock:
+            self.max_items = _check_max_items(max_items)
+            self._trim()
 
     def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """The cached vectors among ``keys``."""
@@ -196,14 +242,35 @@ class EmbeddingCache:
                 )
 
     def _remember(self, vectors: dict[str, np.ndarray]) -> None:
+        # own copies: a row view would keep its whole batch array alive after eviction
+        owned = {k: np.array(v, dtype=np.float32) for k, v in vectors.items()}
         with self._lock:
-            self._memory.update(vectors)
-            overflow = len(self._memory) - self.max_items
-            for key in list(self._memory)[: max(overflow, 0)]:
-                del self._memory[key]
+            self._memory.update(owned)
+            self._trim()
+
+    def _trim(self) -> None:
+        overflow = len(self._memory) - self.max_items
+        for key in list(self._memory)[: max(overflow, 0)]:
+            del self._memory[key]
+
+
+def _check_max_items(max_items: int) -> int:
+    if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0:
+        msg = f"max_items must be an int >= 0, got {max_items!r}"
+        raise ValueError(msg)
+    return max_items
 
 
 _PROCESS_CACHE = EmbeddingCache()
+
+
+def process_cache() -> EmbeddingCache:
+    """The in-memory cache ``embed_texts`` shares across the process (``cache="process"``).
+
+    Fitting and evaluating fill it; routing does not use it. Size it with
+    ``process_cache().resize(max_items)`` and empty it with ``process_cache().clear()``.
+    """
+    return _PROCESS_CACHE
 
 
 def _embed_uncached(embedder: Embeddings, texts: list[str]) -> np.ndarray:
@@ -222,14 +289,18 @@ def embed_texts(
 ) -> np.ndarray:
     """Embed ``texts`` into L2-normalised float32 rows, reusing cached vectors.
 
+    Each text is first cut to at most :data:`MAX_EMBEDDED_CHARS` characters
+    (:func:`bounded_text`): fitting, evaluating and routing all embed through here.
+
     Args:
         embedder: Any LangChain embeddings.
         texts: Texts to embed.
         cache: Where to look up and store vectors; ``"process"`` is a cache shared by the
-            whole process, ``None`` disables caching.
+            whole process (:func:`process_cache`), ``None`` disables caching.
         show_progress: Show a progress bar (only drawn on a terminal).
     """
-    store = _PROCESS_CACHE if cache == "process" else cache
+    store = process_cache() if cache == "process" else cache
+    texts = [bounded_text(t) for t in texts]
     identity = embedder_identity(embedder)
     keys = [_text_key(identity, t) for t in texts]
     known = store.get(keys) if isinstance(store, EmbeddingCache) else {}

@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from langchain_avengers._progress import progress
 from langchain_avengers.embeddings import embed_texts
@@ -309,6 +308,8 @@ def split_indices(
     _, counts = np.unique(labels, return_counts=True)
     can_stratify = stratify and len(counts) > 1 and counts.min() >= 2
     _check_split_sizes(len(data), test_size, len(counts) if can_stratify else 1)
+    from sklearn.model_selection import train_test_split  # ~1 s to import: only when splitting
+
     train, test = train_test_split(
         np.arange(len(data)),
         test_size=test_size,

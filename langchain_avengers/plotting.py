@@ -1,4 +1,7 @@
-"""Matplotlib figures of an evaluation: the accuracy-cost frontier and model usage per alpha."""
+"""Matplotlib figures of an evaluation: the accuracy-cost frontier and model usage per alpha.
+
+matplotlib is an optional dependency: ``pip install "langchain-avengers[plot]"``.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,27 @@ from typing import Any
 
 from langchain_avengers.evaluation import Evaluation
 
-__all__ = ["plot_pareto", "plot_usage"]
+__all__ = ["PLOT_INSTALL", "plot_pareto", "plot_usage", "require_matplotlib"]
+
+PLOT_INSTALL = 'pip install "langchain-avengers[plot]"'
+
+
+def require_matplotlib() -> Any:
+    """matplotlib, or an ImportError saying how to install it (checked before slow work).
+
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+    except ImportError as error:
+        msg = f"plots need matplotlib, which is not installed: {PLOT_INSTALL}"
+        raise ImportError(msg) from error
+    return matplotlib
 
 
 def _pyplot() -> Any:
-    import matplotlib
-
+    matplotlib = require_matplotlib()
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 

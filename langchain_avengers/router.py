@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import numbers
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,12 +21,11 @@ from typing import Any, Literal
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from sklearn.base import BaseEstimator
-from sklearn.cluster import KMeans
-from sklearn.utils.validation import check_is_fitted
 
+from langchain_avengers._estimator import Estimator, check_fitted
 from langchain_avengers.embeddings import (
     WordLlamaEmbeddings,
+    bounded_text,
     embed_texts,
     embedder_identity,
     normalize_rows,
@@ -41,6 +42,12 @@ __all__ = [
 
 RecordsLike = CalibrationData | Sequence[CalibrationRecord] | str | Path
 _TIE_TOLERANCE = 1e-9
+NORM_CACHE_SIZE = 256
+"""Candidate sets (``allowed_models``) whose normalised tables a router keeps, least recently
+used dropped first: four ``(n_clusters_ + 1, n_candidates)`` float tables each, so about 10 MB
+at most for 60 clusters and 20 models, however many distinct sets are routed."""
+_NormCache = OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+_NORM_CACHE_LOCK = threading.Lock()
 
 AUTO_MIN_CLUSTERS = 2
 AUTO_MAX_CLUSTERS = 60
@@ -130,7 +137,7 @@ class BatchScores:
         return np.where(tied, self.expected_cost, np.inf).argmin(axis=1)
 
 
-class ClusterRouter(BaseEstimator):
+class ClusterRouter(Estimator):
     """Routes each query to one model of a pool, trading accuracy for cost with ``alpha``.
 
     Parameters
@@ -256,8 +263,10 @@ class ClusterRouter(BaseEstimator):
         # it was (and before paying for embeddings)
         _require_measured(data.models, data.scores, "score")
         _require_measured(data.models, data.costs, "cost")
-        self._norm_cache: dict[tuple[Any, ...], tuple[np.ndarray, ...]] = {}
+        self._norm_cache: _NormCache = OrderedDict()
         vectors = self._fit_embeddings(data, embeddings)
+        from sklearn.cluster import KMeans  # imported here: scikit-learn costs ~1 s to import
+
         kmeans = KMeans(
             n_clusters=n_clusters, n_init=self.n_init, random_state=self.random_state
         ).fit(vectors)
@@ -431,8 +440,8 @@ class ClusterRouter(BaseEstimator):
         """
         embedder = self.get_embedder()
         if isinstance(query, str) and _overrides(embedder, "aembed_documents"):
-            check_is_fitted(self)
-            vectors = await embedder.aembed_documents([query])
+            check_fitted(self)
+            vectors = await embedder.aembed_documents([bounded_text(query)])
             query = np.asarray(vectors[0], dtype=np.float32)
         elif isinstance(query, str):
             route = functools.partial(
@@ -501,7 +510,7 @@ class ClusterRouter(BaseEstimator):
         )
 
     def _as_vectors(self, queries: Sequence[Any] | np.ndarray) -> np.ndarray:
-        check_is_fitted(self)
+        check_fitted(self)
         if len(queries) and all(isinstance(q, str) for q in queries):
             return embed_texts(self.get_embedder(), list(queries), cache=None)
         vectors = np.asarray(queries, dtype=np.float32)
@@ -526,7 +535,7 @@ class ClusterRouter(BaseEstimator):
         return int(top)
 
     def _candidate_columns(self, allowed_models: Sequence[str] | None) -> tuple[int, ...]:
-        check_is_fitted(self)
+        check_fitted(self)
         if allowed_models is None:
             return tuple(range(len(self.models_)))
         if isinstance(allowed_models, str):
@@ -570,19 +579,26 @@ class ClusterRouter(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Raw and min-max normalised accuracy and cost tables among the candidates.
 
-        Rows are the clusters plus the pool row; cached per candidate set.
+        Rows are the clusters plus the pool row; the last :data:`NORM_CACHE_SIZE` candidate
+        sets used are cached, so many distinct ``allowed_models`` lists cannot grow memory.
         """
-        cache = self.__dict__.setdefault("_norm_cache", {})
         key = (self.cost_scale, *candidates)
-        if key not in cache:
-            columns = list(candidates)
-            accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
-            cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
-            scaled = (
-                np.log(np.maximum(cost, _cost_floor(cost))) if self.cost_scale == "log" else cost
-            )
-            cache[key] = (accuracy, cost, _minmax_rows(accuracy, 1.0), _minmax_rows(scaled, 0.0))
-        return cache[key]
+        with _NORM_CACHE_LOCK:
+            cache: _NormCache = self.__dict__.setdefault("_norm_cache", OrderedDict())
+            tables = cache.get(key)
+            if tables is not None:
+                cache.move_to_end(key)
+                return tables
+        columns = list(candidates)
+        accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
+        cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
+        scaled = np.log(np.maximum(cost, _cost_floor(cost))) if self.cost_scale == "log" else cost
+        tables = (accuracy, cost, _minmax_rows(accuracy, 1.0), _minmax_rows(scaled, 0.0))
+        with _NORM_CACHE_LOCK:
+            cache[key] = tables
+            while len(cache) > NORM_CACHE_SIZE:
+                cache.popitem(last=False)
+        return tables
 
     @staticmethod
     def _with_pool_row(per_cluster: np.ndarray, pool: np.ndarray) -> np.ndarray:
@@ -607,7 +623,7 @@ class ClusterRouter(BaseEstimator):
         """
         from langchain_avengers._persistence import save_router
 
-        check_is_fitted(self)
+        check_fitted(self)
         return save_router(self, Path(path))
 
     @classmethod

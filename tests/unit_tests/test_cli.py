@@ -669,3 +669,24 @@ def test_fit_names_the_models_and_hints_at_n_clusters(
     assert "models:" in out
     assert main(["fit", str(small_jsonl), "-o", str(tmp_path / "r2"), "--n-clusters", "500"]) == 2
     assert "--n-clusters" in capsys.readouterr().err
+
+
+def test_evaluate_plot_without_matplotlib_says_what_to_install_before_evaluating(
+    small_jsonl: Path, tmp_path: Path
+) -> None:
+    plot = tmp_path / "frontier.png"
+    script = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = None  # as if matplotlib were not installed\n"
+        "from langchain_avengers.cli import main\n"
+        f"code = main(['evaluate', {str(small_jsonl)!r}, '--plot', {str(plot)!r}])\n"
+        "assert 'sklearn' not in sys.modules, 'the evaluation ran before the check'\n"
+        "sys.exit(code)\n"
+    )
+    result = run([sys.executable, "-c", script], tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    line = one_error_line(result.stderr)
+    assert "matplotlib" in line
+    assert 'pip install "langchain-avengers[plot]"' in line
+    assert not plot.exists()

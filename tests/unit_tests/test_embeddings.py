@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +14,14 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
 from langchain_avengers import ClusterRouter, EmbeddingCache, WordLlamaEmbeddings, embed_texts
-from langchain_avengers.embeddings import embedder_identity, normalize_rows
+from langchain_avengers import embeddings as embeddings_module
+from langchain_avengers.embeddings import (
+    MAX_EMBEDDED_CHARS,
+    bounded_text,
+    embedder_identity,
+    normalize_rows,
+    process_cache,
+)
 from langchain_avengers.evaluation import evaluate_router
 from langchain_avengers.records import CalibrationData
 
@@ -230,3 +242,99 @@ def test_loading_wordllama_leaves_the_root_logger_alone() -> None:
         del sys.modules[name]
     importlib.import_module("langchain_avengers.embeddings")._import_wordllama()
     assert (list(root.handlers), root.level) == before
+
+
+# ---------------------------------------------------------------- long texts
+
+
+def test_a_long_text_is_embedded_from_a_bounded_head_and_tail(counting_embeddings) -> None:
+    head, tail = "Summarise this contract. ", " Answer in French."
+    long_text = head + "clause " * 800_000 + tail  # 5.6 MB
+    short_text = "x" * MAX_EMBEDDED_CHARS  # at the bound: embedded whole
+    embed_texts(counting_embeddings, [long_text, short_text])
+    embedded_long, embedded_short = counting_embeddings.embedded
+    assert len(embedded_long) == MAX_EMBEDDED_CHARS
+    assert embedded_long.startswith(head)
+    assert embedded_long.endswith(tail)
+    assert embedded_short == short_text
+    assert bounded_text(long_text) == embedded_long
+
+
+def test_fit_and_route_with_a_5_mb_query_embed_a_bounded_text(
+    small_jsonl: Path, counting_embeddings
+) -> None:
+    data = CalibrationData.from_path(small_jsonl)
+    huge = "What is the capital of " + "Peru and " * 600_000 + "Chile?"
+    data = dataclasses.replace(data, queries=[huge, *data.queries[1:]])
+    router = ClusterRouter(n_clusters=3, top_p=1, embedder=counting_embeddings).fit(data)
+    router.route(huge + " today", 0.5)
+    router.route_batch([huge, "Name a prime"], 0.5)
+    assert max(len(t) for t in counting_embeddings.embedded) == MAX_EMBEDDED_CHARS
+
+
+def test_wordllama_routes_a_5_mb_message_in_bounded_memory(small_jsonl: Path) -> None:
+    router = ClusterRouter(n_clusters=3, top_p=1).fit(small_jsonl)
+    huge = "Explain this log: " + "error at line 42; " * 300_000  # 5.4 MB
+    tracemalloc.start()
+    try:
+        decision = router.route(huge, 0.5)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert decision.model == router.route(bounded_text(huge), 0.5).model
+    assert peak < 50e6  # unbounded: the whole text's tokens x 256 floats, over 1 GB
+
+
+# ---------------------------------------------------------------- one model, one cache
+
+
+def test_many_threads_on_a_cold_process_load_wordllama_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wordllama = embeddings_module._import_wordllama()
+    original = wordllama.WordLlama.load
+    loads = []
+
+    def slow_counted_load(*args: object, **kwargs: object) -> object:
+        loads.append(threading.get_ident())
+        time.sleep(0.2)  # a real load takes ~0.15 s: every thread arrives meanwhile
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(wordllama.WordLlama, "load", staticmethod(slow_counted_load))
+    monkeypatch.setattr(embeddings_module, "_MODELS", {})  # a cold process
+    embedder = WordLlamaEmbeddings()
+    start = threading.Barrier(16)
+
+    def embed(i: int) -> list[float]:
+        start.wait()
+        return embedder.embed_query(f"question number {i}")
+
+    with ThreadPoolExecutor(16) as pool:
+        vectors = list(pool.map(embed, range(16)))
+    assert len(loads) == 1
+    assert all(len(v) == 256 for v in vectors)
+
+
+def test_the_process_cache_can_be_sized_and_cleared(counting_embeddings) -> None:
+    cache = process_cache()
+    embed_texts(counting_embeddings, ["one", "two", "three"])
+    assert len(cache) == 3
+    cache.resize(1)
+    assert (len(cache), cache.max_items) == (1, 1)
+    embed_texts(counting_embeddings, ["three"])  # the newest one was kept
+    assert counting_embeddings.embedded == ["one", "two", "three"]
+    cache.clear()
+    assert len(cache) == 0
+    embed_texts(counting_embeddings, ["three"])
+    assert counting_embeddings.embedded[-1] == "three"
+    cache.resize(0)
+    embed_texts(counting_embeddings, ["four"])
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "10"])
+def test_cache_sizes_must_be_counts(bad: object) -> None:
+    with pytest.raises(ValueError, match="max_items must be an int >= 0"):
+        EmbeddingCache(max_items=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_items must be an int >= 0"):
+        process_cache().resize(bad)  # type: ignore[arg-type]

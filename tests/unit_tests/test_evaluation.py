@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -293,6 +294,17 @@ def test_plots_write_png_files(tmp_path: Path) -> None:
         assert path.read_bytes()[:8] == PNG_MAGIC
         assert path.stat().st_size > 5_000
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["pareto.png"]
+
+
+def test_plots_without_matplotlib_name_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r'pip install "langchain-avengers\[plot\]"'):
+        plot_pareto(two_seed_evaluation(), tmp_path / "pareto.png")
+    assert not (tmp_path / "pareto.png").exists()
 
 
 # ---------------------------------------------------------------- the oracle

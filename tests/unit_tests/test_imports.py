@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import langchain_avengers
 
 EXPECTED_ALL = [
@@ -41,3 +46,34 @@ def test_errors_are_value_errors() -> None:
 def test_version_is_a_string() -> None:
     assert isinstance(langchain_avengers.__version__, str)
     assert langchain_avengers.__version__
+
+
+HEAVY = ("sklearn", "scipy", "matplotlib", "wordllama")
+LEAN_SCRIPT = f"""
+import json, sys
+def loaded():
+    return [m for m in {HEAVY!r} if m in sys.modules]
+import langchain_avengers
+from langchain_avengers import AvengersChatModel
+llm = AvengersChatModel(api_key="x")
+constructed = loaded()
+llm.fitted_router.route("What is the capital of Peru?")
+print(json.dumps({{"constructed": constructed, "routed": loaded()}}))
+"""
+
+
+def test_import_and_construction_load_no_heavy_library() -> None:
+    # a fresh process: this test process has long imported everything
+    env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-c", LEAN_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["constructed"] == []  # scikit-learn, scipy, matplotlib, wordllama: none
+    assert report["routed"] == ["wordllama"]  # routing needs only the embedder

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from langchain_avengers import (
     CalibrationRecord,
@@ -38,7 +39,7 @@ from langchain_avengers import (
     RecordsError,
     RoutingDecision,
 )
-from langchain_avengers.router import auto_n_clusters
+from langchain_avengers.router import NORM_CACHE_SIZE, auto_n_clusters
 
 # the hand-built geometry has 4 queries a cluster, below what fitting calls enough
 pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a median")
@@ -501,6 +502,21 @@ def test_get_params_set_params_and_clone(keyword_embeddings) -> None:
         router.set_params(n_cluster=3)
 
 
+def test_scikit_learn_sees_an_estimator(keyword_embeddings) -> None:
+    router = ClusterRouter(n_clusters=3, top_p=2, embedder=keyword_embeddings)
+    # changed parameters only, sorted by name, as scikit-learn prints them
+    assert repr(router) == f"ClusterRouter(embedder={keyword_embeddings!r}, n_clusters=3, top_p=2)"
+    assert repr(ClusterRouter()) == "ClusterRouter()"
+    with pytest.raises(NotFittedError, match="This ClusterRouter instance is not fitted yet"):
+        check_is_fitted(router)
+    rows, vectors = three_group_data()
+    check_is_fitted(router.fit(rows, embeddings=vectors))
+    copy = clone(router)  # parameters only (the embedder deep-copied), not fitted
+    assert repr(copy) == repr(router).replace(repr(keyword_embeddings), repr(copy.embedder))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(copy)
+
+
 def test_fit_returns_self_and_fitted_attributes_end_with_underscore() -> None:
     rows, vectors = three_group_data()
     router = ClusterRouter(n_clusters=3, top_p=2)
@@ -673,3 +689,32 @@ def test_auto_on_enough_data_does_not_warn(small_jsonl: Path, keyword_embeddings
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ClusterRouter(embedder=keyword_embeddings).fit(small_jsonl)
+
+
+# ---------------------------------------------------------------- memory
+
+
+def test_many_distinct_candidate_sets_keep_the_normalisation_cache_bounded() -> None:
+    rng = np.random.default_rng(0)
+    models = [f"m{j:02d}" for j in range(20)]
+    rows = [
+        record(
+            f"q{i}",
+            {m: float(rng.random()) for m in models},
+            {m: 0.001 * (j + 1) for j, m in enumerate(models)},
+        )
+        for i in range(40)
+    ]
+    router = ClusterRouter(n_clusters=4, top_p=2).fit(rows, embeddings=rng.normal(size=(40, 8)))
+    query = rng.normal(size=8)
+    subsets = {
+        tuple(sorted(rng.choice(models, size=rng.integers(2, 20), replace=False)))
+        for _ in range(5000)
+    }
+    first = sorted(subsets)[0]
+    before = router.route(query, 0.5, allowed_models=list(first))
+    for subset in subsets:
+        router.route(query, 0.5, allowed_models=list(subset))
+    assert len(subsets) > 4 * NORM_CACHE_SIZE
+    assert len(router._norm_cache) <= NORM_CACHE_SIZE
+    assert router.route(query, 0.5, allowed_models=list(first)) == before  # recomputed alike
