@@ -7,8 +7,9 @@ One JSON object per line::
      "usages": {"model-a": {"cost": 0.0012, "prompt_tokens": 80}}}
 
 A model that is absent from ``records`` (or ``null``) was not measured on that query: it is
-left out of that query's statistics, never counted as a zero score. Likewise a missing cost is
-"unknown", never "free". A file read for fitting or evaluating
+never counted as a zero score (the router estimates it from the models measured on that query,
+see :class:`~langchain_avengers.router.ClusterRouter`). Likewise a missing cost is "unknown",
+never "free". A file read for fitting or evaluating
 (:meth:`CalibrationData.from_path`) needs a cost or token counts for every scored answer;
 costs missing there are priced from tokens by :mod:`langchain_avengers.pricing`.
 """
