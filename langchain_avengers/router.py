@@ -676,7 +676,8 @@ def _expected_advantage(gaps: np.ndarray, paired: np.ndarray, onehot: np.ndarray
     with np.errstate(invalid="ignore", divide="ignore"):
         weakest = np.where(cluster_n > 0, cluster_gaps / cluster_n, np.inf).min(axis=1)
     pool_n = paired.sum(axis=0)
-    pool_weakest = (gaps.sum(axis=0)[pool_n > 0] / pool_n[pool_n > 0]).min()
+    compared = pool_n > 0  # no model measured beside another: no advantage is known
+    pool_weakest = (gaps.sum(axis=0)[compared] / pool_n[compared]).min() if compared.any() else 0.0
     weakest = np.where(np.isfinite(weakest), weakest, pool_weakest)[:, None]
     prior = (gaps.sum(axis=0) + k * weakest) / (pool_n + k)
     return (cluster_gaps + k * prior) / (cluster_n + k)
