@@ -11,16 +11,20 @@ stopped by SIGPIPE does.
 from __future__ import annotations
 
 import argparse
-import io
-import json
-import math
 import os
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from langchain_avengers._cli_output import (
+    EXIT_STDOUT_CLOSED,
+    TerminalSafeOutput,
+    silence_stdout,
+    strict_json,
+    terminal_safe,
+)
 from langchain_avengers._persistence import RouterFileError
 from langchain_avengers._version import __version__
 from langchain_avengers.catalog import INPUT_KINDS
@@ -32,7 +36,6 @@ if TYPE_CHECKING:
     from langchain_avengers.router import ClusterRouter
 
 EXIT_BAD_INPUT = 2
-EXIT_STDOUT_CLOSED = 128 + 13  # as a shell reports a program stopped by SIGPIPE
 DEFAULT_ROUTER = "default"
 DEMO_QUERIES = (
     "What is the capital of Australia?",
@@ -262,7 +265,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         report = {"data": str(args.data), **evaluation.to_dict()}
         if choice is not None:
             report["budget_choice"] = choice.__dict__
-        _print_json(report)
+        print(strict_json(report))
         return
     _print_evaluation(evaluation)
     if choice is not None:
@@ -312,7 +315,7 @@ def cmd_route(args: argparse.Namespace) -> None:
         router = ClusterRouter.load(Path(args.router))
     decision = router.route(args.query, args.alpha, allowed_models=args.models)
     if args.json:
-        _print_json(decision.to_dict())
+        print(strict_json(decision.to_dict()))
         return
     print(f"{decision.model}  (alpha={decision.alpha:g})")
     for c in decision.candidates:
@@ -419,7 +422,7 @@ def cmd_catalog(args: argparse.Namespace) -> None:
         layer = chosen.layer_of(args.model)
         if args.json:
             report = {"model": args.model, "layer": layer, "catalog": chosen.about()}
-            _print_json({**report, "profile": profile})
+            print(strict_json({**report, "profile": profile}))
             return
         print(f"{args.model}  ({layer} entry; {chosen.describe()})")
         for key, value in profile.items():
@@ -431,7 +434,7 @@ def cmd_catalog(args: argparse.Namespace) -> None:
         )
         if args.json:
             profiles = {m: chosen[m] for m in models}
-            _print_json({"catalog": chosen.about(), "models": profiles})
+            print(strict_json({"catalog": chosen.about(), "models": profiles}))
             return
         print(chosen.table(models))
         print(f"\n{len(models)} of {chosen.describe()}; prices in USD per million tokens")
@@ -447,69 +450,14 @@ COMMANDS = {
 }
 
 
-def _print_json(report: object) -> None:
-    """Print strict JSON: NaN and infinities (say, a model with no held-out answer) as null."""
-    print(json.dumps(_finite_or_none(report), indent=2, allow_nan=False))
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(item) for item in value]
-    return value
-
-
-def _terminal_safe(text: str) -> str:
-    r"""``text`` with every non-printable character but newline and tab escaped (``\x1b``).
-
-    Model ids, queries and answers come from files and providers; printed raw, an escape
-    sequence among them could rewrite the terminal.
-    """
-    return "".join(
-        c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode("ascii")
-        for c in text
-    )
-
-
-class _TerminalSafeOutput(io.TextIOBase):
-    """A text stream writing through :func:`_terminal_safe` to another one."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        self._stream.write(_terminal_safe(text))
-        return len(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def fileno(self) -> int:
-        return int(self._stream.fileno())
-
-
 def _one_line(message: object) -> str:
-    return _terminal_safe(" ".join(str(message).split()))
+    return terminal_safe(" ".join(str(message).split()))
 
 
 def _warning_line(
     message: Warning | str, category: type[Warning], *args: object, **kwargs: object
 ) -> None:
     print(f"avengers: warning: {_one_line(message)}", file=sys.stderr)
-
-
-def _stdout_closed() -> int:
-    """The reader of stdout went away: send what is left nowhere and end quietly."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (tests)
-        pass
-    return EXIT_STDOUT_CLOSED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -519,11 +467,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _warning_line
         try:
-            sys.stdout = _TerminalSafeOutput(stdout)
+            sys.stdout = TerminalSafeOutput(stdout)
             COMMANDS[args.command](args)
             sys.stdout.flush()
         except BrokenPipeError:
-            return _stdout_closed()
+            silence_stdout()
+            return EXIT_STDOUT_CLOSED
         except (RecordsError, RouterFileError, ValueError, OSError) as exc:
             print(f"avengers: error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_BAD_INPUT

@@ -135,6 +135,17 @@ class BatchScores:
 class ClusterRouter(BaseEstimator):
     """Routes each query to one model of a pool, trading accuracy for cost with ``alpha``.
 
+    A query a model was not measured on counts, in that model's statistics, with the model's
+    expected score and cost there, so every model's means cover the same queries (as min-max
+    normalisation across models assumes). The expected score is the mean score of the other
+    models measured on that query plus the model's advantage over them in that cluster, with
+    10 pseudo-queries at its pool-wide advantage, which itself has 10 pseudo-queries at the
+    weakest model's advantage in the cluster: a barely measured model counts as the weakest
+    until its scores say otherwise. The expected cost is the others' mean cost times the
+    model's cost ratio to them. A model measured on every query keeps its raw means (the
+    paper); one measured on a single query cannot take over routing with its one score.
+    Fitting warns about models scored on fewer than 10 queries.
+
     Parameters
     ----------
     n_clusters : int or "auto", default="auto"
@@ -164,17 +175,6 @@ class ClusterRouter(BaseEstimator):
     shrinkage : float, default=0.0
         Pseudo-count pulling small clusters' statistics toward the model's pool-wide mean; 0
         uses raw cluster means (the paper).
-
-    A query a model was not measured on counts, in that model's statistics, with the model's
-    expected score and cost there, so every model's means cover the same queries (as min-max
-    normalisation across models assumes). The expected score is the mean score of the other
-    models measured on that query plus the model's advantage over them in that cluster, with
-    10 pseudo-queries at its pool-wide advantage, which itself has 10 pseudo-queries at the
-    weakest model's advantage in the cluster: a barely measured model counts as the weakest
-    until its scores say otherwise. The expected cost is the others' mean cost times the
-    model's cost ratio to them. A model measured on every query keeps its raw means (the
-    paper); one measured on a single query cannot take over routing with its one score.
-    Fitting warns about models scored on fewer than 10 queries.
     n_init : int, default=4
         k-means restarts.
     random_state : int or None, default=0
