@@ -5,7 +5,7 @@ the embedding cache warm, and uncached), single-query ``route`` latency with and
 embedding, ``route_batch`` throughput, the router's size on disk and peak RSS, and a
 diagnosis of where ``route_batch`` on texts spends its time.
 
-    /work/venv/bin/python benchmarks/routing_speed.py [--data-dir DIR] > speed.md
+    python benchmarks/routing_speed.py [--data-dir DIR] > speed.md
 
 ``--data-dir`` defaults to ``shared/data`` beside the repository (``../shared/data``).
 """
@@ -506,7 +506,7 @@ def rss_section(marks: list[tuple[str, float]], colds: dict[str, dict[str, Any]]
 def preamble(model_load_s: float, load_before: float) -> str:
     return (
         "# Routing speed\n\n"
-        "Command: `/work/venv/bin/python benchmarks/routing_speed.py`. Default embedder "
+        "Command: `python benchmarks/routing_speed.py`. Default embedder "
         f"(WordLlama l2_supercat 256-d, batch_size {WORDLLAMA_BATCH}), default "
         f"`ClusterRouter()`. nproc {os.cpu_count()}; 1-min load average at start "
         f"{load_before:.2f}, at end {os.getloadavg()[0]:.2f} (other work on the machine "

@@ -3,13 +3,16 @@
 fit, evaluate, reprice, route, demo, catalog, calibrate, regrade and merge.
 
 Bad input ends with one line on stderr (``avengers: error: ...``) and exit status 2; warnings
-are one line too (``avengers: warning: ...``).
+are one line too (``avengers: warning: ...``). Text from data (model ids, queries, answers) is
+printed with control characters escaped, so a file cannot drive the terminal; ``--json`` output
+is strict JSON (NaN and infinities become ``null``). When the reader of stdout goes away
+(``avengers demo | head -1``), the command ends quietly with status 141, as a program
+stopped by SIGPIPE does.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings
@@ -17,7 +20,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from langchain_avengers._cli_output import (
+    EXIT_STDOUT_CLOSED,
+    TerminalSafeOutput,
+    silence_stdout,
+    strict_json,
+    terminal_safe,
+)
 from langchain_avengers._persistence import RouterFileError
+from langchain_avengers._version import __version__
 from langchain_avengers.catalog import INPUT_KINDS
 from langchain_avengers.records import RecordsError
 
@@ -27,6 +38,7 @@ if TYPE_CHECKING:
     from langchain_avengers.router import ClusterRouter
 
 EXIT_BAD_INPUT = 2
+DEFAULT_ROUTER = "default"
 DEMO_QUERIES = (
     "What is the capital of Australia?",
     "Write a Python function that merges two sorted lists in linear time.",
@@ -85,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avengers", description="Avengers-Pro routing: fit, evaluate and use routers."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     fit = sub.add_parser("fit", help="fit a router from calibration records (JSONL)")
@@ -92,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", type=Path, required=True, help="router directory to write")
     _add_router_options(fit)
     _add_catalog_option(fit)
+    _add_strict_option(fit)
 
     ev = sub.add_parser("evaluate", help="evaluate the router against every single model")
     ev.add_argument("data", type=Path, help="calibration records, JSONL")
@@ -104,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the accuracy-cost plot here (PNG); the "
         "usage plot goes beside it as NAME_usage.png",
     )
-    ev.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ev.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout (NaN as null)"
+    )
     budget = ev.add_mutually_exclusive_group()
     budget.add_argument(
         "--target-cost", type=_positive_float, help="choose alpha for this USD per 1,000 queries"
@@ -114,10 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_router_options(ev)
     _add_catalog_option(ev)
+    _add_strict_option(ev)
     _add_reprice_parser(sub)
 
     route = sub.add_parser("route", help="show which model a router picks for a query")
-    route.add_argument("router", type=Path, help="router directory written by `avengers fit`")
+    route.add_argument(
+        "router",
+        help=f"router directory written by `avengers fit`, or `{DEFAULT_ROUTER}` for the "
+        f"bundled router (./{DEFAULT_ROUTER} for a directory of that name)",
+    )
     route.add_argument("query", help="the query text")
     route.add_argument("--alpha", type=_alpha, default=0.5, help="accuracy weight in [0, 1]")
     route.add_argument("--models", nargs="+", help="restrict the candidate models")
@@ -175,10 +196,18 @@ def _add_catalog_option(
     )
 
 
+def _add_strict_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse unknown top-level fields in the records (default: a warning)",
+    )
+
+
 def _load_data(args: argparse.Namespace) -> CalibrationData:
     from langchain_avengers.records import CalibrationData
 
-    return CalibrationData.from_path(args.data, catalog=args.catalog)
+    return CalibrationData.from_path(args.data, catalog=args.catalog, strict=args.strict)
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
@@ -243,7 +272,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         report = {"data": str(args.data), **evaluation.to_dict()}
         if choice is not None:
             report["budget_choice"] = choice.__dict__
-        print(json.dumps(report, indent=2))
+        print(strict_json(report))
         return
     _print_evaluation(evaluation)
     if choice is not None:
@@ -284,12 +313,16 @@ def _print_evaluation(evaluation: Evaluation) -> None:
 
 def cmd_route(args: argparse.Namespace) -> None:
     """Route one query with a saved router."""
+    from langchain_avengers.pool import load_default_router
     from langchain_avengers.router import ClusterRouter
 
-    router = ClusterRouter.load(args.router)
+    if args.router == DEFAULT_ROUTER:
+        router = load_default_router()
+    else:
+        router = ClusterRouter.load(Path(args.router))
     decision = router.route(args.query, args.alpha, allowed_models=args.models)
     if args.json:
-        print(json.dumps(decision.to_dict(), indent=2))
+        print(strict_json(decision.to_dict()))
         return
     print(f"{decision.model}  (alpha={decision.alpha:g})")
     for c in decision.candidates:
@@ -396,7 +429,7 @@ def cmd_catalog(args: argparse.Namespace) -> None:
         layer = chosen.layer_of(args.model)
         if args.json:
             report = {"model": args.model, "layer": layer, "catalog": chosen.about()}
-            print(json.dumps({**report, "profile": profile}, indent=2))
+            print(strict_json({**report, "profile": profile}))
             return
         print(f"{args.model}  ({layer} entry; {chosen.describe()})")
         for key, value in profile.items():
@@ -408,7 +441,7 @@ def cmd_catalog(args: argparse.Namespace) -> None:
         )
         if args.json:
             profiles = {m: chosen[m] for m in models}
-            print(json.dumps({"catalog": chosen.about(), "models": profiles}, indent=2))
+            print(strict_json({"catalog": chosen.about(), "models": profiles}))
             return
         print(chosen.table(models))
         print(f"\n{len(models)} of {chosen.describe()}; prices in USD per million tokens")
@@ -578,23 +611,35 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
 }
 
 
+def _one_line(message: object) -> str:
+    return terminal_safe(" ".join(str(message).split()))
+
+
 def _warning_line(
     message: Warning | str, category: type[Warning], *args: object, **kwargs: object
 ) -> None:
-    print(f"avengers: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    print(f"avengers: warning: {_one_line(message)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; bad input gives one error line and exit status 2."""
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
     with warnings.catch_warnings():
         warnings.showwarning = _warning_line
         try:
-            return COMMANDS[args.command](args) or 0
+            sys.stdout = TerminalSafeOutput(stdout)
+            status = COMMANDS[args.command](args) or 0
+            sys.stdout.flush()
+        except BrokenPipeError:
+            silence_stdout()
+            return EXIT_STDOUT_CLOSED
         except (RecordsError, RouterFileError, ValueError, OSError, ImportError) as exc:
-            message = " ".join(str(exc).split())
-            print(f"avengers: error: {message}", file=sys.stderr)
+            print(f"avengers: error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        finally:
+            sys.stdout = stdout
+    return status
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ Accuracy is the mean score over held-out queries; cost is reported in USD per 1,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from langchain_avengers._progress import progress
 from langchain_avengers.embeddings import embed_texts
-from langchain_avengers.records import CalibrationData
+from langchain_avengers.records import CalibrationData, RecordsError
 from langchain_avengers.router import ClusterRouter, RecordsLike, as_calibration_data
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "Evaluation",
     "Figures",
     "ModelPoint",
+    "SkippedSeed",
     "SplitEvaluation",
     "compute_figures",
     "evaluate_router",
@@ -102,6 +105,17 @@ class SplitEvaluation:
 
 
 @dataclass(frozen=True)
+class SkippedSeed:
+    """A seed whose split could not be evaluated, and why; figures leave it out.
+
+    Say, a model measured on a few queries, all of which fell in the held-out part.
+    """
+
+    seed: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class BudgetChoice:
     """The alpha chosen for a budget, with what held-out data says to expect."""
 
@@ -129,6 +143,8 @@ class Evaluation:
     splits: list[SplitEvaluation]
     alphas: list[float]
     router_params: dict[str, Any] = field(default_factory=dict)
+    skipped: list[SkippedSeed] = field(default_factory=list)
+    """Seeds left out of every figure, with the reason."""
 
     @property
     def figures(self) -> Figures:
@@ -260,6 +276,7 @@ class Evaluation:
                 "cost figures": "fraction of the best single model's cost",
             },
             "seeds": [s.seed for s in self.splits],
+            "skipped_seeds": [asdict(s) for s in self.skipped],
             "n_test": [s.n_test for s in self.splits],
             "n_train": [s.n_train for s in self.splits],
             "router": self.router_params,
@@ -287,12 +304,31 @@ class Evaluation:
         for label, points in rows:
             grouped = [_grouped_accuracy(p.per_dataset) for p in points]
             cells = [100 * np.mean([g.get(name, np.nan) for g in grouped]) for name in groups]
-            avg = float(np.nanmean(cells)) if cells else float("nan")
+            known = [c for c in cells if not math.isnan(c)]
+            avg = float(np.mean(known)) if known else float("nan")
             acc = 100 * np.mean([p.accuracy for p in points])
             cost = np.mean([p.total_cost for p in points])
             values = [f"{c:.1f}" for c in cells] + [f"{avg:.1f}", f"{acc:.1f}", f"{cost:.3f}"]
             lines.append("| " + " | ".join([label, *values]) + " |")
+        if self.skipped:
+            lines.append(f"\n{self.describe_skipped()}")
         return "\n".join(lines)
+
+    def describe_skipped(self) -> str:
+        """One line naming the skipped seeds and why ("" when none was skipped)."""
+        if not self.skipped:
+            return ""
+        by_reason: dict[str, list[str]] = {}
+        for s in self.skipped:
+            by_reason.setdefault(s.reason, []).append(str(s.seed))
+        reasons = "; ".join(
+            f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}: {reason}"
+            for reason, seeds in by_reason.items()
+        )
+        return (
+            f"{len(self.skipped)} of {len(self.skipped) + len(self.splits)} seeds skipped, "
+            f"figures are over the other {len(self.splits)} ({reasons})"
+        )
 
 
 def split_indices(
@@ -362,6 +398,14 @@ def evaluate_router(
         test_size: Held-out fraction.
         stratify: Stratify splits by dataset.
         show_progress: Progress bar over seeds (only on a terminal).
+
+    A seed whose split cannot be evaluated (a model without any score or cost in the training
+    part, or no usable held-out query) is skipped with a warning and listed in
+    :attr:`Evaluation.skipped`; the figures are over the other seeds.
+
+    Raises:
+        RecordsError: no seed could be evaluated (the message gives the first seed's reason).
+        ValueError: bad arguments, or a split that cannot be made.
     """
     data = as_calibration_data(records)
     template = router if router is not None else ClusterRouter()
@@ -373,15 +417,42 @@ def evaluate_router(
         msg = f"alphas: expected values in [0, 1], got {alphas}"
         raise ValueError(msg)
     vectors = embed_texts(template.get_embedder(), data.queries, show_progress=show_progress)
-    splits = []
-    with progress(len(seeds), "evaluating seeds", enabled=show_progress) as bar:
+    splits: list[SplitEvaluation] = []
+    skipped: list[SkippedSeed] = []
+    progress_bar = progress(len(seeds), "evaluating seeds", enabled=show_progress)
+    with progress_bar as bar, _each_warning_once():  # one fit per seed: say things once
         for seed in seeds:
-            splits.append(
-                _evaluate_split(data, vectors, template, alphas, int(seed), test_size, stratify)
-            )
+            try:
+                splits.append(
+                    _evaluate_split(data, vectors, template, alphas, int(seed), test_size, stratify)
+                )
+            except RecordsError as exc:  # this split's parts lack data; others may not
+                skipped.append(SkippedSeed(seed=int(seed), reason=str(exc)))
             bar.update(1)
+    if not splits:
+        msg = (
+            f"evaluation: none of the {len(seeds)} seeds could be evaluated; "
+            f"seed {skipped[0].seed}: {skipped[0].reason}"
+        )
+        raise RecordsError(msg)
     params = {k: v for k, v in template.get_params(deep=False).items() if k != "embedder"}
-    return Evaluation(splits=splits, alphas=alphas, router_params=params)
+    evaluation = Evaluation(splits=splits, alphas=alphas, router_params=params, skipped=skipped)
+    if skipped:
+        warnings.warn(evaluation.describe_skipped(), UserWarning, stacklevel=2)
+    return evaluation
+
+
+@contextmanager
+def _each_warning_once() -> Iterator[None]:
+    """Re-issue each distinct warning raised inside the block once, at its end."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen = set()
+    for w in caught:
+        if (str(w.message), w.category) not in seen:
+            seen.add((str(w.message), w.category))
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _evaluate_split(
@@ -436,10 +507,13 @@ def _evaluate_rows(
     test: np.ndarray,
 ) -> SplitEvaluation:
     fitted = type(template)(**template.get_params(deep=False))
-    fitted.fit(data.subset(train), embeddings=vectors[train])
+    fitted.fit(_trainable(data.subset(train)), embeddings=vectors[train])
     held_out = data.subset(test)
     measured = ~np.isnan(held_out.scores) & ~np.isnan(held_out.costs)
     keep = measured.any(axis=1)
+    if not keep.any():
+        msg = "no held-out query has a model with both a score and a cost"
+        raise RecordsError(msg)
     held_out = held_out.subset(np.flatnonzero(keep))
     measured = measured[keep]
     test_vectors = vectors[test][keep]
@@ -459,6 +533,20 @@ def _evaluate_rows(
         curve=curve,
         figures=compute_figures(singles, curve, best),
     )
+
+
+def _trainable(train: CalibrationData) -> CalibrationData:
+    """``train``, if every model has a score and a cost in it (a router needs both)."""
+    for what, values in (("score", train.scores), ("cost", train.costs)):
+        seen = (~np.isnan(values)).any(axis=0)
+        missing = [m for m, ok in zip(train.models, seen, strict=True) if not ok]
+        if missing:
+            msg = (
+                f"model(s) {missing} have no {what} in the {len(train)} training queries of "
+                "this split"
+            )
+            raise RecordsError(msg)
+    return train
 
 
 def _route_measured(
@@ -530,7 +618,7 @@ def _point_from_rows(
         name=name,
         accuracy=float(scores.mean()) if len(scores) else float("nan"),
         cost=float(costs.mean()) * PER_1K if len(costs) else float("nan"),
-        total_cost=float(costs.sum()),
+        total_cost=float(costs.sum()) if len(costs) else float("nan"),
         per_dataset=per_dataset,
     )
 

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from langchain_avengers.catalog import Catalog, _write_atomically, list_price_cost, load_catalog
-from langchain_avengers.records import CalibrationRecord, RecordsError, Usage, load_records
+from langchain_avengers.records import (
+    CalibrationRecord,
+    RecordsError,
+    Usage,
+    load_records,
+    read_jsonl_lines,
+)
 
 __all__ = [
     "PricedCostsWarning",
@@ -247,7 +253,7 @@ def reprice_file(
     repriced = reprice_records(originals, catalog, strict=strict)
     pairs = iter(zip(originals, repriced.records, strict=True))
     lines = []
-    for text in source.read_text(encoding="utf-8").splitlines():  # as load_records reads it
+    for text in read_jsonl_lines(source):  # as load_records reads it
         if not text.strip():
             lines.append(text)
             continue

@@ -7,14 +7,16 @@ One JSON object per line::
      "usages": {"model-a": {"cost": 0.0012, "prompt_tokens": 80}}}
 
 A model that is absent from ``records`` (or ``null``) was not measured on that query: it is
-left out of that query's statistics, never counted as a zero score. Likewise a missing cost is
-"unknown", never "free". A file read for fitting or evaluating
+never counted as a zero score (the router estimates it from the models measured on that query,
+see :class:`~langchain_avengers.router.ClusterRouter`). Likewise a missing cost is "unknown",
+never "free". A file read for fitting or evaluating
 (:meth:`CalibrationData.from_path`) needs a cost or token counts for every scored answer;
 costs missing there are priced from tokens by :mod:`langchain_avengers.pricing`.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import warnings
@@ -33,8 +35,10 @@ __all__ = [
     "CalibrationData",
     "CalibrationRecord",
     "RecordsError",
+    "RecordsWarning",
     "Usage",
     "load_records",
+    "read_jsonl_lines",
 ]
 
 Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
@@ -43,6 +47,10 @@ Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
 
 class RecordsError(ValueError):
     """Invalid calibration data; the message names the file, line and field."""
+
+
+class RecordsWarning(UserWarning):
+    """Calibration data that loads, but perhaps not as meant (say, a misspelt field)."""
 
 
 class Usage(BaseModel):
@@ -93,6 +101,14 @@ class CalibrationRecord(BaseModel):
         """``file:line`` the record was read from; ``None`` for a record built in memory."""
         return self._location
 
+    @field_validator("query")
+    @classmethod
+    def _query_has_text(cls, value: str) -> str:
+        if not value.strip():
+            msg = "must hold text, not only whitespace"
+            raise ValueError(msg)
+        return value
+
     @field_validator("records", mode="before")
     @classmethod
     def _bools_are_scores(cls, value: object) -> object:
@@ -126,20 +142,46 @@ def _is_json_scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def _parse_line(text: str, where: str) -> CalibrationRecord:
+def _parse_line(text: str, where: str) -> tuple[CalibrationRecord, list[str]]:
+    """The record on one line, and the top-level fields it has that a record does not know."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         msg = f"{where}: not valid JSON ({exc.msg} at column {exc.colno})"
         raise RecordsError(msg) from None
+    except RecursionError:
+        msg = f"{where}: JSON nested too deeply to read (a record is at most a few levels deep)"
+        raise RecordsError(msg) from None
+    except ValueError as exc:  # an integer longer than Python converts (4300 digits by default)
+        msg = f"{where}: a number on this line is too long to read ({str(exc).split(';')[0]})"
+        raise RecordsError(msg) from None
     if not isinstance(raw, dict):
         msg = f"{where}: expected a JSON object, got {type(raw).__name__}"
         raise RecordsError(msg)
     try:
-        return CalibrationRecord.model_validate(raw)
+        record = CalibrationRecord.model_validate(raw)
     except ValidationError as exc:
         msg = f"{where}: {_describe_validation_error(exc)}"
         raise RecordsError(msg) from None
+    return record, [key for key in raw if key not in CalibrationRecord.model_fields]
+
+
+def _describe_unknown_field(name: str) -> str:
+    known = list(CalibrationRecord.model_fields)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown field {name!r}{hint}; a record's fields are {', '.join(known)}"
+
+
+def _warn_unknown_fields(first_seen: dict[str, str], lines: dict[str, int]) -> None:
+    for name, where in first_seen.items():
+        count = lines[name]
+        times = f"on {count} lines, the first" if count > 1 else "on this line"
+        warnings.warn(
+            f"{where}: {_describe_unknown_field(name)}; ignored ({times})",
+            RecordsWarning,
+            stacklevel=3,
+        )
 
 
 def _check_unique_keys(keyed: Iterable[tuple[tuple[str | None, str | int], str]]) -> None:
@@ -154,32 +196,56 @@ def _check_unique_keys(keyed: Iterable[tuple[tuple[str | None, str | int], str]]
         first_seen[key] = where
 
 
-def load_records(path: str | Path) -> list[CalibrationRecord]:
+def read_jsonl_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 JSONL file, split at line ends only.
+
+    ``str.splitlines()`` also splits at U+2028, U+2029 and U+0085, which JSON strings may hold
+    unescaped. Windows and old Mac line ends are read as line ends too.
+    """
+    return Path(path).read_text(encoding="utf-8").split("\n")
+
+
+def load_records(path: str | Path, *, strict: bool = False) -> list[CalibrationRecord]:
     """Read and validate a calibration JSONL file.
+
+    Top-level fields other than a record's (``query``, ``records``, ``usages``, ``dataset``,
+    ``index``) are ignored with a :class:`RecordsWarning` per field, naming the first line it
+    is on and the nearest known field (a misspelt ``"usage"`` would drop every cost of its
+    line); fields inside a usage (``latency_s``, ...) are kept as they are.
 
     Args:
         path: JSONL file, one calibration record per line; blank lines are skipped.
+        strict: Refuse unknown top-level fields instead of warning.
 
     Returns:
         The records, in file order.
 
     Raises:
         RecordsError: malformed JSON, a field out of range, an empty file, no model with any
-            score, or a duplicate (dataset, index) key; the message names file, line and field.
+            score, a duplicate (dataset, index) key, or (``strict``) an unknown field; the
+            message names file, line and field.
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_jsonl_lines(path)
     except (OSError, UnicodeDecodeError) as exc:
         msg = f"{path}: cannot read calibration records ({exc})"
         raise RecordsError(msg) from None
     records: list[CalibrationRecord] = []
     keyed: list[tuple[tuple[str | None, str | int], str]] = []
+    unknown_first_seen: dict[str, str] = {}
+    unknown_lines: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
-        record = _parse_line(line, where)
+        record, unknown = _parse_line(line, where)
+        if unknown and strict:
+            msg = f"{where}: {_describe_unknown_field(unknown[0])} (strict)"
+            raise RecordsError(msg)
+        for name in unknown:
+            unknown_first_seen.setdefault(name, where)
+            unknown_lines[name] = unknown_lines.get(name, 0) + 1
         record._location = where
         records.append(record)
         if record.index is not None:
@@ -191,6 +257,7 @@ def load_records(path: str | Path) -> list[CalibrationRecord]:
     if not any(record.scored_models() for record in records):
         msg = f"{path}: no model has any score (every 'records' object is empty or null)"
         raise RecordsError(msg)
+    _warn_unknown_fields(unknown_first_seen, unknown_lines)
     return records
 
 
@@ -255,7 +322,7 @@ class CalibrationData:
 
     @classmethod
     def from_path(
-        cls, path: str | Path, *, catalog: Catalog | str | Path = "auto"
+        cls, path: str | Path, *, catalog: Catalog | str | Path = "auto", strict: bool = False
     ) -> CalibrationData:
         """Load a calibration JSONL file for fitting or evaluating, and align it.
 
@@ -270,6 +337,7 @@ class CalibrationData:
                 bundled snapshot), ``"bundled"``, ``"live"``, a catalog file, or a
                 :class:`~langchain_avengers.catalog.Catalog`. Only read when needed,
                 except a named file or ``"live"``, which is checked at once.
+            strict: Refuse unknown top-level fields (see :func:`load_records`).
 
         Raises:
             RecordsError: as :func:`load_records`, or a scored answer with neither a cost
@@ -278,7 +346,7 @@ class CalibrationData:
         """
         from langchain_avengers.pricing import PricedCostsWarning, price_missing_costs
 
-        priced = price_missing_costs(load_records(path), catalog)
+        priced = price_missing_costs(load_records(path, strict=strict), catalog)
         if priced.summary.priced:
             warnings.warn(f"{path}: {priced.summary.describe()}", PricedCostsWarning, stacklevel=2)
         return cls.from_records(priced.records)

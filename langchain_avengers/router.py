@@ -55,6 +55,10 @@ AUTO_MAX_CLUSTERS = 60
 MIN_MEDIAN_CLUSTER_SIZE = 5
 """Fitting warns below this median cluster size: half the 10 queries a cluster that
 ``n_clusters="auto"`` gives at 100 queries, the smallest size it was validated on."""
+PRIOR_QUERIES = 10
+"""Pseudo-count of the prior on a model's accuracy where it was not measured: the advantage of
+a model scored on ``n`` queries over the models scored on the same queries weighs ``n`` against
+10 pseudo-queries at the weakest model's advantage. Fitting warns below this many scores."""
 
 
 def auto_n_clusters(n_samples: int) -> int:
@@ -140,6 +144,17 @@ class BatchScores:
 class ClusterRouter(Estimator):
     """Routes each query to one model of a pool, trading accuracy for cost with ``alpha``.
 
+    A query a model was not measured on counts, in that model's statistics, with the model's
+    expected score and cost there, so every model's means cover the same queries (as min-max
+    normalisation across models assumes). The expected score is the mean score of the other
+    models measured on that query plus the model's advantage over them in that cluster, with
+    10 pseudo-queries at its pool-wide advantage, which itself has 10 pseudo-queries at the
+    weakest model's advantage in the cluster: a barely measured model counts as the weakest
+    until its scores say otherwise. The expected cost is the others' mean cost times the
+    model's cost ratio to them. A model measured on every query keeps its raw means (the
+    paper); one measured on a single query cannot take over routing with its one score.
+    Fitting warns about models scored on fewer than 10 queries.
+
     Parameters
     ----------
     n_clusters : int or "auto", default="auto"
@@ -168,8 +183,7 @@ class ClusterRouter(Estimator):
         Softmax sharpness for ``cluster_weights="softmax"``.
     shrinkage : float, default=0.0
         Pseudo-count pulling small clusters' statistics toward the model's pool-wide mean; 0
-        uses raw cluster means (the paper). A model never measured in a cluster always falls
-        back to its pool-wide mean.
+        uses raw cluster means (the paper).
     n_init : int, default=4
         k-means restarts.
     random_state : int or None, default=0
@@ -287,6 +301,7 @@ class ClusterRouter(Estimator):
         self.data_fingerprint_ = data.fingerprint()
         self.n_samples_fit_ = len(data)
         self._warn_if_clusters_are_small()
+        _warn_if_barely_measured(self.models_, self.n_scored_.sum(axis=0))
         return self
 
     def _validate_params(self, n_samples: int) -> tuple[int, int]:
@@ -352,18 +367,24 @@ class ClusterRouter(Estimator):
     def _cluster_means(
         self, values: np.ndarray, labels: np.ndarray, what: str
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pool-wide means, counts and (shrunk) cluster means of one statistic, NaN-aware."""
-        measured = ~np.isnan(values)
-        filled = np.where(measured, values, 0.0)
+        """Pool-wide means, counts and (shrunk) cluster means of one statistic.
+
+        Means run over the queries with the statistic for some model, unmeasured cells
+        filled with the model's expected value (:func:`_fill_unmeasured`).
+        """
         onehot = np.zeros((len(labels), self.n_clusters_))
         onehot[np.arange(len(labels)), labels] = 1.0
+        measured = ~np.isnan(values)
+        covered = measured.any(axis=1)
+        filled = np.where(covered[:, None], _fill_unmeasured(values, onehot, what), 0.0)
         sums = onehot.T @ filled
         counts = onehot.T @ measured.astype(float)
-        pool_mean = filled.sum(axis=0) / measured.sum(axis=0)
+        rows = (onehot.T @ covered.astype(float))[:, None]
+        pool_mean = filled.sum(axis=0) / covered.sum()
         prior = self.shrinkage * pool_mean
         with np.errstate(invalid="ignore", divide="ignore"):
-            means = (sums + prior) / (counts + self.shrinkage)
-        means = np.where(counts + self.shrinkage > 0, means, pool_mean)
+            means = (sums + prior) / (rows + self.shrinkage)
+        means = np.where(rows + self.shrinkage > 0, means, pool_mean)
         return pool_mean, counts.astype(np.int64), means
 
     # ------------------------------------------------------------------ routing
@@ -672,6 +693,68 @@ def _require_measured(models: Sequence[str], values: np.ndarray, what: str) -> N
 def _overrides(embedder: Embeddings, method: str) -> bool:
     """Whether ``embedder`` has its own ``method`` rather than the base class's executor one."""
     return getattr(type(embedder), method, None) is not getattr(Embeddings, method)
+
+
+def _fill_unmeasured(values: np.ndarray, onehot: np.ndarray, what: str) -> np.ndarray:
+    """``values`` with every unmeasured cell of a query some model was measured on filled.
+
+    The fill is the model's expected value on that query, from the other models measured on
+    it. For scores: their mean score plus the model's advantage over them
+    (:func:`_expected_advantage`), clipped to [0, 1]. For costs: their mean cost times the
+    model's ratio of total cost to theirs where it was measured. Rows nobody was measured on
+    stay NaN.
+    """
+    measured = ~np.isnan(values)
+    if measured.all():
+        return values
+    own = np.where(measured, values, 0.0)
+    n_others = measured.sum(axis=1, keepdims=True) - measured
+    others = np.full_like(own, np.nan)
+    np.divide(own.sum(axis=1, keepdims=True) - own, n_others, out=others, where=n_others > 0)
+    paired = measured & (n_others > 0)
+    if what == "score":
+        gaps = np.where(paired, own - others, 0.0)
+        expected = np.clip(others + onehot @ _expected_advantage(gaps, paired, onehot), 0.0, 1.0)
+    else:
+        own_total = np.where(paired, own, 0.0).sum(axis=0)
+        their_total = np.where(paired, others, 0.0).sum(axis=0)
+        ratio = np.divide(
+            own_total, their_total, out=np.ones_like(own_total), where=their_total > 0
+        )
+        expected = others * ratio
+    return np.where(measured, values, expected)
+
+
+def _expected_advantage(gaps: np.ndarray, paired: np.ndarray, onehot: np.ndarray) -> np.ndarray:
+    """``(n_clusters, n_models)`` expected score gap of each model to the others' mean.
+
+    The model's mean gap in the cluster with :data:`PRIOR_QUERIES` pseudo-queries at its
+    pool-wide gap, which itself has :data:`PRIOR_QUERIES` pseudo-queries at the weakest
+    model's gap in that cluster: a model measured on few queries counts as the weakest.
+    """
+    k = PRIOR_QUERIES
+    cluster_gaps, cluster_n = onehot.T @ gaps, onehot.T @ paired
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weakest = np.where(cluster_n > 0, cluster_gaps / cluster_n, np.inf).min(axis=1)
+    pool_n = paired.sum(axis=0)
+    compared = pool_n > 0  # no model measured beside another: no advantage is known
+    pool_weakest = (gaps.sum(axis=0)[compared] / pool_n[compared]).min() if compared.any() else 0.0
+    weakest = np.where(np.isfinite(weakest), weakest, pool_weakest)[:, None]
+    prior = (gaps.sum(axis=0) + k * weakest) / (pool_n + k)
+    return (cluster_gaps + k * prior) / (cluster_n + k)
+
+
+def _warn_if_barely_measured(models: Sequence[str], n_scored: np.ndarray) -> None:
+    """One warning naming the models scored on fewer than :data:`PRIOR_QUERIES` queries."""
+    few = [f"{m} ({n} scored)" for m, n in zip(models, n_scored, strict=True) if n < PRIOR_QUERIES]
+    if few:
+        warnings.warn(
+            f"calibration data: model(s) {', '.join(few)} have a score on fewer than "
+            f"{PRIOR_QUERIES} calibration queries: their statistics are mostly estimated "
+            "from the other models measured on the same queries; measure them on more queries",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _is_int(value: object) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_avengers import CalibrationData, ClusterRouter, load_records
+from langchain_avengers import CalibrationData, ClusterRouter, RecordsError, load_records
 from langchain_avengers.evaluation import (
     AIQ_POINTS,
     DEFAULT_ALPHAS,
@@ -539,3 +539,68 @@ def test_evaluate_split_is_evaluate_router_on_given_rows(
     assert given == seeded
     smaller = evaluate_split(data, router, train[:30], test, alphas=[1.0])
     assert (smaller.n_train, smaller.n_test) == (30, seeded.n_test)
+
+
+# ---------------------------------------------------------------- seeds that cannot be evaluated
+
+
+def with_lucky_model(small_jsonl: Path) -> CalibrationData:
+    """small.jsonl plus acme/lucky, measured on its first query only (the trial's file)."""
+    first, *rest = load_records(small_jsonl)
+    lucky = first.model_copy(
+        update={
+            "records": {**first.records, "acme/lucky": 1.0},
+            "usages": {**first.usages, "acme/lucky": first.usages["acme/medium"]},
+        }
+    )
+    return CalibrationData.from_records([lucky, *rest])
+
+
+def test_a_seed_without_training_scores_is_skipped_and_reported(
+    small_jsonl: Path, keyword_embeddings
+) -> None:
+    data = with_lucky_model(small_jsonl)
+    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    in_test = [s for s in range(10) if 0 in split_indices(data, seed=s)[1]]
+    assert 0 < len(in_test) < 10  # the trial: these seeds aborted every other seed
+    with pytest.warns(UserWarning, match="seeds skipped") as caught:
+        evaluation = evaluate_router(data, router, alphas=[0.0, 1.0], seeds=range(10))
+
+    reason = "model(s) ['acme/lucky'] have no score in the 63 training queries of this split"
+    assert [(s.seed, s.reason) for s in evaluation.skipped] == [(s, reason) for s in in_test]
+    assert [s.seed for s in evaluation.splits] == [s for s in range(10) if s not in in_test]
+    seeds = ", ".join(map(str, in_test))
+    summary = (
+        f"{len(in_test)} of 10 seeds skipped, figures are over the other {10 - len(in_test)} "
+        f"(seeds {seeds}: {reason})"
+    )
+    assert summary in [str(w.message) for w in caught]
+    assert evaluation.describe_skipped() == summary
+    assert evaluation.table().endswith(f"\n\n{summary}")
+    report = evaluation.to_dict()
+    assert report["skipped_seeds"] == [{"seed": s, "reason": reason} for s in in_test]
+    assert report["seeds"] == [s.seed for s in evaluation.splits]
+    # where acme/lucky was fitted on, its single point has no held-out answer: NaN, not 0
+    lucky = next(p for p in evaluation.singles_mean() if p["model"] == "acme/lucky")
+    assert math.isnan(lucky["accuracy"])
+    assert math.isnan(lucky["cost"])
+
+
+def test_fit_warnings_are_said_once_over_all_seeds(small_jsonl: Path, keyword_embeddings) -> None:
+    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    with pytest.warns(UserWarning, match="fewer than 10 calibration queries") as caught:
+        evaluate_router(with_lucky_model(small_jsonl), router, alphas=[1.0], seeds=range(6))
+    fitted = [w for w in caught if "fewer than 10 calibration queries" in str(w.message)]
+    assert len(fitted) == 1
+
+
+def test_every_seed_failing_is_one_clear_error(small_jsonl: Path, keyword_embeddings) -> None:
+    data = with_lucky_model(small_jsonl)
+    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    in_test = [s for s in range(40) if 0 in split_indices(data, seed=s)[1]][:2]
+    with pytest.raises(RecordsError) as info:
+        evaluate_router(data, router, alphas=[1.0], seeds=in_test)
+    assert str(info.value) == (
+        f"evaluation: none of the 2 seeds could be evaluated; seed {in_test[0]}: "
+        "model(s) ['acme/lucky'] have no score in the 63 training queries of this split"
+    )

@@ -20,6 +20,7 @@ from langchain_avengers.pricing import (
     reprice_file,
     reprice_records,
 )
+from langchain_avengers.records import RecordsWarning
 
 # list prices of acme_catalog.json, USD per million tokens (input, output)
 PRICES = {"acme/tiny": (0.1, 0.2), "acme/medium": (3.0, 6.0), "acme/large": (60.0, 120.0)}
@@ -231,17 +232,22 @@ def test_reprice_file_keeps_everything_else_and_leaves_the_input_alone(
     rows = rows_of(small_jsonl)[:4]
     rows[0]["judge"] = {"model": "acme/judge", "cost": 0.5}  # unknown fields stay
     rows[0]["usages"]["acme/tiny"]["latency_s"] = 1.25
+    rows[2]["query"] += "\u2028a line separator inside the text"
     source = tmp_path / "in.jsonl"
     source.write_text(
-        json.dumps(rows[0]) + "\n\n" + "".join(json.dumps(r) + "\n" for r in rows[1:])
+        json.dumps(rows[0])
+        + "\n\n"
+        + "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[1:]),
+        encoding="utf-8",
     )
     digest = sha256(source)
     target = tmp_path / "out" / "repriced.jsonl"
 
-    summary = reprice_file(source, target, acme_catalog)
+    with pytest.warns(RecordsWarning, match=r"in\.jsonl:1: unknown field 'judge'"):
+        summary = reprice_file(source, target, acme_catalog)
 
     assert sha256(source) == digest
-    lines = target.read_text().split("\n")
+    lines = target.read_text(encoding="utf-8").split("\n")
     assert lines[1] == ""  # the blank line is kept, so line numbers still match
     out = [json.loads(line) for line in lines if line]
     assert out[0]["judge"] == rows[0]["judge"]
@@ -252,6 +258,7 @@ def test_reprice_file_keeps_everything_else_and_leaves_the_input_alone(
     assert tiny["priced_from"] == f"{acme_catalog} @ 2026-01-01"
     assert out[1]["usages"] == rows[1]["usages"]  # odd row: no tokens, cost kept
     assert [r["records"] for r in out] == [r["records"] for r in rows]
+    assert [r["query"] for r in out] == [r["query"] for r in rows]
     assert summary.priced == 6
     assert summary.without_tokens == 6
     assert sorted(p.name for p in target.parent.iterdir()) == ["repriced.jsonl"]

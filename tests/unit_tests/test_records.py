@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from langchain_avengers import CalibrationData, CalibrationRecord, RecordsError, Usage, load_records
+from langchain_avengers.records import RecordsWarning
 
 
 def write(path: Path, *lines: str) -> Path:
@@ -214,6 +215,24 @@ def test_small_fixture_loads_with_its_documented_gaps(small_jsonl: Path) -> None
         ),
         pytest.param(['{"records": {"a": 1}}'], 1, ["field 'query'", "required"], id="no-query"),
         pytest.param([row("")], 1, ["field 'query'"], id="empty-query"),
+        pytest.param(
+            [row("ok", records={"a": 1}), row(" \t\u2028 ", records={"a": 1})],
+            2,
+            ["field 'query'", "not only whitespace"],
+            id="whitespace-query",
+        ),
+        pytest.param(
+            [row(records={"a": 1}), '{"query": "q", "records": {"a": 1}, "x": ' + "[" * 100_000],
+            2,
+            ["nested too deeply"],
+            id="deeply-nested",
+        ),
+        pytest.param(
+            ['{"query": "q", "records": {"a": 1}, "index": ' + "7" * 5000 + "}"],
+            1,
+            ["number on this line is too long", "4300 digits"],
+            id="5000-digit-integer",
+        ),
         pytest.param([row()], 1, ["field 'records'", "required"], id="no-records"),
         pytest.param(
             [row(records=[1, 0])],
@@ -234,6 +253,63 @@ def test_bad_rows_name_file_line_field_and_expectation(
     for part in expected:
         assert part in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
+def test_line_separators_inside_strings_are_text(tmp_path: Path, separator: str) -> None:
+    # JSON allows these unescaped inside strings; str.splitlines() would split the line there
+    query = f"first part{separator}second part"
+    path = tmp_path / "seps.jsonl"
+    lines = [
+        json.dumps(
+            {"query": query, "records": {"a": 1}, "dataset": f"d{separator}"}, ensure_ascii=False
+        ),
+        row("next", records={"a": 7}),
+    ]
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    with pytest.raises(RecordsError, match=r"seps\.jsonl:2: field 'records\.a'"):
+        load_records(path)  # line numbers still count real lines only
+    path.write_text("\r\n".join(lines[:1]) + "\r\n", encoding="utf-8")
+    (record,) = load_records(path)
+    assert record.query == query
+    assert record.dataset == f"d{separator}"
+
+
+def test_unknown_top_level_fields_warn_once_each_with_the_nearest_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "typo.jsonl",
+        row("q1", records={"a": 1}, usages={"a": {"cost": 0.1, "latency_s": 2.5}}),
+        row("q2", records={"a": 1}, usage={"a": {"cost": 0.1}}),
+        row("q3", records={"a": 0}, usage={"a": {"cost": 0.2}}, notes="rerun"),
+    )
+    with pytest.warns(RecordsWarning) as caught:
+        records = load_records(path)
+    messages = [str(w.message) for w in caught]
+    assert messages == [
+        f"{path}:2: unknown field 'usage' (did you mean 'usages'?); a record's fields are "
+        "query, records, usages, dataset, index; ignored (on 2 lines, the first)",
+        f"{path}:3: unknown field 'notes'; a record's fields are query, records, usages, "
+        "dataset, index; ignored (on this line)",
+    ]
+    assert [r.cost_of("a") for r in records] == [0.1, None, None]
+    assert records[0].usages["a"].model_extra == {"latency_s": 2.5}  # kept by design
+
+
+def test_strict_refuses_an_unknown_top_level_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "typo.jsonl",
+        row("q1", records={"a": 1}, usages={"a": {"cost": 0.1, "model": "a", "judge_cost": 0}}),
+        row("q2", records={"a": 1}, usage={"a": {"cost": 0.1}}),
+    )
+    with pytest.raises(RecordsError) as info:
+        load_records(path, strict=True)
+    assert str(info.value) == (
+        f"{path}:2: unknown field 'usage' (did you mean 'usages'?); a record's fields are "
+        "query, records, usages, dataset, index (strict)"
+    )
+    with pytest.raises(RecordsError, match=r"typo\.jsonl:2: unknown field 'usage'"):
+        CalibrationData.from_path(path, strict=True)
+    assert len(load_records(write(tmp_path / "ok.jsonl", row(records={"a": 1})), strict=True))
 
 
 def test_line_numbers_count_blank_lines(tmp_path: Path) -> None:
