@@ -63,6 +63,11 @@ class NoCapableModelError(ValueError):
 class OverRunBudgetError(NoCapableModelError):
     """Every model that could serve a call is expected to cost more than its run has left."""
 
+    def __init__(self, message: str, expected_costs: Mapping[str, float | None]) -> None:
+        super().__init__(message)
+        self.expected_costs = dict(expected_costs)
+        """Each capable model's expected USD for the call (``None``: no input price)."""
+
 
 @dataclass(frozen=True)
 class Sticky:
@@ -311,7 +316,7 @@ class RoutingPath:
         listed = "; ".join(f"{m} ({_cost_reason(cap, c)})" for m, c in over.items())
         if cap.kind == "run":
             msg = f"no model fits what is left of the run's budget: {listed}"
-            raise OverRunBudgetError(msg)
+            raise OverRunBudgetError(msg, over)
         msg = (
             f"no model of the pool is expected to cost at most max_cost_per_call "
             f"${cap.usd:.6f} for this call (~{call.tokens} input tokens): {listed}; raise the "

@@ -179,13 +179,17 @@ class InMemoryPinStore:
 
     Args:
         max_entries: Most conversations kept; the least recently used go first.
+        clock: Unix time now (seconds); the expiry of pins is read against it.
     """
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    def __init__(
+        self, max_entries: int = 10_000, *, clock: Callable[[], float] = time.time
+    ) -> None:
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             msg = f"max_entries: expected an int >= 1, got {max_entries!r}"
             raise ValueError(msg)
         self.max_entries = max_entries
+        self.clock = clock
         self._pins: OrderedDict[str, Pin] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -198,7 +202,7 @@ class InMemoryPinStore:
             pin = self._pins.get(key)
             if pin is None:
                 return None
-            if pin.expires_at <= time.time():
+            if pin.expires_at <= self.clock():
                 del self._pins[key]
                 return None
             self._pins.move_to_end(key)
@@ -313,15 +317,19 @@ def check_pin_ttl(value: object, where: str = "pin_ttl") -> float:
 
 
 def check_pin_store(value: object, where: str = "pin_store") -> PinStore:
-    """A :class:`PinStore`, or a LangGraph ``BaseStore`` wrapped in :class:`LangGraphPinStore`."""
-    if isinstance(value, PinStore):
-        return value
+    """A :class:`PinStore`, or a LangGraph ``BaseStore`` wrapped in :class:`LangGraphPinStore`.
+
+    A ``BaseStore`` is checked first: its ``get``/``put`` have the same names as a pin
+    store's but other arguments.
+    """
     try:
         from langgraph.store.base import BaseStore
     except ImportError:  # pragma: no cover - langgraph comes with langchain
         BaseStore = None  # type: ignore[assignment,misc]  # noqa: N806
     if BaseStore is not None and isinstance(value, BaseStore):
         return LangGraphPinStore(value)
+    if isinstance(value, PinStore):
+        return value
     msg = (
         f"{where}: expected a PinStore (InMemoryPinStore, LangGraphPinStore) or a LangGraph "
         f"BaseStore, got {type(value).__name__}"
