@@ -166,6 +166,20 @@ def test_run_budget_moves_the_turn_to_cheaper_models(server: TestServer, router:
     assert result["avengers_run_cost"] < cap
 
 
+def test_a_per_call_cap_from_the_context(server: TestServer, router: Any) -> None:
+    llm = make_llm(server)
+    strong = router.route(QUESTION, 1.0).model
+    costs = first_call_costs(llm, router, QUESTION)
+    cap = max(c for m, c in costs.items() if m != strong) * 1.01
+    agent = create_agent(llm, tools=[multiply], middleware=[AvengersMiddleware(llm)])
+    result = agent.invoke(ask(), context={"alpha": 1.0, "max_cost_per_call": cap})
+    first = answers(result)[0]
+    assert first.response_metadata["model_name"] != strong
+    assert first.response_metadata["avengers"]["over_cost_cap"] == {
+        strong: pytest.approx(costs[strong])
+    }
+
+
 def test_a_run_whose_budget_is_spent_ends_with_a_message(server: TestServer, router: Any) -> None:
     llm = make_llm(server)
     costs = first_call_costs(llm, router, QUESTION)
