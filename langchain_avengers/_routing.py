@@ -23,6 +23,7 @@ from langchain_core.messages import BaseMessage
 
 from langchain_avengers._openrouter import estimate_tokens, media_inputs
 from langchain_avengers._plan import Plan
+from langchain_avengers._runs import THREAD_KEY
 from langchain_avengers._validation import (
     check_alpha,
     check_max_cost,
@@ -51,6 +52,8 @@ __all__ = [
     "required_capabilities",
 ]
 
+CHAT_OPTIONS = ("alpha", "top_p", "models", "model", "max_cost_per_call")
+"""Per-call routing options of a chat model call (``session_id`` aside)."""
 AUTO_STRUCTURED = "structured_output_or_forced_tool"
 """A need met by ``structured_output`` or by ``tool_calling`` with ``tool_choice``: an agent's
 ``response_format`` given as a bare schema, which LangChain serves either way."""
@@ -213,6 +216,26 @@ class RoutingPath:
             session=None if session is None else check_session_id(session),
             sticky=tuple(sticky),
         )
+
+    def chat_call(self, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]) -> Call:
+        """:meth:`call` from a chat model call's keyword arguments (``invoke``, ``bind``).
+
+        Raises:
+            ValueError: ``session_id`` given while conversations are not pinned, or any
+                refusal of :meth:`call`.
+        """
+        options = {k: kwargs[k] for k in CHAT_OPTIONS if k in kwargs}
+        if "session_id" in kwargs and self.pinning is None:
+            msg = (
+                "session_id: conversations are not pinned; build the model with "
+                "pin_conversations=True to keep a conversation on one model"
+            )
+            raise ValueError(msg)
+        session = kwargs.get("session_id", kwargs.get(THREAD_KEY))
+        if self.pinning is not None and session is not None:
+            options["session_id"] = session
+        needs = required_capabilities(kwargs)
+        return self.call(messages, options=options, needs=needs, tools=kwargs.get("tools"))
 
     def _alpha(self, options: Mapping[str, Any]) -> tuple[float, str]:
         if options.get("alpha") is not None:

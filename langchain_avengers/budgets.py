@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["AlphaSource", "expected_call_cost"]
+__all__ = ["AlphaSource", "check_pacer", "expected_call_cost"]
 
 
 @runtime_checkable
@@ -28,6 +28,17 @@ class AlphaSource(Protocol):
     def record(self, cost_usd: float) -> None:
         """The observed USD cost of one finished call (called once per answered call)."""
         ...
+
+
+def check_pacer(value: object, where: str = "pacer") -> AlphaSource | None:
+    """None or an :class:`AlphaSource` (an object with ``alpha()`` and ``record(cost_usd)``)."""
+    if value is not None and not isinstance(value, AlphaSource):
+        msg = (
+            f"{where}: expected an object with alpha() and record(cost_usd) (a SpendPacer), "
+            f"got {type(value).__name__}"
+        )
+        raise ValueError(msg)
+    return value
 
 
 def expected_call_cost(

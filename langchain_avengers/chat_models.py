@@ -7,7 +7,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -23,6 +23,7 @@ from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import (
     AliasChoices,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -42,17 +43,11 @@ from langchain_avengers._openrouter import (
     estimate_tokens,
 )
 from langchain_avengers._plan import Plan
-from langchain_avengers._routing import (
-    Call,
-    NoCapableModelError,
-    RoutingPath,
-    required_capabilities,
-)
+from langchain_avengers._routing import NoCapableModelError, RoutingPath
 from langchain_avengers._runs import (
     CALL_KEY,
     DEFAULT_LS_MODEL,
     ROUTE_EVENT,
-    THREAD_KEY,
     EventTarget,
     RoutedCall,
     RoutedChatModel,
@@ -68,7 +63,7 @@ from langchain_avengers._validation import (
     check_routing_options,
     client_overrides,
 )
-from langchain_avengers.budgets import AlphaSource
+from langchain_avengers.budgets import check_pacer
 from langchain_avengers.catalog import OpenRouterProfile, load_catalog
 from langchain_avengers.conversations import (
     DEFAULT_PIN_TTL_S,
@@ -79,7 +74,7 @@ from langchain_avengers.conversations import (
     check_pin_store,
     check_pin_ttl,
 )
-from langchain_avengers.pool import load_default_router
+from langchain_avengers.pool import load_router
 from langchain_avengers.router import ClusterRouter
 
 __all__ = ["DEFAULT_TIMEOUT_S", "ROUTE_EVENT", "AvengersChatModel", "NoCapableModelError"]
@@ -175,7 +170,7 @@ class AvengersChatModel(RoutedChatModel):
     prompt tokens at the model's input list price, plus its mean cost per answer on the
     query's nearest calibration clusters); if every capable model does, the call fails before
     any request. ``None``: no cap. Also per call and with ``bind``."""
-    pacer: Any = None
+    pacer: Annotated[Any, BeforeValidator(check_pacer)] = None
     """A spend pacer (any object with ``alpha()`` and ``record(cost_usd)``, such as
     ``SpendPacer``): calls that give no alpha route with ``pacer.alpha()``, and every answered
     call reports its cost to it once. Not with ``alpha=`` (an alpha given per call or with
@@ -185,9 +180,9 @@ class AvengersChatModel(RoutedChatModel):
     it, for ``pin_ttl`` seconds after its last call). A conversation is the call's
     ``session_id`` or its config's ``configurable.thread_id``; calls with neither are routed
     as usual."""
-    pin_ttl: float = DEFAULT_PIN_TTL_S
+    pin_ttl: Annotated[float, BeforeValidator(check_pin_ttl)] = DEFAULT_PIN_TTL_S
     """Seconds an idle conversation stays pinned."""
-    pin_store: Any = None
+    pin_store: Annotated[Any, BeforeValidator(check_pin_store)] = None
     """Where pins live: a ``PinStore`` or a LangGraph ``BaseStore`` (shared by the workers
     that share it); ``None``: an in-memory LRU of this model and its copies."""
     routing_text: RoutingTextMode = "latest_human"
@@ -215,13 +210,9 @@ class AvengersChatModel(RoutedChatModel):
         """
         check_constructor_arguments(type(self).model_fields, kwargs)
         if kwargs.get("pacer") is not None and "alpha" in kwargs:
-            msg = (
-                "AvengersChatModel: give alpha= or pacer=, not both: the pacer sets the alpha "
-                "of every call that gives none (bind(alpha=...) or invoke(..., alpha=...) "
-                "still wins for those calls)"
-            )
+            msg = "AvengersChatModel: give alpha= or pacer=, not both (the pacer sets alpha)"
             raise ValueError(msg)
-        router = _load_router(kwargs.get("router"))
+        router = load_router(kwargs.get("router"))
         kwargs["router"] = router
         options = {k: kwargs[k] for k in ROUTING_OPTIONS if kwargs.get(k) is not None}
         kwargs.update(
@@ -233,28 +224,7 @@ class AvengersChatModel(RoutedChatModel):
     @field_validator("router", mode="before")
     @classmethod
     def _router_from(cls, value: Any) -> ClusterRouter:
-        return _load_router(value)
-
-    @field_validator("pacer")
-    @classmethod
-    def _check_pacer(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, AlphaSource):
-            msg = (
-                "pacer: expected an object with alpha() and record(cost_usd) (a SpendPacer), "
-                f"got {type(value).__name__}"
-            )
-            raise ValueError(msg)
-        return value
-
-    @field_validator("pin_store")
-    @classmethod
-    def _check_pin_store(cls, value: Any) -> Any:
-        return None if value is None else check_pin_store(value)
-
-    @field_validator("pin_ttl")
-    @classmethod
-    def _check_pin_ttl(cls, value: Any) -> float:
-        return check_pin_ttl(value)
+        return load_router(value)
 
     @field_serializer("router", when_used="json")
     def _describe_router(self, router: ClusterRouter) -> dict[str, Any]:
@@ -424,24 +394,6 @@ class AvengersChatModel(RoutedChatModel):
             max_retries=self.max_retries,
         )
 
-    def _call(self, messages: list[BaseMessage], kwargs: Mapping[str, Any]) -> Call:
-        """One call's options checked and models ruled out, before anything is embedded."""
-        names = ("alpha", "top_p", "models", "model", "max_cost_per_call")
-        options = {k: kwargs[k] for k in names if k in kwargs}
-        if "session_id" in kwargs and not self.pin_conversations:
-            msg = (
-                "session_id: conversations are not pinned; build the model with "
-                "pin_conversations=True to keep a conversation on one model"
-            )
-            raise ValueError(msg)
-        session = kwargs.get("session_id", kwargs.get(THREAD_KEY))
-        if self.pin_conversations and session is not None:
-            options["session_id"] = session
-        needs = required_capabilities(kwargs)
-        return self._routing_path().call(
-            messages, options=options, needs=needs, tools=kwargs.get("tools")
-        )
-
     def _route(
         self, messages: list[BaseMessage], kwargs: Mapping[str, Any], target: EventTarget | None
     ) -> RoutedCall:
@@ -449,7 +401,8 @@ class AvengersChatModel(RoutedChatModel):
         try:
             if self._preset is not None:
                 return RoutedCall(self._preset.fresh(), None, target)
-            plan = self._routing_path().route(self._call(messages, kwargs))
+            path = self._routing_path()
+            plan = path.route(path.chat_call(messages, kwargs))
         except Exception as error:
             return RoutedCall(None, error, target)
         return RoutedCall(plan, None, target)
@@ -461,7 +414,8 @@ class AvengersChatModel(RoutedChatModel):
         try:
             if self._preset is not None:
                 return RoutedCall(self._preset.fresh(), None, target)
-            plan = await self._routing_path().aroute(self._call(messages, kwargs))
+            path = self._routing_path()
+            plan = await path.aroute(path.chat_call(messages, kwargs))
         except Exception as error:
             return RoutedCall(None, error, target)
         return RoutedCall(plan, None, target)
@@ -668,18 +622,3 @@ class AvengersChatModel(RoutedChatModel):
         """
         llm = self.with_routing(**kwargs) if kwargs else self
         return structured_output(llm, schema, include_raw=include_raw, method=method, strict=strict)
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _load_router(value: Any) -> ClusterRouter:
-    """The router a constructor argument names; file errors come out as they are."""
-    if value is None:
-        return load_default_router()
-    if isinstance(value, (str, Path)):
-        return ClusterRouter.load(value)
-    if not isinstance(value, ClusterRouter):
-        msg = f"router: expected a fitted ClusterRouter or a path, got {type(value).__name__}"
-        raise TypeError(msg)
-    return value

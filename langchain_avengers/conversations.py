@@ -316,12 +316,14 @@ def check_pin_ttl(value: object, where: str = "pin_ttl") -> float:
     return float(value)
 
 
-def check_pin_store(value: object, where: str = "pin_store") -> PinStore:
-    """A :class:`PinStore`, or a LangGraph ``BaseStore`` wrapped in :class:`LangGraphPinStore`.
+def check_pin_store(value: object, where: str = "pin_store") -> PinStore | None:
+    """None, a :class:`PinStore`, or a LangGraph ``BaseStore`` (as a :class:`LangGraphPinStore`).
 
     A ``BaseStore`` is checked first: its ``get``/``put`` have the same names as a pin
     store's but other arguments.
     """
+    if value is None:
+        return None
     try:
         from langgraph.store.base import BaseStore
     except ImportError:  # pragma: no cover - langgraph comes with langchain

@@ -98,9 +98,9 @@ class AvengersDecisionModel(BaseDecisionModel):
     @field_validator("router", mode="before")
     @classmethod
     def _load(cls, value: Any) -> ClusterRouter:
-        from langchain_avengers.chat_models import _load_router
+        from langchain_avengers.pool import load_router
 
-        return _load_router(value)
+        return load_router(value)
 
     def model_post_init(self, context: Any, /) -> None:
         """Check labels and ``top_p`` against the router once."""

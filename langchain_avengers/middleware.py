@@ -54,32 +54,23 @@ from langgraph.channels.untracked_value import UntrackedValue
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
+from langchain_avengers._agent_pool import path_options, pinning_for, resolve_pool
 from langchain_avengers._costs import AnswerCost, annotate_answer, answer_cost
 from langchain_avengers._plan import Plan
 from langchain_avengers._routing import (
     AUTO_STRUCTURED,
     Call,
     OverRunBudgetError,
-    RoutingPath,
     Sticky,
 )
 from langchain_avengers._validation import (
     check_alpha,
     check_max_cost,
-    check_models,
     check_session_id,
-    check_top_p,
 )
 from langchain_avengers.budgets import AlphaSource
-from langchain_avengers.catalog import load_catalog
-from langchain_avengers.chat_models import AvengersChatModel, _load_router
+from langchain_avengers.chat_models import AvengersChatModel
 from langchain_avengers.conversations import (
-    DEFAULT_PIN_TTL_S,
-    ROUTING_TEXT_MODES,
-    InMemoryPinStore,
-    Pinning,
-    check_pin_store,
-    check_pin_ttl,
     is_human_turn,
 )
 from langchain_avengers.router import ClusterRouter
@@ -235,8 +226,8 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
             raise ValueError(msg)
         self.budget_exit_behavior = budget_exit_behavior
         self.max_run_cost = check_max_cost(max_run_cost, "max_run_cost")
-        self.llm, self.models, base = _pool_and_path(pool, router, profiles)
-        overrides = _checked_overrides(
+        self.llm, self.models, base = resolve_pool(pool, router, profiles)
+        overrides = path_options(
             base,
             alpha=alpha,
             top_p=top_p,
@@ -248,7 +239,7 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
             max_fallbacks=max_fallbacks,
             max_retries=max_retries,
         )
-        pinning = _pinning(self.llm, pin_conversations, pin_ttl, pin_store)
+        pinning = pinning_for(self.llm, pin_conversations, pin_ttl, pin_store)
         self.path = dataclasses.replace(base, pinning=pinning, **overrides)
 
     # ------------------------------------------------------------------ agent hooks
@@ -468,123 +459,6 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
         return ModelResponse(
             result=[AIMessage(content=text, response_metadata={"avengers": avengers})]
         )
-
-
-# ---------------------------------------------------------------------- construction
-
-
-def _pool_and_path(
-    pool: object,
-    router: ClusterRouter | str | Path | None,
-    profiles: Mapping[str, Mapping[str, Any]] | None,
-) -> tuple[AvengersChatModel | None, dict[str, BaseChatModel], RoutingPath]:
-    """The chat model (if the pool is one), the pool's models by id, and its routing path."""
-    if isinstance(pool, AvengersChatModel):
-        if router is not None or profiles is not None:
-            msg = (
-                "AvengersMiddleware: router= and profiles= are for a mapping pool; an "
-                "AvengersChatModel brings its own (set them on the chat model)"
-            )
-            raise TypeError(msg)
-        return pool, {}, dataclasses.replace(pool._routing_path(), pinning=None)
-    if not isinstance(pool, Mapping) or not pool:
-        msg = (
-            "pool: expected an AvengersChatModel or a non-empty mapping of model id to "
-            f"LangChain chat model, got {type(pool).__name__}"
-        )
-        raise TypeError(msg)
-    for model_id, model in pool.items():
-        if not isinstance(model, BaseChatModel):
-            msg = f"pool[{model_id!r}]: expected a LangChain chat model, got {type(model).__name__}"
-            raise TypeError(msg)
-    if router is None:
-        msg = "router: a mapping pool needs the fitted router (or its path) that knows its ids"
-        raise ValueError(msg)
-    fitted = _load_router(router)
-    unknown = [m for m in pool if m not in fitted.models_]
-    if unknown:
-        msg = f"pool: model id(s) {unknown} are not in the router's pool {fitted.models_}"
-        raise ValueError(msg)
-    models = {str(k): v for k, v in pool.items()}
-    path = RoutingPath(
-        router=fitted,
-        profiles=_mapping_profiles(models, profiles or {}),
-        pool=tuple(models),
-        max_retries=0,
-        profile_hint="pass AvengersMiddleware(profiles={...})",
-    )
-    return None, models, path
-
-
-def _mapping_profiles(
-    models: Mapping[str, BaseChatModel], given: Mapping[str, Mapping[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    """Each model's profile: the user's entry over the model's own over the catalog's."""
-    unknown = sorted(set(given) - set(models))
-    if unknown:
-        msg = f"profiles: model id(s) {unknown} are not in the pool {sorted(models)}"
-        raise ValueError(msg)
-    catalog = load_catalog()
-    profiles: dict[str, dict[str, Any]] = {}
-    for model_id, model in models.items():
-        layers = [
-            catalog.get(model_id),
-            model.profile,
-            given.get(model_id),
-        ]
-        merged: dict[str, Any] = {}
-        for layer in layers:
-            merged.update(layer or {})
-        if merged:
-            profiles[model_id] = merged
-    return profiles
-
-
-def _checked_overrides(base: RoutingPath, **given: Any) -> dict[str, Any]:
-    """The options given to the middleware, checked, as :class:`RoutingPath` fields."""
-    values = {k: v for k, v in given.items() if v is not None}
-    if "alpha" in values:
-        values["alpha"] = check_alpha(values["alpha"])
-        values["alpha_is_bound"] = True
-    if "pacer" in values and not isinstance(values["pacer"], AlphaSource):
-        msg = "pacer: expected an object with alpha() and record(cost_usd) (a SpendPacer)"
-        raise ValueError(msg)
-    if "top_p" in values:
-        values["top_p"] = check_top_p(values["top_p"], base.router.n_clusters_)
-    if "models" in values:
-        values["models"] = tuple(check_models(values["models"], base.pool) or ())
-    if "max_cost_per_call" in values:
-        values["max_cost_per_call"] = check_max_cost(values["max_cost_per_call"])
-    if values.get("routing_text", "latest_human") not in ROUTING_TEXT_MODES:
-        msg = f"routing_text: expected one of {ROUTING_TEXT_MODES}, got {values['routing_text']!r}"
-        raise ValueError(msg)
-    for name, least in (("routing_text_chars", 1), ("max_fallbacks", 0), ("max_retries", 0)):
-        value = values.get(name, least)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            msg = f"{name}: expected an int >= {least}, got {value!r}"
-            raise ValueError(msg)
-    return values
-
-
-def _pinning(
-    llm: AvengersChatModel | None,
-    enabled: bool | None,
-    ttl: float | None,
-    store: Any,
-) -> Pinning | None:
-    """Conversation pins: the chat model's settings and store unless given here."""
-    if enabled is None:
-        enabled = bool(llm is not None and llm.pin_conversations)
-    if not enabled:
-        return None
-    if store is not None:
-        pin_store = check_pin_store(store)
-    elif llm is not None and llm._pinning is not None:
-        pin_store = llm._pinning.store
-    else:
-        pin_store = InMemoryPinStore()
-    default_ttl = llm.pin_ttl if llm is not None else DEFAULT_PIN_TTL_S
-    return Pinning(pin_store, check_pin_ttl(ttl if ttl is not None else default_ttl))
 
 
 # ---------------------------------------------------------------------- helpers
