@@ -238,7 +238,7 @@ class RoutingPath:
         return self.call(messages, options=options, needs=needs, tools=kwargs.get("tools"))
 
     def _alpha(self, options: Mapping[str, Any]) -> tuple[float, str]:
-        if options.get("alpha") is not None:
+        if "alpha" in options:
             return check_alpha(options["alpha"]), "call"
         if self.alpha_is_bound or self.pacer is None:
             return self.alpha, "bound" if self.alpha_is_bound else "default"

@@ -226,6 +226,8 @@ def test_alpha_comes_from_the_call_then_bound_then_pacer_then_default(
 
 
 def test_a_pacer_alpha_out_of_range_is_named(router: ClusterRouter) -> None:
+    with pytest.raises(ValueError, match=r"alpha: expected a number in \[0, 1\].*None"):
+        path(router).call(ask(), options={"alpha": None})
     with pytest.raises(ValueError, match=r"pacer\.alpha\(\) must be in \[0, 1\], got 1\.5"):
         path(router, pacer=ScriptedPacer([1.5])).call(ask())
 
