@@ -172,9 +172,9 @@ class AvengersChatModel(RoutedChatModel):
     any request. ``None``: no cap. Also per call and with ``bind``."""
     pacer: Annotated[Any, BeforeValidator(check_pacer)] = None
     """A spend pacer (any object with ``alpha()`` and ``record(cost_usd)``, such as
-    ``SpendPacer``): calls that give no alpha route with ``pacer.alpha()``, and every answered
-    call reports its cost to it once. Not with ``alpha=`` (an alpha given per call or with
-    ``bind`` still wins)."""
+    ``SpendPacer``): every answered call reports its cost to it once, and calls route with
+    ``pacer.alpha()`` unless given an alpha per call, with ``bind``/``with_routing`` or
+    ``with_structured_output(alpha=...)``; the ``alpha`` field is then not used."""
     pin_conversations: bool = False
     """Keep each conversation on the model routed for its first turn (while it can serve
     it, for ``pin_ttl`` seconds after its last call). A conversation is the call's
@@ -197,6 +197,8 @@ class AvengersChatModel(RoutedChatModel):
     """Resolved profile of every pool model found in ``profiles`` or a catalog."""
     _pinning: Pinning | None = PrivateAttr(default=None)
     """Pins of this model and its copies (used when ``pin_conversations`` is on)."""
+    _alpha_bound: bool = PrivateAttr(default=False)
+    """Whether ``alpha`` was set with ``bind``/``with_routing`` (it then wins over the pacer)."""
     _preset: Plan | None = PrivateAttr(default=None)
     """A plan routed elsewhere (the agent middleware) that every call of this copy follows."""
 
@@ -209,9 +211,6 @@ class AvengersChatModel(RoutedChatModel):
             RouterFileError: a router path that does not hold a valid router.
         """
         check_constructor_arguments(type(self).model_fields, kwargs)
-        if kwargs.get("pacer") is not None and "alpha" in kwargs:
-            msg = "AvengersChatModel: give alpha= or pacer=, not both (the pacer sets alpha)"
-            raise ValueError(msg)
         router = load_router(kwargs.get("router"))
         kwargs["router"] = router
         options = {k: kwargs[k] for k in ROUTING_OPTIONS if kwargs.get(k) is not None}
@@ -382,7 +381,7 @@ class AvengersChatModel(RoutedChatModel):
             profiles=self._profiles,
             pool=tuple(self.pool),
             alpha=self.alpha,
-            alpha_is_bound="alpha" in self.model_fields_set,
+            alpha_is_bound=self._alpha_bound,
             top_p=self.top_p,
             models=tuple(self.models) if self.models else None,
             max_cost_per_call=self.max_cost_per_call,
@@ -569,7 +568,9 @@ class AvengersChatModel(RoutedChatModel):
         """
         router = self.fitted_router
         checked = check_routing_options(options, router.models_, router.n_clusters_, "with_routing")
-        return self.model_copy(update=checked)
+        copy = self.model_copy(update=checked)
+        copy._alpha_bound = self._alpha_bound or "alpha" in checked
+        return copy
 
     def bind_tools(
         self,

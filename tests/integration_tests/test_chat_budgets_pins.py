@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from fake_pacer import ScriptedPacer
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import ConfigurableField
 from langchain_core.tools import tool
 from langchain_core.tracers.context import collect_runs
 from langgraph.store.memory import InMemoryStore
 from openrouter_server import TestServer
+from pydantic import BaseModel
 
 from langchain_avengers import AvengersChatModel, load_default_router
 from langchain_avengers.budgets import expected_call_cost
@@ -25,6 +27,13 @@ from langchain_avengers.conversations import routing_text
 QUERY = "Prove that there are infinitely many prime numbers."
 FOLLOW_UP = "ok"
 PRO, FLASH = "google/gemini-2.5-pro", "google/gemini-2.5-flash"
+
+
+class Joke(BaseModel):
+    """A joke."""
+
+    setup: str
+    punchline: str
 
 
 @tool
@@ -151,9 +160,17 @@ async def test_the_pacer_hears_each_answer_once_streams_and_fallbacks_included(
     assert pacer.costs == [pytest.approx(c) for c in billed]
 
 
-def test_pacer_construction_is_checked(server: TestServer) -> None:
-    with pytest.raises(ValueError, match="give alpha= or pacer=, not both"):
-        make_llm(server, alpha=0.3, pacer=ScriptedPacer([0.5]))
+def test_the_pacer_wins_over_the_default_and_configured_alpha(
+    server: TestServer, router: Any
+) -> None:
+    pacer = ScriptedPacer([0.0])
+    llm = make_llm(server, alpha=1.0, pacer=pacer)
+    assert llm.invoke(QUERY).response_metadata["avengers"]["alpha"] == 0.0
+    configurable = llm.configurable_fields(temperature=ConfigurableField(id="temperature"))
+    configured = configurable.invoke(QUERY, config={"configurable": {"temperature": 0.2}})
+    assert configured.response_metadata["avengers"]["alpha_source"] == "pacer"
+    structured = llm.with_structured_output(Joke, alpha=1.0, include_raw=True).invoke(QUERY)
+    assert structured["raw"].response_metadata["avengers"]["alpha_source"] == "bound"
     with pytest.raises(ValueError, match=r"pacer: expected an object with alpha\(\) and record"):
         make_llm(server, pacer=object())
     dumped = make_llm(server, pacer=ScriptedPacer([0.5])).model_dump_json()
