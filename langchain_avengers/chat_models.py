@@ -250,7 +250,8 @@ class AvengersChatModel(RoutedChatModel):
             model: self._new_client(model, overrides.get(model, {})) for model in self.pool
         }
         self._profiles = self._resolve_profiles()
-        self._pinning = Pinning(self.pin_store or InMemoryPinStore(), self.pin_ttl)
+        store = self.pin_store if self.pin_store is not None else InMemoryPinStore()
+        self._pinning = Pinning(store, self.pin_ttl)
         return self
 
     def _resolve_profiles(self) -> dict[str, OpenRouterProfile]:

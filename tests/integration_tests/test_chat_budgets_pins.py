@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from langchain_avengers import AvengersChatModel, load_default_router
 from langchain_avengers.budgets import expected_call_cost
 from langchain_avengers.chat_models import NoCapableModelError
-from langchain_avengers.conversations import routing_text
+from langchain_avengers.conversations import InMemoryPinStore, routing_text
 
 QUERY = "Prove that there are infinitely many prime numbers."
 FOLLOW_UP = "ok"
@@ -250,6 +250,9 @@ def test_two_chat_models_share_pins_through_a_langgraph_store(server: TestServer
     item = store.get(("langchain_avengers", "pins"), "shared")
     assert item is not None
     assert item.value["model"] == first.response_metadata["model_name"]
+    own = InMemoryPinStore()
+    make_llm(server, pin_conversations=True, pin_store=own).invoke(QUERY, thread)
+    assert len(own) == 1, "an empty store given is the store used"
 
 
 def test_an_idle_conversation_is_routed_afresh_after_the_ttl(
