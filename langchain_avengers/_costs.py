@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from langchain_core.messages import UsageMetadata
+from langchain_core.messages import AIMessage, UsageMetadata
 
-__all__ = ["AnswerCost", "add_usage", "answer_cost", "billed_cost"]
+__all__ = ["AnswerCost", "add_usage", "annotate_answer", "answer_cost", "billed_cost"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,36 @@ def answer_cost(
     if listed is None:
         return AnswerCost(None, note=refused)
     return AnswerCost(sum(listed), *listed, source="list_prices", note=refused)
+
+
+def annotate_answer(
+    message: AIMessage,
+    model: str,
+    report: Mapping[str, Any],
+    cost: AnswerCost,
+    provider_model: str | None = None,
+) -> dict[str, Any]:
+    """Name the routed model on an answer and add the decision and the cost.
+
+    ``provider_model`` is the provider's model id when the answer's metadata has none.
+
+    ``response_metadata["model_name"]`` becomes the routed id (the provider's own id moves to
+    ``provider_model``), ``["avengers"]`` the decision with the cost fields, ``["cost"]`` the
+    USD, and ``usage_metadata`` gets LangSmith's cost fields.
+
+    Returns:
+        The ``avengers`` metadata set on the answer.
+    """
+    avengers = {**report, **cost.metadata()}
+    message.usage_metadata = cost.usage_metadata(message.usage_metadata)
+    meta = message.response_metadata
+    provider_model = meta.get("model_name") or provider_model
+    if provider_model:
+        meta["provider_model"] = provider_model
+    meta.update(model_name=model, avengers=avengers)
+    if cost.total is not None:
+        meta["cost"] = cost.total
+    return avengers
 
 
 def billed_cost(billed: object, tokens: int) -> tuple[float | None, str | None]:

@@ -9,58 +9,19 @@ once. At most ``max_fallbacks`` other models are tried.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_avengers._openrouter import Failure, classify, describe_failure
 
-from langchain_avengers._openrouter import Failure, classify, describe_failure, message_text
-from langchain_avengers.router import RoutingDecision
-
-__all__ = ["MAX_RETRY_WAIT_S", "Plan", "Request", "required_capabilities", "routing_text"]
+__all__ = ["MAX_RETRY_WAIT_S", "Plan"]
 
 MAX_RETRY_WAIT_S = 5.0
 """Longest single wait before retrying the same model."""
 RETRY_BACKOFF_S = 0.5
 TOP_CANDIDATES = 5
 """Candidates listed in the run's LangSmith metadata (the answer's metadata has them all)."""
-
-
-@dataclass(frozen=True)
-class Request:
-    """What one call asks of the router, checked before anything is embedded."""
-
-    text: str
-    """The text routing reads."""
-    alpha: float
-    top_p: int | None
-    needs: frozenset[str]
-    tokens: int
-    usable: list[str]
-    excluded: dict[str, str]
-    pinned: str | None
-
-    def plan(self, decision: RoutingDecision, *, max_fallbacks: int, max_retries: int) -> Plan:
-        """The plan once the router has scored the usable models."""
-        candidates = [asdict(c) for c in decision.candidates]
-        summary: dict[str, Any] = {
-            "alpha": self.alpha,
-            "top_p": decision.top_p,
-            "routed": self.pinned is None,
-            "required_capabilities": sorted(self.needs),
-            "estimated_input_tokens": self.tokens,
-            "excluded": self.excluded,
-            "candidates": candidates,
-            "clusters": [asdict(c) for c in decision.clusters],
-        }
-        return Plan(
-            order=[self.pinned] if self.pinned else [c["model"] for c in candidates],
-            summary=summary,
-            candidates={c["model"]: c for c in candidates},
-            max_fallbacks=max_fallbacks,
-            max_retries=max_retries,
-        )
 
 
 @dataclass
@@ -79,6 +40,10 @@ class Plan:
     """Failures after which the same model was tried again."""
     _position: int = 0
     _retry: int = 0
+
+    def fresh(self) -> Plan:
+        """The same plan with no attempt made yet (for a call that reuses a decision)."""
+        return replace(self, fallbacks=[], retries=[], _position=0, _retry=0)
 
     @property
     def first_model(self) -> str:
@@ -151,24 +116,11 @@ class Plan:
             ],
             "avengers_excluded": dict(self.summary["excluded"]),
             "avengers_required_capabilities": list(self.summary["required_capabilities"]),
+            "avengers_max_cost_per_call": self.summary["max_cost_per_call"],
+            "avengers_over_cost_cap": dict(self.summary["over_cost_cap"]),
+            "avengers_pinned": (self.summary["pinned"] or {}).get("source"),
+            "avengers_pin_broken": [
+                f"{b['source']} pin on {b['model']}: {b['reason']}"
+                for b in self.summary["pin_broken"]
+            ],
         }
-
-
-def routing_text(messages: list[BaseMessage]) -> str:
-    """The text routing reads: the latest human message, else the latest message."""
-    for message in reversed(messages):
-        if isinstance(message, HumanMessage):
-            return message_text(message)
-    return message_text(messages[-1]) if messages else ""
-
-
-def required_capabilities(kwargs: Mapping[str, Any]) -> set[str]:
-    """Profile flags a call's arguments need: tools, forced tool choice, structured output."""
-    needs = set(kwargs.get("avengers_capabilities", ()))
-    if kwargs.get("tools"):
-        needs.add("tool_calling")
-        if kwargs.get("tool_choice") not in (None, "auto", "none"):
-            needs.add("tool_choice")
-    if kwargs.get("response_format") is not None:
-        needs.add("structured_output")
-    return needs

@@ -26,7 +26,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config
@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_LS_MODEL",
     "ROUTER_KWARGS",
     "ROUTE_EVENT",
+    "THREAD_KEY",
     "EventTarget",
     "RoutedCall",
     "RoutedChatModel",
@@ -49,7 +50,18 @@ CALL_KEY = "_avengers_call"
 """Private keyword argument carrying a :class:`RoutedCall` from ``generate`` to ``_generate``."""
 DEFAULT_LS_MODEL = "avengers-router"
 """``ls_model_name`` when no routing decision is known (e.g. ``_get_ls_params()`` alone)."""
-ROUTER_KWARGS = ("alpha", "models", "top_p", "model", "avengers_capabilities")
+THREAD_KEY = "_avengers_thread"
+"""Private keyword argument carrying the call's LangGraph ``configurable.thread_id``."""
+ROUTER_KWARGS = (
+    "alpha",
+    "models",
+    "top_p",
+    "model",
+    "avengers_capabilities",
+    "max_cost_per_call",
+    "session_id",
+    THREAD_KEY,
+)
 """Call arguments for the router, never sent to a provider."""
 
 
@@ -100,6 +112,17 @@ class RoutedChatModel(BaseChatModel):
     ) -> RoutedCall:
         raise NotImplementedError
 
+    @property
+    def _keeps_conversations(self) -> bool:
+        """Whether calls need their conversation's ``thread_id`` (passed as :data:`THREAD_KEY`)."""
+        return False
+
+    def _add_thread(self, kwargs: dict[str, Any], config: RunnableConfig) -> None:
+        """Pass the config's ``configurable.thread_id`` on to routing, when it is wanted."""
+        thread = (config.get("configurable") or {}).get("thread_id")
+        if self._keeps_conversations and thread is not None and THREAD_KEY not in kwargs:
+            kwargs[THREAD_KEY] = str(thread)
+
     def _take_call(
         self, messages: list[BaseMessage], kwargs: dict[str, Any]
     ) -> tuple[Plan, EventTarget | None]:
@@ -115,11 +138,39 @@ class RoutedChatModel(BaseChatModel):
 
     def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict:
         kwargs.pop(CALL_KEY, None)  # traced by LangChain: the decision goes in metadata
+        kwargs.pop(THREAD_KEY, None)
         return super()._get_invocation_params(stop=stop, **kwargs)
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         kwargs.pop(CALL_KEY, None)
+        kwargs.pop(THREAD_KEY, None)  # a cache must not key answers by conversation
         return super()._get_llm_string(stop=stop, **kwargs)
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """``BaseChatModel.invoke``, with the config's ``thread_id`` passed on to routing."""
+        config = ensure_config(config)
+        self._add_thread(kwargs, config)
+        return super().invoke(input, config, stop=stop, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """Async :meth:`invoke`."""
+        config = ensure_config(config)
+        self._add_thread(kwargs, config)
+        return await super().ainvoke(input, config, stop=stop, **kwargs)
 
     def generate(
         self,
@@ -199,6 +250,7 @@ class RoutedChatModel(BaseChatModel):
     ) -> Iterator[AIMessageChunk]:
         """Route, then stream the chosen model's answer in a run that says so."""
         config, target = _fixed_run(config)
+        self._add_thread(kwargs, config)
         call = self._route(self._convert_input(input).to_messages(), kwargs, target)
         config = _with_metadata(config, call)
         yield from super().stream(input, config, stop=stop, **kwargs, **{CALL_KEY: call})
@@ -213,6 +265,7 @@ class RoutedChatModel(BaseChatModel):
     ) -> AsyncIterator[AIMessageChunk]:
         """Async :meth:`stream`."""
         config, target = _fixed_run(config)
+        self._add_thread(kwargs, config)
         call = await self._aroute(self._convert_input(input).to_messages(), kwargs, target)
         config = _with_metadata(config, call)
         async for chunk in super().astream(input, config, stop=stop, **kwargs, **{CALL_KEY: call}):

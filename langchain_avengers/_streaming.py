@@ -16,7 +16,7 @@ first chunk is a :class:`FirstChunk`, whose ``+`` adds them after core's merge.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +81,8 @@ class StreamTally:
     usage: UsageMetadata | None = None
     provider_model: str | None = None
     count: int = 0
+    on_cost: Callable[[AnswerCost], None] | None = None
+    """Told the answer's cost once the stream has ended."""
 
     def take(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
         """Keep usage, billed cost and the provider's model id for the end; name ours first."""
@@ -105,6 +107,8 @@ class StreamTally:
     def last(self) -> ChatGenerationChunk:
         """The closing chunk: usage and cost, and the whole decision if nothing came before."""
         cost = answer_cost(self.usage, self.billed, self.profile)
+        if self.on_cost is not None:
+            self.on_cost(cost)
         metadata: dict[str, Any] = {"avengers": cost.metadata()}
         if cost.total is not None:
             metadata["cost"] = cost.total

@@ -19,9 +19,11 @@ from pydantic.fields import FieldInfo
 __all__ = [
     "check_alpha",
     "check_constructor_arguments",
+    "check_max_cost",
     "check_models",
     "check_pinned_model",
     "check_routing_options",
+    "check_session_id",
     "check_top_p",
     "client_overrides",
 ]
@@ -128,6 +130,29 @@ def check_alpha(value: object, where: str = "alpha") -> float:
     return float(value)
 
 
+def check_max_cost(value: object, where: str = "max_cost_per_call") -> float | None:
+    """None (no cap) or a finite number of USD > 0."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        msg = f"{where}: expected a number of USD > 0 or None, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+def check_session_id(value: object, where: str = "session_id") -> str:
+    """A conversation key: a non-empty string."""
+    if not isinstance(value, str) or not value:
+        msg = f"{where}: expected a non-empty string naming the conversation, got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
 def check_top_p(value: object, n_clusters: int, where: str = "top_p") -> int | None:
     """None (the router's own setting) or an int in [1, n_clusters]."""
     if value is None:
@@ -168,14 +193,14 @@ def check_pinned_model(value: object, pool: Sequence[str]) -> str:
     return value
 
 
-ROUTING_OPTIONS = ("alpha", "top_p", "models")
+ROUTING_OPTIONS = ("alpha", "top_p", "models", "max_cost_per_call")
 """Routing options a model copy may carry (``bind``, ``with_routing``, the constructor)."""
 
 
 def check_routing_options(
     options: Mapping[str, Any], pool: Sequence[str], n_clusters: int, where: str
 ) -> dict[str, Any]:
-    """``alpha``, ``top_p`` and ``models`` checked (only those present); others refused."""
+    """Routing options checked (those present: :data:`ROUTING_OPTIONS`); others refused."""
     for name in options:
         if name not in ROUTING_OPTIONS:
             raise _unknown(where, name, ROUTING_OPTIONS)
@@ -186,6 +211,8 @@ def check_routing_options(
         checked["top_p"] = check_top_p(options["top_p"], n_clusters)
     if "models" in options:
         checked["models"] = check_models(options["models"], pool)
+    if "max_cost_per_call" in options:
+        checked["max_cost_per_call"] = check_max_cost(options["max_cost_per_call"])
     return checked
 
 

@@ -7,7 +7,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -23,6 +23,7 @@ from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import (
     AliasChoices,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -35,14 +36,14 @@ from pydantic import (
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import _ChatModelBinding
 
-from langchain_avengers._costs import answer_cost
+from langchain_avengers._costs import AnswerCost, annotate_answer, answer_cost
 from langchain_avengers._openrouter import (
     OpenRouterChatOpenAI,
     estimate_text_tokens,
     estimate_tokens,
-    media_inputs,
 )
-from langchain_avengers._plan import Plan, Request, required_capabilities, routing_text
+from langchain_avengers._plan import Plan
+from langchain_avengers._routing import NoCapableModelError, RoutingPath
 from langchain_avengers._runs import (
     CALL_KEY,
     DEFAULT_LS_MODEL,
@@ -57,17 +58,24 @@ from langchain_avengers._streaming import StreamTally, aannotated, ahead_of, ann
 from langchain_avengers._structured import StructuredMethod, format_tool_choice, structured_output
 from langchain_avengers._validation import (
     ROUTING_OPTIONS,
-    check_alpha,
     check_constructor_arguments,
-    check_models,
     check_pinned_model,
     check_routing_options,
-    check_top_p,
     client_overrides,
 )
+from langchain_avengers.budgets import check_pacer
 from langchain_avengers.catalog import OpenRouterProfile, load_catalog
-from langchain_avengers.pool import load_default_router
-from langchain_avengers.router import ClusterRouter, RoutingDecision
+from langchain_avengers.conversations import (
+    DEFAULT_PIN_TTL_S,
+    DEFAULT_ROUTING_TEXT_CHARS,
+    InMemoryPinStore,
+    Pinning,
+    RoutingTextMode,
+    check_pin_store,
+    check_pin_ttl,
+)
+from langchain_avengers.pool import load_router
+from langchain_avengers.router import ClusterRouter
 
 __all__ = ["DEFAULT_TIMEOUT_S", "ROUTE_EVENT", "AvengersChatModel", "NoCapableModelError"]
 
@@ -76,10 +84,6 @@ DEFAULT_TIMEOUT_S = 120.0
 """Seconds without an answer before a request gives up and the next model is tried: longer
 than a long non-streamed answer usually takes, short enough that a hung provider costs two
 minutes rather than forever."""
-
-
-class NoCapableModelError(ValueError):
-    """No model of the pool can serve a call (raised before any HTTP request)."""
 
 
 class AvengersChatModel(RoutedChatModel):
@@ -108,8 +112,10 @@ class AvengersChatModel(RoutedChatModel):
             cheap = llm.bind(alpha=0.2)  # a per-chain budget
             tools_llm = llm.bind_tools([my_tool])  # only tool-capable models
 
-    Per call: ``alpha``, ``top_p``, ``models`` (restrict the pool) and ``model`` (pin one
-    model) may be given to ``invoke``/``bind``. Unknown constructor arguments are refused.
+    Per call: ``alpha``, ``top_p``, ``models`` (restrict the pool), ``model`` (pin one
+    model), ``max_cost_per_call`` and ``session_id`` (the conversation, with
+    ``pin_conversations``) may be given to ``invoke``/``bind``. Unknown constructor arguments
+    are refused.
     """
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
@@ -159,10 +165,42 @@ class AvengersChatModel(RoutedChatModel):
     """Restrict routing to these pool models; ``None`` uses the whole pool."""
     max_fallbacks: int = Field(default=2, ge=0)
     """How many next-best models to try after a retryable provider failure."""
+    max_cost_per_call: float | None = None
+    """USD: a call never goes to a model whose expected cost for it exceeds this (estimated
+    prompt tokens at the model's input list price, plus its mean cost per answer on the
+    query's nearest calibration clusters); if every capable model does, the call fails before
+    any request. ``None``: no cap. Also per call and with ``bind``."""
+    pacer: Annotated[Any, BeforeValidator(check_pacer)] = None
+    """A spend pacer (any object with ``alpha()`` and ``record(cost_usd)``, such as
+    ``SpendPacer``): every answered call reports its cost to it once, and calls route with
+    ``pacer.alpha()`` unless given an alpha per call, with ``bind``/``with_routing`` or
+    ``with_structured_output(alpha=...)``; the ``alpha`` field is then not used."""
+    pin_conversations: bool = False
+    """Keep each conversation on the model routed for its first turn (while it can serve
+    it, for ``pin_ttl`` seconds after its last call). A conversation is the call's
+    ``session_id`` or its config's ``configurable.thread_id``; calls with neither are routed
+    as usual."""
+    pin_ttl: Annotated[float, BeforeValidator(check_pin_ttl)] = DEFAULT_PIN_TTL_S
+    """Seconds an idle conversation stays pinned."""
+    pin_store: Annotated[Any, BeforeValidator(check_pin_store)] = None
+    """Where pins live: a ``PinStore`` or a LangGraph ``BaseStore`` (shared by the workers
+    that share it); ``None``: an in-memory LRU of this model and its copies."""
+    routing_text: RoutingTextMode = "latest_human"
+    """What routing reads: ``"latest_human"`` (the latest human message) or
+    ``"conversation"`` (that message with the system prompt and earlier turns, up to
+    ``routing_text_chars``)."""
+    routing_text_chars: int = Field(default=DEFAULT_ROUTING_TEXT_CHARS, ge=1)
+    """Character budget of ``routing_text="conversation"``."""
 
     _clients: dict[str, OpenRouterChatOpenAI] = PrivateAttr(default_factory=dict)
     _profiles: dict[str, OpenRouterProfile] = PrivateAttr(default_factory=dict)
     """Resolved profile of every pool model found in ``profiles`` or a catalog."""
+    _pinning: Pinning | None = PrivateAttr(default=None)
+    """Pins of this model and its copies (used when ``pin_conversations`` is on)."""
+    _alpha_bound: bool = PrivateAttr(default=False)
+    """Whether ``alpha`` was set with ``bind``/``with_routing`` (it then wins over the pacer)."""
+    _preset: Plan | None = PrivateAttr(default=None)
+    """A plan routed elsewhere (the agent middleware) that every call of this copy follows."""
 
     def __init__(self, **kwargs: Any) -> None:
         """Check every argument before pydantic sees them, so errors name them plainly.
@@ -173,7 +211,7 @@ class AvengersChatModel(RoutedChatModel):
             RouterFileError: a router path that does not hold a valid router.
         """
         check_constructor_arguments(type(self).model_fields, kwargs)
-        router = _load_router(kwargs.get("router"))
+        router = load_router(kwargs.get("router"))
         kwargs["router"] = router
         options = {k: kwargs[k] for k in ROUTING_OPTIONS if kwargs.get(k) is not None}
         kwargs.update(
@@ -185,11 +223,15 @@ class AvengersChatModel(RoutedChatModel):
     @field_validator("router", mode="before")
     @classmethod
     def _router_from(cls, value: Any) -> ClusterRouter:
-        return _load_router(value)
+        return load_router(value)
 
     @field_serializer("router", when_used="json")
     def _describe_router(self, router: ClusterRouter) -> dict[str, Any]:
         return {"models": self.pool, "data_fingerprint": router.data_fingerprint_}
+
+    @field_serializer("pacer", "pin_store", when_used="json")
+    def _describe_object(self, value: Any) -> str | None:
+        return None if value is None else type(value).__name__
 
     @model_validator(mode="after")
     def _build_clients(self) -> AvengersChatModel:
@@ -208,6 +250,8 @@ class AvengersChatModel(RoutedChatModel):
             model: self._new_client(model, overrides.get(model, {})) for model in self.pool
         }
         self._profiles = self._resolve_profiles()
+        store = self.pin_store if self.pin_store is not None else InMemoryPinStore()
+        self._pinning = Pinning(store, self.pin_ttl)
         return self
 
     def _resolve_profiles(self) -> dict[str, OpenRouterProfile]:
@@ -288,6 +332,8 @@ class AvengersChatModel(RoutedChatModel):
             "base_url": self.base_url,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
+            "max_cost_per_call": self.max_cost_per_call,
+            "routing_text": self.routing_text,
         }
 
     # ------------------------------------------------------------------ tracing
@@ -325,82 +371,63 @@ class AvengersChatModel(RoutedChatModel):
 
     # ------------------------------------------------------------------ routing
 
-    def _request(self, messages: list[BaseMessage], kwargs: Mapping[str, Any]) -> Request:
-        """Check one call's options and rule out models, before anything is embedded."""
-        if not messages:
-            msg = "messages: empty list; a call needs at least one message"
-            raise ValueError(msg)
-        alpha = check_alpha(kwargs.get("alpha", self.alpha))
-        top_p = check_top_p(kwargs.get("top_p", self.top_p), self.fitted_router.n_clusters_)
-        pinned = check_pinned_model(kwargs["model"], self.pool) if "model" in kwargs else None
-        allowed = check_models(kwargs.get("models", self.models), self.pool) or self.pool
-        candidates = [pinned] if pinned else allowed
-        needs = required_capabilities(kwargs) | media_inputs(messages)
-        tokens = estimate_tokens(messages, kwargs.get("tools"))
-        excluded = {m: r for m in candidates if (r := self._exclusion(m, needs, tokens))}
-        usable = [m for m in candidates if m not in excluded]
-        if not usable:
-            msg = (
-                f"no model of the pool can serve this call: it needs {sorted(needs) or 'nothing'}"
-                f" and ~{tokens} input tokens; excluded: "
-                + "; ".join(f"{m} ({r})" for m, r in excluded.items())
-            )
-            raise NoCapableModelError(msg)
-        text = routing_text(messages)
-        return Request(text, alpha, top_p, frozenset(needs), tokens, usable, excluded, pinned)
+    @property
+    def _keeps_conversations(self) -> bool:
+        return self.pin_conversations
 
-    def _exclusion(self, model: str, needs: set[str], tokens: int) -> str | None:
-        """Why ``model`` cannot serve the call, or None."""
-        profile = self._profiles.get(model)
-        if profile is None:
-            if needs:
-                return (
-                    f"no profile for this model, so its {', '.join(sorted(needs))} support "
-                    "is unknown (pass profiles={...} or run `avengers catalog refresh`)"
-                )
-            return None
-        stated: Mapping[str, Any] = profile
-        denied = sorted(c for c in needs if c in stated and not stated[c])
-        if denied:
-            return "its profile says no " + ", ".join(denied) + " support"
-        unstated = sorted(c for c in needs if c not in stated)
-        if unstated:
-            return "its profile does not state " + ", ".join(unstated) + " support"
-        limit = profile.get("max_input_tokens")
-        if limit is not None and tokens > limit:
-            return f"~{tokens} input tokens exceed max_input_tokens={limit}"
-        return None
+    def _routing_path(self) -> RoutingPath:
+        """This model's routing path: the one the agent middleware shares."""
+        return RoutingPath(
+            router=self.fitted_router,
+            profiles=self._profiles,
+            pool=tuple(self.pool),
+            alpha=self.alpha,
+            alpha_is_bound=self._alpha_bound,
+            top_p=self.top_p,
+            models=tuple(self.models) if self.models else None,
+            max_cost_per_call=self.max_cost_per_call,
+            routing_text=self.routing_text,
+            routing_text_chars=self.routing_text_chars,
+            pacer=self.pacer,
+            pinning=self._pinning if self.pin_conversations else None,
+            max_fallbacks=self.max_fallbacks,
+            max_retries=self.max_retries,
+        )
 
     def _route(
         self, messages: list[BaseMessage], kwargs: Mapping[str, Any], target: EventTarget | None
     ) -> RoutedCall:
         """Route one call; an error is kept to be raised inside the call's run."""
         try:
-            request = self._request(messages, kwargs)
-            decision = self.fitted_router.route(
-                request.text, request.alpha, allowed_models=request.usable, top_p=request.top_p
-            )
+            if self._preset is not None:
+                return RoutedCall(self._preset.fresh(), None, target)
+            path = self._routing_path()
+            plan = path.route(path.chat_call(messages, kwargs))
         except Exception as error:
             return RoutedCall(None, error, target)
-        return RoutedCall(self._plan(request, decision), None, target)
+        return RoutedCall(plan, None, target)
 
     async def _aroute(
         self, messages: list[BaseMessage], kwargs: Mapping[str, Any], target: EventTarget | None
     ) -> RoutedCall:
-        """Async :meth:`_route`: the embedder does not block the event loop."""
+        """Async :meth:`_route`: the embedder and the pin store do not block the event loop."""
         try:
-            request = self._request(messages, kwargs)
-            decision = await self.fitted_router.aroute(
-                request.text, request.alpha, allowed_models=request.usable, top_p=request.top_p
-            )
+            if self._preset is not None:
+                return RoutedCall(self._preset.fresh(), None, target)
+            path = self._routing_path()
+            plan = await path.aroute(path.chat_call(messages, kwargs))
         except Exception as error:
             return RoutedCall(None, error, target)
-        return RoutedCall(self._plan(request, decision), None, target)
+        return RoutedCall(plan, None, target)
 
-    def _plan(self, request: Request, decision: RoutingDecision) -> Plan:
-        return request.plan(
-            decision, max_fallbacks=self.max_fallbacks, max_retries=self.max_retries
-        )
+    def _following(self, plan: Plan, **updates: Any) -> AvengersChatModel:
+        """A copy whose every call follows ``plan`` (routed by the agent middleware).
+
+        The copy reports no cost to the pacer: the middleware that routed it does.
+        """
+        copy = self.model_copy(update={"pacer": None, **updates})
+        copy._preset = plan
+        return copy
 
     # ------------------------------------------------------------------ calls
 
@@ -493,7 +520,13 @@ class AvengersChatModel(RoutedChatModel):
             return
 
     def _tally(self, plan: Plan, model: str) -> StreamTally:
-        return StreamTally(plan.report(model), model, self._profiles.get(model))
+        profile = self._profiles.get(model)
+        return StreamTally(plan.report(model), model, profile, on_cost=self._record)
+
+    def _record(self, cost: AnswerCost) -> None:
+        """Tell the pacer what an answered call cost (calls of unknown cost are not told)."""
+        if self.pacer is not None and cost.total is not None:
+            self.pacer.record(cost.total)
 
     def _finish(self, result: ChatResult, plan: Plan, model: str) -> ChatResult:
         """Name the routed model, and add the decision, usage costs and cost to the answer."""
@@ -503,15 +536,9 @@ class AvengersChatModel(RoutedChatModel):
         cost = answer_cost(
             message.usage_metadata, token_usage.get("cost"), self._profiles.get(model)
         )
-        avengers = {**plan.report(model), **cost.metadata()}
-        message.usage_metadata = cost.usage_metadata(message.usage_metadata)
-        meta = message.response_metadata
-        provider_model = meta.get("model_name") or (result.llm_output or {}).get("model_name")
-        if provider_model:
-            meta["provider_model"] = provider_model
-        meta.update(model_name=model, avengers=avengers)
-        if cost.total is not None:
-            meta["cost"] = cost.total
+        self._record(cost)
+        provider_model = (result.llm_output or {}).get("model_name")
+        avengers = annotate_answer(message, model, plan.report(model), cost, provider_model)
         llm_output = {**(result.llm_output or {}), "model_name": model, "avengers": avengers}
         return ChatResult(generations=result.generations, llm_output=llm_output)
 
@@ -520,9 +547,10 @@ class AvengersChatModel(RoutedChatModel):
     def bind(self, **kwargs: Any) -> _ChatModelBinding:
         """Bind call arguments; routing options stay with the model through later wrapping.
 
-        ``alpha``, ``top_p`` and ``models`` are set on a copy of this model (sharing its
-        clients) rather than on the binding, so ``llm.bind(alpha=0.2).bind_tools(...)``,
-        ``.with_structured_output(...)`` or an agent built on the binding keep the budget.
+        ``alpha``, ``top_p``, ``models`` and ``max_cost_per_call`` are set on a copy of this
+        model (sharing its clients) rather than on the binding, so
+        ``llm.bind(alpha=0.2).bind_tools(...)``, ``.with_structured_output(...)`` or an agent
+        built on the binding keep the budget.
         A bound ``model`` is checked against the pool now.
         """
         routing = {k: kwargs.pop(k) for k in ROUTING_OPTIONS if k in kwargs}
@@ -532,14 +560,18 @@ class AvengersChatModel(RoutedChatModel):
         return super(AvengersChatModel, model).bind(**kwargs)
 
     def with_routing(self, **options: Any) -> AvengersChatModel:
-        """A copy with other routing options (``alpha``, ``top_p``, ``models``); clients shared.
+        """A copy with other routing options; clients, pins and pacer shared.
+
+        Options: ``alpha``, ``top_p``, ``models``, ``max_cost_per_call``.
 
         Raises:
             ValueError: an unknown option, alpha outside [0, 1], or a model not in the pool.
         """
         router = self.fitted_router
         checked = check_routing_options(options, router.models_, router.n_clusters_, "with_routing")
-        return self.model_copy(update=checked)
+        copy = self.model_copy(update=checked)
+        copy._alpha_bound = self._alpha_bound or "alpha" in checked
+        return copy
 
     def bind_tools(
         self,
@@ -592,18 +624,3 @@ class AvengersChatModel(RoutedChatModel):
         """
         llm = self.with_routing(**kwargs) if kwargs else self
         return structured_output(llm, schema, include_raw=include_raw, method=method, strict=strict)
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _load_router(value: Any) -> ClusterRouter:
-    """The router a constructor argument names; file errors come out as they are."""
-    if value is None:
-        return load_default_router()
-    if isinstance(value, (str, Path)):
-        return ClusterRouter.load(value)
-    if not isinstance(value, ClusterRouter):
-        msg = f"router: expected a fitted ClusterRouter or a path, got {type(value).__name__}"
-        raise TypeError(msg)
-    return value

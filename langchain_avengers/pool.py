@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from langchain_avengers.router import ClusterRouter
 
-__all__ = ["default_router_path", "load_default_router"]
+__all__ = ["default_router_path", "load_default_router", "load_router"]
 
 DEFAULT_ROUTER_DIR = Path(str(resources.files("langchain_avengers") / "data" / "default_router"))
 
@@ -25,3 +26,18 @@ def load_default_router() -> ClusterRouter:
     Regenerate with ``python scripts/build_default_router.py``; see ``data/NOTICE``.
     """
     return ClusterRouter.load(DEFAULT_ROUTER_DIR)
+
+
+def load_router(value: Any) -> ClusterRouter:
+    """A fitted router, the one saved at a path, or (``None``) the shipped one.
+
+    File errors come out as they are.
+    """
+    if value is None:
+        return load_default_router()
+    if isinstance(value, (str, Path)):
+        return ClusterRouter.load(value)
+    if not isinstance(value, ClusterRouter):
+        msg = f"router: expected a fitted ClusterRouter or a path, got {type(value).__name__}"
+        raise TypeError(msg)
+    return value

@@ -51,6 +51,15 @@ EXPECTED: dict[str, list[str]] = {
         r"tokens: \d+ in, \d+ out; cost: \$\d\.\d{6} in \+ \$\d\.\d{6} out = \$0\.0000[1-9]",
         rf"event avengers_route on this run: model={ANY_POOL_MODEL}",
     ],
+    "agent_middleware.py": [
+        rf"turn 1 \(alpha 0\.9\): .*\n  served by {ANY_POOL_MODEL} at alpha=0\.9\n"
+        r"    pinned: no \(routed\)",
+        r"    pinned: turn; ",
+        rf"turn spend: \$0\.0000\d+ over 2 calls on {ANY_POOL_MODEL}",
+        rf"turn 2 \(alpha 0\.1, same thread\): .*\n  served by {ANY_POOL_MODEL} at alpha=0\.1\n"
+        rf"    pinned: conversation; router's own pick: {ANY_POOL_MODEL}",
+        r"  stopped: Run budget reached: this run has spent \$0\.000000 of its max_run_cost",
+    ],
     "agent_costs.py": [
         r"Q \(alpha=0\.2\): .*\nA: The multiply tool returned: 50\.0",
         rf"{ANY_POOL_MODEL}: \d+ tokens in, \d+ out, \$0\.0000[0-9]*[1-9]",
