@@ -15,6 +15,7 @@ EXPECTED_ALL = [
     "RecordsError",
     "RouterFileError",
     "RoutingDecision",
+    "SpendPacer",
     "Usage",
     "WordLlamaEmbeddings",
     "__version__",
