@@ -54,6 +54,14 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _confidence(text: str) -> float:
+    value = float(text)
+    if not 0.5 <= value < 1:
+        msg = f"expected a probability in [0.5, 1), got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -111,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     budget.add_argument(
         "--min-accuracy", type=_fraction, help="cheapest alpha reaching this accuracy (0-1)"
+    )
+    ev.add_argument(
+        "--confidence",
+        type=_confidence,
+        default=0.9,
+        help="probability that a budget's bound holds on fresh queries (0.9)",
     )
     _add_router_options(ev)
     _add_catalog_option(ev)
@@ -228,7 +242,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     choice = None
     if args.target_cost is not None or args.min_accuracy is not None:
         choice = evaluation.choose_alpha(
-            target_cost=args.target_cost, min_accuracy=args.min_accuracy
+            target_cost=args.target_cost,
+            min_accuracy=args.min_accuracy,
+            confidence=args.confidence,
         )
     if args.plot:
         from langchain_avengers.plotting import plot_pareto, plot_usage
@@ -238,12 +254,18 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.json:
         report = {"data": str(args.data), **evaluation.to_dict()}
         if choice is not None:
-            report["budget_choice"] = choice.__dict__
+            asked = {"target_cost": args.target_cost, "min_accuracy": args.min_accuracy}
+            report["budget_choice"] = {**asked, **choice.__dict__}
         print(json.dumps(report, indent=2))
         return
     _print_evaluation(evaluation)
     if choice is not None:
-        print(f"\nbudget: {choice.describe()}")
+        asked_for = (
+            f"at most ${args.target_cost:g} per 1,000 queries"
+            if args.target_cost is not None
+            else f"at least {args.min_accuracy:.1%} accuracy"
+        )
+        print(f"\nbudget ({asked_for}): {choice.describe()}")
 
 
 def _print_evaluation(evaluation: Evaluation) -> None:
