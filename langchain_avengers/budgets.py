@@ -368,7 +368,16 @@ def bootstrap_means(
         ``(n_points, n_seeds * n_resamples)``: the mean per point of every resample. Its
         quantiles mix the spread between seeds (other fits, other held-out queries) and the
         spread of a mean over that many queries.
+
+    Raises:
+        ValueError: ``n_resamples`` is not a positive int, or a seed has no queries.
     """
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        msg = f"n_resamples must be a positive int, got {n_resamples!r}"
+        raise ValueError(msg)
+    if any(np.shape(values)[-1] == 0 for values in per_seed):
+        msg = "bootstrap_means: a seed has no held-out queries to resample"
+        raise ValueError(msg)
     rng = np.random.default_rng(random_state)
     blocks = []
     for values in per_seed:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_avengers._persistence import RouterFileError
+from langchain_avengers.budgets import DEFAULT_CONFIDENCE
 from langchain_avengers.catalog import INPUT_KINDS
 from langchain_avengers.records import RecordsError
 
@@ -123,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--confidence",
         type=_confidence,
-        default=0.9,
-        help="probability that a budget's bound holds on fresh queries (0.9)",
+        default=DEFAULT_CONFIDENCE,
+        help=f"probability that a budget's bound holds on fresh queries ({DEFAULT_CONFIDENCE})",
     )
     _add_router_options(ev)
     _add_catalog_option(ev)

@@ -328,6 +328,21 @@ def test_bootstrap_pools_seeds_and_resamples_points_together() -> None:
     assert np.array_equal(means, again)  # reproducible
 
 
+@pytest.mark.parametrize(
+    ("per_seed", "n_resamples", "match"),
+    [
+        ([np.ones((2, 5))], 0, "n_resamples must be a positive int"),
+        ([np.ones((2, 5))], 2.5, "n_resamples must be a positive int"),
+        ([np.ones((2, 5)), np.ones((2, 0))], 10, "a seed has no held-out queries"),
+    ],
+)
+def test_bootstrap_refuses_what_it_cannot_resample(
+    per_seed: list, n_resamples: int, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        bootstrap_means(per_seed, n_resamples=n_resamples)
+
+
 def test_expected_call_cost() -> None:
     profile = {"input_usd_per_mtok": 2.0, "output_usd_per_mtok": 8.0}
     assert expected_call_cost(1500, profile, 0.004) == pytest.approx(1500 * 2e-6 + 0.004)
