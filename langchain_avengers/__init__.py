@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_avengers._persistence import RouterFileError
 from langchain_avengers._version import __version__
+from langchain_avengers.budgets import SpendPacer
 from langchain_avengers.embeddings import EmbeddingCache, WordLlamaEmbeddings, embed_texts
 from langchain_avengers.pool import load_default_router
 from langchain_avengers.records import (
@@ -45,6 +46,7 @@ __all__ = [
     "RecordsError",
     "RouterFileError",
     "RoutingDecision",
+    "SpendPacer",
     "Usage",
     "WordLlamaEmbeddings",
     "__version__",

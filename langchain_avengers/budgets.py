@@ -1,16 +1,61 @@
-"""Budgets: what routing needs from a spend pacer, and the expected cost of one call.
+"""Budgets: online spend pacing, cost bounds for choosing alpha, and per-call cost estimates.
 
-:class:`AlphaSource` is the interface the chat model and the agent middleware call (a
-``SpendPacer`` satisfies it); :func:`expected_call_cost` is what ``max_cost_per_call`` and an
-agent run's ``max_run_cost`` compare with their caps.
+Three tools keep a routed application within what its owner means to pay:
+
+- :class:`SpendPacer` adjusts alpha while the application runs, from the cost of every finished
+  call, toward a target rate (USD per 1,000 calls or USD per hour);
+- :func:`bootstrap_means` gives the spread that ``Evaluation.choose_alpha`` turns into a
+  bound on what an alpha costs on fresh queries;
+- :func:`expected_call_cost` estimates what one call would cost on one model, for a per-call cap.
+
+:class:`AlphaSource` is what the chat model and the agent middleware ask of a pacer (a
+:class:`SpendPacer` is one).
+
+The pacer is a projected integral controller on the spend debt (dual ascent on the budget
+constraint: alpha falls as the shadow price of a dollar rises): every finished call moves alpha by
+``span * (allowance - cost) / window_allowance``, where ``allowance`` is what the target
+allows for that call (or for the time since the last update), ``window_allowance`` what it
+allows over the window and ``span = max_alpha - min_alpha``. It relies on one property of the
+router: a larger alpha never makes the expected cost of a call smaller (the score is linear in
+alpha, so raising it moves each query's choice toward more accurate, dearer models).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["AlphaSource", "check_pacer", "expected_call_cost"]
+import numpy as np
+
+__all__ = [
+    "DEFAULT_CONFIDENCE",
+    "AlphaSource",
+    "BudgetChoice",
+    "PacerState",
+    "SpendPacer",
+    "bootstrap_means",
+    "check_pacer",
+    "choose_budget_point",
+    "expected_call_cost",
+]
+
+DEFAULT_CONFIDENCE = 0.9
+"""Confidence of the cost bound ``choose_alpha`` keeps under a target (and of the accuracy
+bound it keeps above a minimum)."""
+DEFAULT_BOOTSTRAP = 1000
+"""Bootstrap resamples of the held-out queries per seed."""
+DEFAULT_WINDOW_CALLS = 100
+DEFAULT_WINDOW_SECONDS = 600.0
+UNKNOWN_COST_MEMORY = 50
+"""Calls over which the mean cost that stands in for an unknown cost is averaged."""
+SECONDS_PER_HOUR = 3600.0
+ROUNDING = 1e-9
+"""Relative slack when a bound is compared with a target, so a target equal to a printed
+bound is met despite float rounding in the resampled means."""
 
 
 @runtime_checkable
@@ -41,22 +86,423 @@ def check_pacer(value: object, where: str = "pacer") -> AlphaSource | None:
     return value
 
 
-def expected_call_cost(
-    prompt_tokens: int, profile: Mapping[str, Any] | None, calibration_cost: float
-) -> float | None:
-    """USD a call is expected to cost on one model, or ``None`` without an input price.
+@dataclass(frozen=True)
+class BudgetChoice:
+    """The alpha chosen for a budget, with what held-out data says to expect.
 
-    The estimated prompt tokens at the model's input list price, plus the model's mean cost
-    per answer on the query's nearest calibration clusters (the router's ``expected_cost``).
-    That second part already paid for the calibration queries' own prompts, so the sum
-    counts a short prompt twice: conservative, as a cap should be.
+    Costs are USD per 1,000 queries, accuracies fractions. ``cost`` and ``accuracy`` are seed
+    means (``*_std`` the std over seeds); the bounds hold at ``confidence`` over bootstrap
+    resamples of every seed's held-out queries (see ``Evaluation.choose_alpha``).
+    """
+
+    alpha: float
+    accuracy: float
+    accuracy_std: float
+    cost: float
+    """Expected USD per 1,000 queries."""
+    cost_std: float
+    n_seeds: int
+    confidence: float
+    cost_bound: float
+    """USD per 1,000 queries that a fresh batch stays under, at ``confidence``."""
+    accuracy_bound: float
+    """Accuracy that a fresh batch stays above, at ``confidence``."""
+    n_test: int
+    """Held-out queries per seed: the batch size the bounds describe."""
+    n_resamples: int
+    """Bootstrap resamples per seed."""
+
+    def describe(self) -> str:
+        """One line for people."""
+        level = f"{self.confidence:.0%} confidence"
+        return (
+            f"alpha={self.alpha:g}: cost ${self.cost:.4g} per 1,000 queries expected, at most "
+            f"${self.cost_bound:.4g} with {level}; accuracy {self.accuracy:.1%} expected, at "
+            f"least {self.accuracy_bound:.1%} with {level} (batches of {self.n_test:,} queries; "
+            f"{self.n_seeds} seeds x {self.n_resamples:,} bootstrap resamples)"
+        )
+
+
+@dataclass(frozen=True)
+class PacerState:
+    """What a :class:`SpendPacer` has seen so far, for logs and dashboards."""
+
+    alpha: float
+    """The alpha the next call gets."""
+    calls: int
+    """Finished calls recorded."""
+    spend_usd: float
+    """USD recorded (unknown costs counted at their estimate)."""
+    allowance_usd: float
+    """USD the target allowed so far: rate times calls, or times hours since the start."""
+    unknown_costs: int
+    """Calls recorded without a known cost."""
+    forgiven_usd: float
+    """Debt dropped because it exceeded one window's allowance while alpha sat at
+    ``min_alpha``: the target was below what the cheapest routing costs."""
+    at_bound: Literal["min", "max"] | None
+    """``"min"`` when alpha sits at ``min_alpha`` (the target is tight), ``"max"`` at
+    ``max_alpha`` (the target leaves room)."""
+
+
+class SpendPacer:
+    """Paces spend toward a target rate by adjusting the alpha of the next calls.
+
+    Share one pacer between every call that spends from the same budget: ask :meth:`alpha`
+    before routing a call and :meth:`record` its cost once it finished. Both are cheap and
+    take one lock (no I/O, no waiting), so threads and coroutines may call them at will.
+
+    **How it moves.** Each finished call changes alpha by
+    ``span * (allowance - cost) / window_allowance``: spending at exactly the target leaves
+    alpha where it is; spending at twice the target for a whole window moves alpha across its
+    whole range ``span = max_alpha - min_alpha``. ``window_allowance`` is the target's spend
+    over ``window_calls`` calls (per-call target) or ``window_seconds`` (hourly target; time
+    passing then raises alpha, each cost lowers it). The window trades reaction time against
+    jitter: aim for a window that holds some tens of calls.
+
+    **What it guarantees.** The state is the debt, spend minus allowance: alpha is
+    ``initial_alpha - span * debt / window_allowance``, floored at ``min_alpha`` and capped at
+    ``max_alpha``, with up to one window's allowance of debt remembered below the floor. So,
+    from the first call on:
+
+    - spend <= allowance + window_allowance * (1 + (initial_alpha - min_alpha) / span) +
+      ``forgiven_usd``, the last being debt dropped beyond that reserve (alpha sat at
+      ``min_alpha`` and calls still cost more than the target: no alpha in range meets it);
+    - spend >= allowance - window_allowance * (max_alpha - initial_alpha) / span, unless alpha
+      reached ``max_alpha`` (the target allows more than the dearest routing costs; credit
+      beyond it is not banked, so a quiet hour is not spent in one burst).
+
+    With the default start at ``min_alpha``, the mean spend over ``n`` calls is within
+    ``window_calls / n`` of a per-call target (10% after 1,000 calls with the default window of
+    100), and usually far closer (``benchmarks/spend_pacing.py``).
+
+    **Warm-up.** It starts at ``initial_alpha`` (default ``min_alpha``: cheap first, so the
+    warm-up spends less than a target that ``min_alpha`` can meet) and climbs while calls cost
+    less than the allowance, reaching the alpha the target affords within one or two windows.
+    Starting at the alpha ``Evaluation.choose_alpha(target_cost=...)`` picked shortens it.
+
+    **Unknown costs.** :meth:`record` with ``None`` or NaN (a provider that reported no cost
+    and a model without list prices) counts the mean of the last known costs (over about
+    ``UNKNOWN_COST_MEMORY`` calls) instead; before any cost is known it leaves alpha as it
+    is. ``PacerState.unknown_costs`` counts them.
 
     Args:
-        prompt_tokens: Estimated input tokens of the call (messages and tool schemas).
-        profile: The model's profile (``input_usd_per_mtok``); ``None`` if unknown.
-        calibration_cost: The router's expected USD per answer of the model for this query.
+        usd_per_1k_calls: Target spend per 1,000 calls.
+        usd_per_hour: Target spend per hour (of the injected ``clock``).
+        min_alpha: Lowest alpha handed out (the cheapest routing allowed).
+        max_alpha: Highest alpha handed out.
+        initial_alpha: Alpha of the first calls; default ``min_alpha``.
+        window_calls: Reaction window in calls (per-1,000-calls target only), default 100.
+        window_seconds: Reaction window in seconds (hourly target only), default 600.
+        clock: Seconds on a monotonic clock (``time.monotonic``); inject one for tests.
+
+    Raises:
+        ValueError: not exactly one target, a target that is not a positive finite number,
+            bounds outside ``0 <= min_alpha < max_alpha <= 1``, an ``initial_alpha`` outside
+            them, or a window that is not positive or belongs to the other kind of target.
+
+    Examples:
+        >>> pacer = SpendPacer(usd_per_1k_calls=4.0)
+        >>> alpha = pacer.alpha()  # route the next call with it
+        >>> pacer.record(0.0031)  # that call's cost in USD
     """
+
+    def __init__(
+        self,
+        *,
+        usd_per_1k_calls: float | None = None,
+        usd_per_hour: float | None = None,
+        min_alpha: float = 0.0,
+        max_alpha: float = 1.0,
+        initial_alpha: float | None = None,
+        window_calls: int | None = None,
+        window_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        rate = _check_target(usd_per_1k_calls, usd_per_hour)
+        self.min_alpha, self.max_alpha = _check_bounds(min_alpha, max_alpha)
+        start = self.min_alpha if initial_alpha is None else float(initial_alpha)
+        if not self.min_alpha <= start <= self.max_alpha:
+            msg = (
+                f"initial_alpha must be within [min_alpha, max_alpha] = "
+                f"[{self.min_alpha:g}, {self.max_alpha:g}], got {initial_alpha!r}"
+            )
+            raise ValueError(msg)
+        self.usd_per_1k_calls = usd_per_1k_calls
+        self.usd_per_hour = usd_per_hour
+        if usd_per_1k_calls is not None:
+            window = _check_window(window_calls, DEFAULT_WINDOW_CALLS, window_seconds, "calls")
+            self._per_call_usd, self._per_second_usd = rate / 1000.0, 0.0
+            self._window_usd = self._per_call_usd * window
+        else:
+            window = _check_window(window_seconds, DEFAULT_WINDOW_SECONDS, window_calls, "seconds")
+            self._per_call_usd, self._per_second_usd = 0.0, rate / SECONDS_PER_HOUR
+            self._window_usd = self._per_second_usd * window
+        self.window = window
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._span = self.max_alpha - self.min_alpha
+        self._level = start
+        """alpha before the floor: below ``min_alpha`` it holds up to one window of debt."""
+        self._started = self._last = clock()
+        self._calls = self._unknown = 0
+        self._spend = self._forgiven = 0.0
+        self._mean_cost: float | None = None
+
+    def __repr__(self) -> str:
+        target = (
+            f"usd_per_1k_calls={self.usd_per_1k_calls!r}"
+            if self.usd_per_1k_calls is not None
+            else f"usd_per_hour={self.usd_per_hour!r}"
+        )
+        return (
+            f"SpendPacer({target}, min_alpha={self.min_alpha:g}, max_alpha={self.max_alpha:g}, "
+            f"window={self.window:g})"
+        )
+
+    def alpha(self) -> float:
+        """The alpha to route the next call with."""
+        with self._lock:
+            self._accrue_time()
+            return self._alpha()
+
+    def record(self, cost_usd: float | None) -> None:
+        """Count one finished call's cost in USD (``None`` or NaN: unknown, see the class).
+
+        Raises:
+            ValueError: a negative or infinite cost (nothing is recorded).
+        """
+        cost = None if cost_usd is None or math.isnan(cost_usd) else float(cost_usd)
+        if cost is not None and not 0.0 <= cost < math.inf:
+            msg = (
+                f"cost_usd must be a finite USD amount >= 0 (or None if unknown), got {cost_usd!r}"
+            )
+            raise ValueError(msg)
+        with self._lock:
+            self._accrue_time()
+            self._calls += 1
+            if cost is None:
+                self._unknown += 1
+                cost = self._per_call_usd if self._mean_cost is None else self._mean_cost
+            else:
+                self._remember(cost)
+            self._spend += cost
+            self._move(self._per_call_usd - cost)
+
+    def state(self) -> PacerState:
+        """A consistent snapshot of what the pacer has seen."""
+        with self._lock:
+            self._accrue_time()
+            alpha = self._alpha()
+            at_bound: Literal["min", "max"] | None = None
+            if alpha <= self.min_alpha:
+                at_bound = "min"
+            elif alpha >= self.max_alpha:
+                at_bound = "max"
+            return PacerState(
+                alpha=alpha,
+                calls=self._calls,
+                spend_usd=self._spend,
+                allowance_usd=self._allowance(),
+                unknown_costs=self._unknown,
+                forgiven_usd=self._forgiven,
+                at_bound=at_bound,
+            )
+
+    # ------------------------------------------------------------ under the lock
+
+    def _alpha(self) -> float:
+        return max(self._level, self.min_alpha)
+
+    def _allowance(self) -> float:
+        if self._per_call_usd:
+            return self._per_call_usd * self._calls
+        return self._per_second_usd * (self._last - self._started)
+
+    def _accrue_time(self) -> None:
+        """Hourly target: credit the time since the last update."""
+        if not self._per_second_usd:
+            return
+        now = self._clock()
+        elapsed = max(0.0, now - self._last)
+        self._last = max(self._last, now)
+        self._move(self._per_second_usd * elapsed)
+
+    def _move(self, credit_usd: float) -> None:
+        """Shift the level by ``credit_usd`` (negative: debt), clipped to its range."""
+        level = self._level + self._span * credit_usd / self._window_usd
+        floor = self.min_alpha - self._span
+        if level < floor:
+            self._forgiven += (floor - level) * self._window_usd / self._span
+        self._level = min(max(level, floor), self.max_alpha)
+
+    def _remember(self, cost: float) -> None:
+        weight = 1.0 / min(self._calls - self._unknown, UNKNOWN_COST_MEMORY)
+        previous = cost if self._mean_cost is None else self._mean_cost
+        self._mean_cost = previous + weight * (cost - previous)
+
+
+def _check_target(per_1k_calls: float | None, per_hour: float | None) -> float:
+    """The one target given, as a float; refuse none, both or a bad number."""
+    if (per_1k_calls is None) == (per_hour is None):
+        msg = "SpendPacer: give exactly one of usd_per_1k_calls or usd_per_hour"
+        raise ValueError(msg)
+    name = "usd_per_1k_calls" if per_1k_calls is not None else "usd_per_hour"
+    value = per_1k_calls if per_1k_calls is not None else per_hour
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        msg = f"{name} must be a positive finite number of USD, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+def _check_bounds(min_alpha: float, max_alpha: float) -> tuple[float, float]:
+    low, high = float(min_alpha), float(max_alpha)
+    if not 0.0 <= low < high <= 1.0:
+        msg = (
+            "min_alpha and max_alpha must satisfy 0 <= min_alpha < max_alpha <= 1, got "
+            f"min_alpha={min_alpha!r}, max_alpha={max_alpha!r}"
+        )
+        raise ValueError(msg)
+    return low, high
+
+
+def _check_window(
+    window: float | None, default: float, other: float | None, unit: Literal["calls", "seconds"]
+) -> float:
+    """The reaction window of this kind of target; the other kind's window is a mistake."""
+    if other is not None:
+        other_unit = "seconds" if unit == "calls" else "calls"
+        target = "usd_per_1k_calls" if unit == "calls" else "usd_per_hour"
+        msg = f"window_{other_unit} does not apply to a {target} target; give window_{unit}"
+        raise ValueError(msg)
+    value = default if window is None else window
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        msg = f"window_{unit} must be a positive number, got {window!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+def bootstrap_means(
+    per_seed: Sequence[np.ndarray],
+    *,
+    n_resamples: int = DEFAULT_BOOTSTRAP,
+    random_state: int | None = 0,
+) -> np.ndarray:
+    """Means of bootstrap resamples of the held-out queries of every seed, pooled.
+
+    Args:
+        per_seed: One ``(n_points, n_queries)`` array per seed: a per-query value (cost or
+            score) at each point of a curve (each alpha), on that seed's held-out queries.
+        n_resamples: Resamples per seed; each draws as many queries as the seed held out, with
+            replacement, the same queries for every point.
+        random_state: Seed of the resampling, so a report is reproducible.
+
+    Returns:
+        ``(n_points, n_seeds * n_resamples)``: the mean per point of every resample. Its
+        quantiles mix the spread between seeds (other fits, other held-out queries) and the
+        spread of a mean over that many queries.
+
+    Raises:
+        ValueError: ``n_resamples`` is not a positive int, or a seed has no queries.
+    """
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        msg = f"n_resamples must be a positive int, got {n_resamples!r}"
+        raise ValueError(msg)
+    if any(np.shape(values)[-1] == 0 for values in per_seed):
+        msg = "bootstrap_means: a seed has no held-out queries to resample"
+        raise ValueError(msg)
+    rng = np.random.default_rng(random_state)
+    blocks = []
+    for values in per_seed:
+        values = np.asarray(values, dtype=float)
+        n = values.shape[1]
+        drawn = rng.integers(0, n, size=(n_resamples, n)) + n * np.arange(n_resamples)[:, None]
+        counts = np.bincount(drawn.ravel(), minlength=n_resamples * n).reshape(n_resamples, n)
+        blocks.append(values @ counts.T / n)
+    return np.concatenate(blocks, axis=1)
+
+
+def expected_call_cost(
+    prompt_tokens: int, profile: Mapping[str, Any] | None, expected_answer_cost: float
+) -> float | None:
+    """USD one call to a model is expected to cost, for a per-call cap.
+
+    The prompt at the model's input list price, plus the model's expected cost per answer from
+    calibration (the router's ``CandidateScore.expected_cost`` for the query's nearest
+    clusters). Conservative: the calibration figure already paid for the calibration prompts,
+    so a prompt is counted twice over.
+
+    Args:
+        prompt_tokens: Estimated prompt tokens of the call.
+        profile: The model's catalog profile (``input_usd_per_mtok``: USD per million input
+            tokens).
+        expected_answer_cost: The model's expected USD per answer from calibration.
+
+    Returns:
+        The estimate, or ``None`` when the profile has no input price.
+
+    Raises:
+        ValueError: negative tokens, or an expected cost that is not a finite USD amount >= 0.
+    """
+    if isinstance(prompt_tokens, bool) or not isinstance(prompt_tokens, int) or prompt_tokens < 0:
+        msg = f"prompt_tokens must be an int >= 0, got {prompt_tokens!r}"
+        raise ValueError(msg)
+    if not 0.0 <= float(expected_answer_cost) < math.inf:
+        msg = f"expected_answer_cost must be a finite USD amount >= 0, got {expected_answer_cost!r}"
+        raise ValueError(msg)
     price = (profile or {}).get("input_usd_per_mtok")
     if price is None:
         return None
-    return prompt_tokens * float(price) / 1e6 + float(calibration_cost)
+    return prompt_tokens * float(price) / 1e6 + float(expected_answer_cost)
+
+
+def choose_budget_point(
+    curve: Sequence[dict[str, Any]],
+    *,
+    target_cost: float | None = None,
+    min_accuracy: float | None = None,
+    confidence: float,
+) -> dict[str, Any]:
+    """The point of a bounded curve (``Evaluation.curve_bounds``) that meets a budget.
+
+    With ``target_cost``: the most accurate point whose ``cost_bound`` is within it. With
+    ``min_accuracy``: the cheapest point whose ``accuracy_bound`` reaches it.
+
+    Raises:
+        ValueError: no point meets the target (the message names the closest one).
+    """
+    if target_cost is not None:
+        return _within_cost(curve, target_cost, confidence)
+    return _above_accuracy(curve, float(min_accuracy), confidence)  # type: ignore[arg-type]
+
+
+def _within_cost(
+    curve: Sequence[dict[str, Any]], target_cost: float, confidence: float
+) -> dict[str, Any]:
+    """The most accurate point whose cost bound is within ``target_cost``."""
+    fits = [p for p in curve if p["cost_bound"] <= target_cost * (1 + ROUNDING)]
+    if not fits:
+        cheapest = min(curve, key=lambda p: p["cost_bound"])
+        msg = (
+            f"target_cost: no alpha stays within ${target_cost:g} per 1,000 queries with "
+            f"{confidence:.0%} confidence; the cheapest is alpha={cheapest['alpha']:g}, "
+            f"${cheapest['cost']:.4g} expected and at most ${cheapest['cost_bound']:.4g}"
+        )
+        raise ValueError(msg)
+    return max(fits, key=lambda p: (p["accuracy"], -p["cost"]))
+
+
+def _above_accuracy(
+    curve: Sequence[dict[str, Any]], min_accuracy: float, confidence: float
+) -> dict[str, Any]:
+    """The cheapest point whose accuracy bound reaches ``min_accuracy``."""
+    fits = [p for p in curve if p["accuracy_bound"] >= min_accuracy * (1 - ROUNDING)]
+    if not fits:
+        top = max(curve, key=lambda p: p["accuracy_bound"])
+        msg = (
+            f"min_accuracy: no alpha reaches {min_accuracy:.1%} with {confidence:.0%} "
+            f"confidence on held-out data; the best is alpha={top['alpha']:g}, "
+            f"{top['accuracy']:.1%} expected and at least {top['accuracy_bound']:.1%}"
+        )
+        raise ValueError(msg)
+    return min(fits, key=lambda p: (p["cost"], -p["accuracy"]))

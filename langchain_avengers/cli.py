@@ -29,6 +29,7 @@ from langchain_avengers._cli_output import (
 )
 from langchain_avengers._persistence import RouterFileError
 from langchain_avengers._version import __version__
+from langchain_avengers.budgets import DEFAULT_CONFIDENCE
 from langchain_avengers.catalog import INPUT_KINDS
 from langchain_avengers.records import RecordsError
 
@@ -62,6 +63,14 @@ def _fraction(text: str) -> float:
     value = float(text)
     if not 0 < value < 1:
         msg = f"expected a fraction strictly between 0 and 1, got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _confidence(text: str) -> float:
+    value = float(text)
+    if not 0.5 <= value < 1:
+        msg = f"expected a probability in [0.5, 1), got {text}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -127,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     budget.add_argument(
         "--min-accuracy", type=_fraction, help="cheapest alpha reaching this accuracy (0-1)"
+    )
+    ev.add_argument(
+        "--confidence",
+        type=_confidence,
+        default=DEFAULT_CONFIDENCE,
+        help=f"probability that a budget's bound holds on fresh queries ({DEFAULT_CONFIDENCE})",
     )
     _add_router_options(ev)
     _add_catalog_option(ev)
@@ -261,7 +276,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     choice = None
     if args.target_cost is not None or args.min_accuracy is not None:
         choice = evaluation.choose_alpha(
-            target_cost=args.target_cost, min_accuracy=args.min_accuracy
+            target_cost=args.target_cost,
+            min_accuracy=args.min_accuracy,
+            confidence=args.confidence,
         )
     if args.plot:
         from langchain_avengers.plotting import plot_pareto, plot_usage
@@ -271,12 +288,18 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.json:
         report = {"data": str(args.data), **evaluation.to_dict()}
         if choice is not None:
-            report["budget_choice"] = choice.__dict__
+            asked = {"target_cost": args.target_cost, "min_accuracy": args.min_accuracy}
+            report["budget_choice"] = {**asked, **choice.__dict__}
         print(strict_json(report))
         return
     _print_evaluation(evaluation)
     if choice is not None:
-        print(f"\nbudget: {choice.describe()}")
+        asked_for = (
+            f"at most ${args.target_cost:g} per 1,000 queries"
+            if args.target_cost is not None
+            else f"at least {args.min_accuracy:.1%} accuracy"
+        )
+        print(f"\nbudget ({asked_for}): {choice.describe()}")
 
 
 def _print_evaluation(evaluation: Evaluation) -> None:

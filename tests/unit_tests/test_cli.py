@@ -211,8 +211,8 @@ def test_evaluate_plot_and_text_report(
         assert figure in out
 
 
-def test_evaluate_budget_choice(small_jsonl: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = [
+def evaluate_args(small_jsonl: Path, *budget: str) -> list[str]:
+    return [
         "evaluate",
         str(small_jsonl),
         "--seeds",
@@ -221,20 +221,49 @@ def test_evaluate_budget_choice(small_jsonl: Path, capsys: pytest.CaptureFixture
         "0",
         "0.5",
         "1",
-        "--min-accuracy",
-        "0.5",
-        "--json",
+        *budget,
         *ROUTER_OPTIONS,
     ]
-    assert main(args) == 0
-    report = json.loads(capsys.readouterr().out)
-    choice = report["budget_choice"]
-    assert choice["alpha"] in (0.0, 0.5, 1.0)
-    assert choice["accuracy"] >= 0.5
-    cheapest_reaching = min(
-        (p for p in report["curve"] if p["accuracy"] >= 0.5), key=lambda p: p["cost"]
+
+
+def library_choice(small_jsonl: Path, **budget: float) -> dict:
+    """What the library chooses for the evaluation the CLI runs with ``evaluate_args``."""
+    router = ClusterRouter(n_clusters=4, top_p=2)
+    evaluation = evaluate_router(small_jsonl, router, alphas=[0, 0.5, 1], seeds=range(2))
+    return evaluation.choose_alpha(**budget).__dict__
+
+
+def test_evaluate_budget_choice(small_jsonl: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*evaluate_args(small_jsonl, "--min-accuracy", "0.5"), "--json"]) == 0
+    choice = json.loads(capsys.readouterr().out)["budget_choice"]
+    assert choice["accuracy"] >= choice["accuracy_bound"] >= 0.5
+    asked = {"target_cost": None, "min_accuracy": 0.5}
+    expected = {**asked, **library_choice(small_jsonl, min_accuracy=0.5)}
+    assert choice == pytest.approx(expected)
+
+
+def test_evaluate_target_cost_line_and_json(
+    small_jsonl: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = library_choice(small_jsonl, target_cost=20.0)
+    assert expected["cost_bound"] <= 20.0
+    assert main(evaluate_args(small_jsonl, "--target-cost", "20")) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == (
+        f"budget (at most $20 per 1,000 queries): alpha={expected['alpha']:g}: cost "
+        f"${expected['cost']:.4g} per 1,000 queries expected, at most "
+        f"${expected['cost_bound']:.4g} with 90% confidence; accuracy "
+        f"{expected['accuracy']:.1%} expected, at least {expected['accuracy_bound']:.1%} with "
+        f"90% confidence (batches of {expected['n_test']} queries; 2 seeds x 1,000 bootstrap "
+        "resamples)"
     )
-    assert choice["alpha"] == cheapest_reaching["alpha"]
+    args = [*evaluate_args(small_jsonl, "--target-cost", "20", "--confidence", "0.99"), "--json"]
+    assert main(args) == 0
+    choice = json.loads(capsys.readouterr().out)["budget_choice"]
+    assert (choice["target_cost"], choice["confidence"]) == (20.0, 0.99)
+    assert choice["cost"] <= choice["cost_bound"] <= 20.0
+    assert choice["alpha"] <= expected["alpha"]  # more confidence never buys a dearer alpha
+    assert set(choice) == {"target_cost", "min_accuracy", *expected}
 
 
 def test_evaluate_impossible_budget(small_jsonl: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -650,6 +679,8 @@ def test_console_script_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         (["--test-size", "1.5"], "--test-size"),
         (["--target-cost", "-1"], "--target-cost"),
         (["--min-accuracy", "1.2"], "--min-accuracy"),
+        (["--confidence", "1"], "--confidence"),
+        (["--confidence", "0.3"], "--confidence"),
     ],
 )
 def test_evaluate_rejects_nonsense_numbers(

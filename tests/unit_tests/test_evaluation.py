@@ -7,6 +7,7 @@ small fixture, where the keyword embeddings make the clusters equal to the datas
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -187,7 +188,18 @@ def two_seed_evaluation() -> Evaluation:
         ],
         figures=Figures(acc_at_best_cost=0.7, cost_to_match=None, cost_to_95=0.6, aiq=0.6),
     )
-    return Evaluation(splits=[split0, split1], alphas=alphas, router_params={"n_clusters": 3})
+    splits = [with_constant_outcomes(split) for split in (split0, split1)]
+    return Evaluation(splits=splits, alphas=alphas, router_params={"n_clusters": 3})
+
+
+def with_constant_outcomes(split: SplitEvaluation) -> SplitEvaluation:
+    """Per-query outcomes equal to the curve's means: every resample then has those means."""
+    n = split.n_test
+    return dataclasses.replace(
+        split,
+        routed_costs=np.array([[p.cost / 1000] * n for p in split.curve]),
+        routed_scores=np.array([[p.accuracy] * n for p in split.curve]),
+    )
 
 
 def test_figures_are_averaged_over_seeds_and_none_if_any_seed_misses() -> None:
@@ -232,7 +244,9 @@ def test_best_single_prefers_full_coverage() -> None:
         ({"min_accuracy": 0.1}, 0.0),
     ],
 )
-def test_choose_alpha_from_the_seed_averaged_curve(target: dict, alpha: float) -> None:
+def test_choose_alpha_keeps_the_worse_seed_within_the_target(target: dict, alpha: float) -> None:
+    # no spread within a seed: the 90% bound is the dearer seed, the 10% bound the worse one
+    # (alpha 0.5 costs 5 and 6 and scores 0.78 and 0.70 in the two seeds)
     choice = two_seed_evaluation().choose_alpha(**target)
     assert choice.alpha == alpha
     assert choice.n_seeds == 2
@@ -242,21 +256,139 @@ def test_choose_alpha_reports_what_to_expect() -> None:
     choice = two_seed_evaluation().choose_alpha(target_cost=6.0)
     assert (choice.accuracy, choice.accuracy_std) == pytest.approx((0.74, 0.04))
     assert (choice.cost, choice.cost_std) == pytest.approx((5.5, 0.5))
-    assert "alpha=0.5" in choice.describe()
+    assert (choice.cost_bound, choice.accuracy_bound) == pytest.approx((6.0, 0.7))
+    assert (choice.confidence, choice.n_test, choice.n_resamples) == (0.9, 3, 1000)
+    assert choice.describe() == (
+        "alpha=0.5: cost $5.5 per 1,000 queries expected, at most $6 with 90% confidence; "
+        "accuracy 74.0% expected, at least 70.0% with 90% confidence (batches of 3 queries; "
+        "2 seeds x 1,000 bootstrap resamples)"
+    )
 
 
 @pytest.mark.parametrize(
     ("target", "match"),
     [
-        ({"target_cost": 0.9}, r"no alpha costs at most \$0.9.*cheapest is \$1 at alpha=0"),
-        ({"min_accuracy": 0.9}, r"no alpha reaches 90.0%.*best is 87.5% at alpha=1"),
+        (
+            {"target_cost": 1.4},
+            r"no alpha stays within \$1.4 per 1,000 queries with 90% confidence; the cheapest "
+            r"is alpha=0, \$1 expected and at most \$1.5",
+        ),
+        (
+            {"min_accuracy": 0.86},
+            r"no alpha reaches 86.0% with 90% confidence on held-out data; the best is "
+            r"alpha=1, 87.5% expected and at least 85.0%",
+        ),
         ({}, "exactly one"),
         ({"target_cost": 5.0, "min_accuracy": 0.5}, "exactly one"),
+        ({"target_cost": 5.0, "confidence": 1.0}, r"confidence must be in \[0.5, 1\)"),
+        ({"target_cost": 5.0, "confidence": 0.2}, "confidence must be"),
     ],
 )
 def test_choose_alpha_impossible_targets(target: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         two_seed_evaluation().choose_alpha(**target)
+
+
+def test_choose_alpha_needs_per_query_outcomes() -> None:
+    evaluation = two_seed_evaluation()
+    evaluation.splits[1] = dataclasses.replace(evaluation.splits[1], routed_costs=None)
+    with pytest.raises(ValueError, match=r"seed 1 has no per-query outcomes.*evaluate_router"):
+        evaluation.choose_alpha(target_cost=6.0)
+
+
+def synthetic_evaluation(seed: int = 0, n_seeds: int = 3, n_test: int = 300) -> Evaluation:
+    """Curves with spread: per-query costs log-normal around a mean rising with alpha, scores
+    0/1 with a rate rising with alpha, and each seed's router a little dearer or cheaper."""
+    rng = np.random.default_rng(seed)
+    alphas = [round(a, 2) for a in np.linspace(0, 1, 21)]
+    splits = []
+    for s in range(n_seeds):
+        dearer = rng.uniform(0.85, 1.15)
+        mean_cost = dearer * np.array([0.001 * 20 ** (a**2) for a in alphas])  # USD per query
+        rate = np.array([0.6 + 0.3 * math.sqrt(a) for a in alphas])
+        costs = mean_cost[:, None] * rng.lognormal(-0.5, 1.0, size=(len(alphas), n_test))
+        scores = (rng.random((len(alphas), n_test)) < rate[:, None]).astype(float)
+        curve = [
+            point(a, float(sc.mean()), 1000 * float(c.mean()))
+            for a, c, sc in zip(alphas, costs, scores, strict=True)
+        ]
+        split = SplitEvaluation(
+            seed=s,
+            n_train=700,
+            n_test=n_test,
+            singles=SINGLES,
+            best_single=BEST,
+            oracle=single("oracle", 0.95, 1.0),
+            curve=curve,
+            figures=compute_figures(SINGLES, curve, BEST),
+            routed_costs=costs,
+            routed_scores=scores,
+        )
+        splits.append(split)
+    return Evaluation(splits=splits, alphas=alphas)
+
+
+def mean_curve_alpha(evaluation: Evaluation, target: float) -> float:
+    """The rule before bounds: the most accurate alpha whose seed-mean cost is within target."""
+    fits = [p for p in evaluation.curve_mean() if p["cost"] <= target]
+    return max(fits, key=lambda p: (p["accuracy"], -p["cost"]))["alpha"]
+
+
+def test_cost_bounds_sit_above_the_means_and_match_a_by_hand_bootstrap() -> None:
+    evaluation = synthetic_evaluation()
+    rows = evaluation.curve_bounds()
+    for i, row in enumerate(rows):
+        assert row["cost_bound"] > row["cost"]
+        assert row["accuracy_bound"] < row["accuracy"]
+        # by hand: resample each seed's queries, pool, take the 90% quantile of the means
+        rng = np.random.default_rng(1)
+        means = [
+            1000 * s.routed_costs[i][rng.integers(0, s.n_test, s.n_test)].mean()  # type: ignore[index]
+            for s in evaluation.splits
+            for _ in range(2000)
+        ]
+        assert row["cost_bound"] == pytest.approx(np.quantile(means, 0.9), rel=0.02)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_choose_alpha_keeps_its_bound_under_the_target_on_synthetic_curves(seed: int) -> None:
+    evaluation = synthetic_evaluation(seed)
+    rows = evaluation.curve_bounds()
+    stricter = 0
+    for target in np.geomspace(1.5, 18.0, 12):
+        choice = evaluation.choose_alpha(target_cost=float(target))
+        assert choice.cost <= choice.cost_bound <= target
+        chosen = next(r for r in rows if r["alpha"] == choice.alpha)
+        assert chosen["cost_bound"] == choice.cost_bound
+        # no more accurate alpha has a bound within the target
+        assert all(r["cost_bound"] > target for r in rows if r["accuracy"] > choice.accuracy)
+        assert choice.alpha <= mean_curve_alpha(evaluation, float(target))
+        stricter += choice.alpha < mean_curve_alpha(evaluation, float(target))
+    assert stricter >= 3  # the margin is real: often a cheaper alpha than the mean curve's
+
+
+def test_min_accuracy_keeps_the_lower_bound_above_the_minimum() -> None:
+    evaluation = synthetic_evaluation(seed=2)
+    rows = evaluation.curve_bounds()
+    for minimum in (0.62, 0.7, 0.75, 0.8, 0.85):
+        choice = evaluation.choose_alpha(min_accuracy=minimum)
+        assert choice.accuracy >= choice.accuracy_bound >= minimum
+        cheaper = [r for r in rows if r["cost"] < choice.cost]
+        assert all(r["accuracy_bound"] < minimum for r in cheaper)
+
+
+def test_more_confidence_never_buys_a_dearer_alpha() -> None:
+    evaluation = synthetic_evaluation(seed=3)
+    for target in (3.0, 8.0):
+        alphas = [
+            evaluation.choose_alpha(target_cost=target, confidence=c).alpha
+            for c in (0.5, 0.8, 0.9, 0.99)
+        ]
+        assert alphas == sorted(alphas, reverse=True)
+    reaching = [
+        evaluation.choose_alpha(min_accuracy=0.8, confidence=c).alpha for c in (0.5, 0.9, 0.99)
+    ]
+    assert reaching == sorted(reaching)
 
 
 def test_to_dict_report() -> None:
@@ -394,7 +526,7 @@ def recompute_split(data: CalibrationData, seed: int) -> dict:
         ]
         picks[0.0].append(min(usable, key=lambda j: cost[j]))
         picks[1.0].append(min(usable, key=lambda j: (-acc[j], cost[j])))
-    curve = {}
+    curve, routed = {}, {}
     for alpha, chosen in picks.items():
         scores = data.scores[test, chosen]
         costs = data.costs[test, chosen]
@@ -403,6 +535,7 @@ def recompute_split(data: CalibrationData, seed: int) -> dict:
             1000 * costs.mean(),
             np.bincount(chosen, minlength=n_models) / len(test),
         )
+        routed[alpha] = (costs, scores)
     singles = {}
     for j, model in enumerate(data.models):
         ok = ~np.isnan(data.scores[test, j]) & ~np.isnan(data.costs[test, j])
@@ -424,6 +557,7 @@ def recompute_split(data: CalibrationData, seed: int) -> dict:
         oracle_costs.append(data.costs[row, j])
     return {
         "curve": curve,
+        "routed": routed,
         "singles": singles,
         "oracle": (np.mean(oracle_scores), 1000 * np.mean(oracle_costs)),
         "n_test": len(test),
@@ -450,6 +584,10 @@ def test_evaluate_router_matches_an_independent_recomputation(
             assert curve_point.accuracy == pytest.approx(acc)
             assert curve_point.cost == pytest.approx(cost)
             assert list(curve_point.usage.values()) == pytest.approx(usage.tolist())
+            costs, scores = expected["routed"][curve_point.alpha]
+            i = evaluation.alphas.index(curve_point.alpha)
+            assert split.routed_costs[i] == pytest.approx(costs)
+            assert split.routed_scores[i] == pytest.approx(scores)
         for model_point in split.singles:
             acc, cost, coverage = expected["singles"][model_point.name]
             assert model_point.accuracy == pytest.approx(acc)

@@ -20,6 +20,7 @@ EXPECTED_ALL = [
     "RecordsError",
     "RouterFileError",
     "RoutingDecision",
+    "SpendPacer",
     "Usage",
     "WordLlamaEmbeddings",
     "__version__",
