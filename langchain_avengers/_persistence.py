@@ -7,7 +7,9 @@ fingerprint of the calibration data; the arrays file is checked against its SHA-
 
 Format 2 added ``fitted`` (``n_clusters_``, ``top_p_``) when ``n_clusters`` gained ``"auto"``;
 format 1 files (an integer ``n_clusters`` and a ``top_p`` no larger) still load, their fitted
-values being their parameters.
+values being their parameters. Format 3 added the k-means ensemble and the utility score
+(params ``scoring``, ``cluster_scales``; arrays ``cluster_counts_``, ``log_prices_``); older
+files load as the single-fit min-max routers they were.
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from langchain_avengers._scoring import PRICE_QUANTILES, ensemble_counts
 from langchain_avengers._version import __version__
 from langchain_avengers.embeddings import WordLlamaEmbeddings, embedder_identity
 
 if TYPE_CHECKING:
     from langchain_avengers.router import ClusterRouter
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 METADATA_FILE = "router.json"
 ARRAYS_FILE = "arrays.npz"
 METADATA_DIGEST = "metadata_sha256"
@@ -45,9 +48,13 @@ ARRAY_ATTRIBUTES = (
     "global_accuracy_",
     "global_cost_",
 )
+ENSEMBLE_ARRAYS = ("cluster_counts_", "log_prices_")
+"""Arrays added by format 3."""
 SAVED_PARAMS = (
     "n_clusters",
     "top_p",
+    "scoring",
+    "cluster_scales",
     "cost_scale",
     "cluster_weights",
     "beta",
@@ -64,7 +71,8 @@ class RouterFileError(ValueError):
 
 def save_router(router: ClusterRouter, path: Path) -> Path:
     """Write ``router`` to the directory ``path``, replacing it only once fully written."""
-    arrays = {name: np.asarray(getattr(router, name)) for name in ARRAY_ATTRIBUTES}
+    names = ARRAY_ATTRIBUTES + ENSEMBLE_ARRAYS
+    arrays = {name: np.asarray(getattr(router, name)) for name in names}
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
     staging.mkdir()  # plain mkdir, so the saved directory gets the usual permissions
@@ -86,7 +94,7 @@ def _metadata(router: ClusterRouter) -> dict[str, Any]:
         "format": "langchain-avengers/cluster-router",
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
-        "params": {name: getattr(router, name) for name in SAVED_PARAMS},
+        "params": {name: _json_ready(getattr(router, name)) for name in SAVED_PARAMS},
         "fitted": {"n_clusters_": router.n_clusters_, "top_p_": router.top_p_},
         "embedder": {"identity": router.embedder_id_, "dimension": router.n_features_in_},
         "models": list(router.models_),
@@ -99,6 +107,10 @@ def _metadata(router: ClusterRouter) -> dict[str, Any]:
             )
         },
     }
+
+
+def _json_ready(value: Any) -> Any:
+    return [float(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 def _content_digest(metadata: dict[str, Any]) -> str:
@@ -150,11 +162,15 @@ def _build_router(
     stored = metadata["embedder"]
     resolved = _resolve_embedder(path, stored, embedder)
     is_plain_default = embedder is None and resolved == WordLlamaEmbeddings()
-    params = metadata["params"]
+    version = metadata["format_version"]
+    params = dict(metadata["params"])
+    if version < 3:  # fitted before the ensemble and the utility score
+        params.update(scoring="minmax", cluster_scales=[1.0])
+    params["cluster_scales"] = tuple(params["cluster_scales"])
     router = cls(**params, embedder=None if is_plain_default else resolved)
-    for name in ARRAY_ATTRIBUTES:
-        setattr(router, name, arrays[name])
-    if metadata["format_version"] == 1:  # the parameters were the fitted values
+    for name, array in arrays.items():
+        setattr(router, name, array)
+    if version == 1:  # the parameters were the fitted values
         fitted = {"n_clusters_": params["n_clusters"], "top_p_": params["top_p"]}
     else:
         fitted = metadata["fitted"]
@@ -165,6 +181,9 @@ def _build_router(
     router.embedder_id_ = embedder_identity(resolved)
     router.data_fingerprint_ = metadata["data_fingerprint"]
     router.n_samples_fit_ = int(metadata["n_samples_fit"])
+    if version < 3:
+        router.cluster_counts_ = np.array([router.n_clusters_])
+        router.log_prices_ = np.zeros(PRICE_QUANTILES)  # unused by the min-max score
     _check_fitted_sizes(router)  # a ValueError names the file above
     _check_shapes(path, router)
     return router
@@ -205,7 +224,8 @@ def _read_arrays(path: Path, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
         raise RouterFileError(msg)
     try:
         with np.load(file, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in ARRAY_ATTRIBUTES}
+            names = ARRAY_ATTRIBUTES + (ENSEMBLE_ARRAYS if metadata["format_version"] >= 3 else ())
+            arrays = {name: npz[name] for name in names}
             digest = str(npz[METADATA_DIGEST])
     except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
         msg = f"{file}: unreadable router arrays ({exc})"
@@ -254,6 +274,13 @@ def _check_fitted_sizes(router: ClusterRouter) -> None:
             f"n_clusters={router.n_clusters!r}, top_p={router.top_p!r}"
         )
         raise ValueError(msg)
+    counts = [int(c) for c in np.ravel(router.cluster_counts_)]
+    if counts != ensemble_counts(k, router.cluster_scales, n):
+        msg = (
+            f"fitted cluster_counts_={counts} do not follow from cluster_scales="
+            f"{list(router.cluster_scales)} and n_clusters_={k}"
+        )
+        raise ValueError(msg)
 
 
 def _is_count(value: object) -> bool:
@@ -261,8 +288,9 @@ def _is_count(value: object) -> bool:
 
 
 def _check_shapes(path: Path, router: ClusterRouter) -> None:
-    k, m, d = router.n_clusters_, len(router.models_), router.n_features_in_
+    k, m, d = int(router.cluster_counts_.sum()), len(router.models_), router.n_features_in_
     expected = {
+        "log_prices_": (PRICE_QUANTILES,),
         "cluster_centers_": (k, d),
         "accuracy_": (k, m),
         "cost_": (k, m),

@@ -144,10 +144,25 @@ def _add_router_options(parser: argparse.ArgumentParser) -> None:
         help="nearest clusters used (4; at most the number of clusters)",
     )
     parser.add_argument(
+        "--scoring",
+        choices=("utility", "minmax"),
+        default="utility",
+        help="expected accuracy minus a price of cost (default) or per-cluster min-max "
+        "(the paper)",
+    )
+    parser.add_argument(
+        "--cluster-scales",
+        type=float,
+        nargs="+",
+        default=[0.5, 1.0, 2.0],
+        help="one k-means fit per scale, times the cluster count, averaged "
+        "(default 0.5 1 2; 1 = the paper's single fit)",
+    )
+    parser.add_argument(
         "--cost-scale",
         choices=("log", "linear"),
-        default="log",
-        help="normalise log cost (default) or raw cost (the paper)",
+        default="linear",
+        help="score raw cost (default, the paper) or log cost",
     )
     parser.add_argument("--random-state", type=int, default=0, help="k-means seed")
 
@@ -158,6 +173,8 @@ def _router_from_args(args: argparse.Namespace) -> ClusterRouter:
     return ClusterRouter(
         n_clusters=args.n_clusters,
         top_p=args.top_p,
+        scoring=args.scoring,
+        cluster_scales=tuple(args.cluster_scales),
         cost_scale=args.cost_scale,
         random_state=args.random_state,
         show_progress=True,

@@ -64,7 +64,8 @@ def test_fit_writes_a_router_equal_to_the_api_one(
     loaded = ClusterRouter.load(out)
     direct = ClusterRouter(n_clusters=4, top_p=2).fit(small_jsonl)
     assert loaded.data_fingerprint_ == direct.data_fingerprint_
-    assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (4, 2, "log")
+    assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (4, 2, "linear")
+    assert (loaded.scoring, loaded.cluster_scales) == ("utility", (0.5, 1.0, 2.0))
     queries = list(DEMO_QUERIES)
     for alpha in (0.0, 0.3, 1.0):
         assert loaded.route_batch(queries, alpha) == direct.route_batch(queries, alpha)
@@ -84,19 +85,19 @@ def test_fit_options_reach_the_router(
         "--top-p",
         "1",
         "--cost-scale",
-        "linear",
+        "log",
+        "--scoring",
+        "minmax",
+        "--cluster-scales",
+        "1",
         "--random-state",
         "5",
     ]
     assert main(args) == 0
     capsys.readouterr()
     params = json.loads((out / "router.json").read_text())["params"]
-    assert [params[k] for k in ("n_clusters", "top_p", "cost_scale", "random_state")] == [
-        3,
-        1,
-        "linear",
-        5,
-    ]
+    keys = ("n_clusters", "top_p", "cost_scale", "scoring", "cluster_scales", "random_state")
+    assert [params[k] for k in keys] == [3, 1, "log", "minmax", [1.0], 5]
 
 
 def test_route_prints_the_choice_and_every_candidate(
@@ -118,7 +119,7 @@ def test_route_json(router_dir: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert decision["model"] == ClusterRouter.load(router_dir).route(query, 1.0).model
     assert decision["alpha"] == 1.0
     assert {c["model"] for c in decision["candidates"]} == MODELS
-    assert len(decision["clusters"]) == 2
+    assert len(decision["clusters"]) == 2 * 3  # top_p=2 in each of the 3 k-means fits
 
 
 def test_route_restricted_to_some_models(

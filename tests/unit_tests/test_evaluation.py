@@ -427,7 +427,10 @@ def test_evaluate_router_matches_an_independent_recomputation(
     small_jsonl: Path, keyword_embeddings, models: list[str]
 ) -> None:
     data = CalibrationData.from_records(load_records(small_jsonl), models=models)
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    # one k-means fit, so its 3 clusters are the 3 datasets the recomputation uses
+    router = ClusterRouter(
+        n_clusters=3, top_p=1, cluster_scales=(1.0,), embedder=keyword_embeddings
+    )
     evaluation = evaluate_router(data, router, alphas=[0.0, 1.0], seeds=[0, 1])
     assert [s.seed for s in evaluation.splits] == [0, 1]
     for split in evaluation.splits:

@@ -32,6 +32,8 @@ ARRAYS = (
     "cluster_sizes_",
     "global_accuracy_",
     "global_cost_",
+    "cluster_counts_",
+    "log_prices_",
 )
 TEXTS = [
     "What is 17 times 3? Answer with a number.",
@@ -61,7 +63,7 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     assert sorted(p.name for p in saved.iterdir()) == ["arrays.npz", "router.json"]
     meta = read_metadata(saved)
     assert meta["format"] == "langchain-avengers/cluster-router"
-    assert meta["format_version"] == 2
+    assert meta["format_version"] == 3
     assert meta["package_version"] == langchain_avengers.__version__
     assert meta["embedder"] == {"identity": "tests/keyword-embeddings-4", "dimension": 4}
     assert meta["models"] == ["acme/tiny", "acme/medium", "acme/large"]
@@ -69,8 +71,11 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     assert meta["data_fingerprint"] == CalibrationData.from_path(small_jsonl).fingerprint()
     assert meta["params"]["n_clusters"] == 4
     assert meta["params"]["top_p"] == 2
-    assert meta["params"]["cost_scale"] == "log"
+    assert meta["params"]["cost_scale"] == "linear"
+    assert meta["params"]["scoring"] == "utility"
+    assert meta["params"]["cluster_scales"] == [0.5, 1.0, 2.0]
     assert meta["fitted"] == {"n_clusters_": 4, "top_p_": 2}
+    assert fitted.cluster_counts_.tolist() == [2, 4, 8]
     assert "embedder" not in meta["params"]  # an object: recorded by identity, never pickled
     digest = hashlib.sha256((saved / "arrays.npz").read_bytes()).hexdigest()
     assert meta["arrays"] == {"file": "arrays.npz", "sha256": digest}
@@ -193,18 +198,53 @@ def reseal(path: Path, change: Callable[[dict], object]) -> None:
     (path / "router.json").write_text(json.dumps(meta))
 
 
+def as_format_2(meta: dict) -> None:
+    """What format 2 wrote: no ensemble or utility score (nor their arrays, ignored if kept)."""
+    del meta["params"]["scoring"], meta["params"]["cluster_scales"]
+    meta["format_version"] = 2
+
+
 def as_format_1(meta: dict) -> None:
+    as_format_2(meta)
     del meta["fitted"]
     meta["format_version"] = 1
 
 
-def test_format_1_routers_still_load(
-    saved: Path, fitted: ClusterRouter, keyword_embeddings
+@pytest.fixture
+def paper_fitted(small_jsonl: Path, keyword_embeddings) -> ClusterRouter:
+    """A router as formats 1 and 2 could hold: one k-means fit, the paper's min-max score."""
+    router = ClusterRouter(
+        n_clusters=4, top_p=2, scoring="minmax", cluster_scales=(1.0,), embedder=keyword_embeddings
+    )
+    return router.fit(small_jsonl)
+
+
+@pytest.mark.parametrize("old_format", [as_format_1, as_format_2], ids=["format-1", "format-2"])
+def test_older_formats_still_load_as_single_fit_minmax_routers(
+    paper_fitted: ClusterRouter, tmp_path: Path, keyword_embeddings, old_format
 ) -> None:
-    reseal(saved, as_format_1)
+    saved = paper_fitted.save(tmp_path / "old")
+    reseal(saved, old_format)
     loaded = ClusterRouter.load(saved, embedder=keyword_embeddings)
     assert (loaded.n_clusters_, loaded.top_p_) == (4, 2)
-    assert loaded.route_batch(TEXTS, 0.5) == fitted.route_batch(TEXTS, 0.5)
+    assert (loaded.scoring, loaded.cluster_scales, loaded.cluster_counts_.tolist()) == (
+        "minmax",
+        (1.0,),
+        [4],
+    )
+    assert loaded.route_batch(TEXTS, 0.5) == paper_fitted.route_batch(TEXTS, 0.5)
+
+
+def test_ensemble_and_price_schedule_round_trip(
+    fitted: ClusterRouter, saved: Path, keyword_embeddings
+) -> None:
+    loaded = ClusterRouter.load(saved, embedder=keyword_embeddings)
+    assert loaded.cluster_scales == (0.5, 1.0, 2.0)
+    np.testing.assert_array_equal(loaded.cluster_counts_, fitted.cluster_counts_)
+    np.testing.assert_array_equal(loaded.log_prices_, fitted.log_prices_)
+    for alpha in (0.0, 0.3, 0.7, 1.0):
+        assert loaded.route_batch(TEXTS, alpha) == fitted.route_batch(TEXTS, alpha)
+        assert loaded.route(TEXTS[2], alpha) == fitted.route(TEXTS[2], alpha)
 
 
 def test_the_bundled_router_still_loads() -> None:
@@ -223,6 +263,7 @@ def test_the_bundled_router_still_loads() -> None:
         (lambda m: m["params"].update(n_clusters=4.5), "n_clusters must be"),
         (lambda m: m.pop("fitted"), "missing field 'fitted'"),
         (lambda m: as_format_1(m) or m["params"].update(top_p=5), "out of range"),
+        (lambda m: m["params"].update(cluster_scales=[1.0]), "do not follow from"),
     ],
     ids=[
         "count",
@@ -232,6 +273,7 @@ def test_the_bundled_router_still_loads() -> None:
         "param-float",
         "no-fitted",
         "format-1-top-p",
+        "scales",
     ],
 )
 def test_resealed_inconsistent_sizes_are_refused(
@@ -325,7 +367,7 @@ DAMAGE = {
     "modified-arrays": (flip_byte, "checksum"),
     "arrays-wrong-shape": (
         rewrite_arrays(lambda a: a.update(cost_=a["cost_"][:, :2])),
-        "'cost_' has shape (4, 2)",
+        "'cost_' has shape (14, 2)",  # 2 + 4 + 8 clusters of the ensemble
     ),
     "arrays-missing-one": (rewrite_arrays(lambda a: a.pop("accuracy_")), "accuracy_"),
     "arrays-with-pickle": (
@@ -384,7 +426,7 @@ def test_saving_over_an_existing_router_replaces_it(
 
     loaded = ClusterRouter.load(path, embedder=keyword_embeddings)
     assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (3, 1, "linear")
-    assert loaded.cluster_centers_.shape == (3, 4)
+    assert loaded.cluster_centers_.shape == (2 + 3 + 6, 4)
     assert [p.name for p in tmp_path.iterdir()] == ["router"]  # no staging or backup left
     assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "router.json"]
 
