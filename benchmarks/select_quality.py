@@ -1,7 +1,7 @@
 """Routing quality v2: choose the default on inner validation, then report it on the test parts.
 
 For every outer seed 0-4 the usual 70/30 split is made. Choosing uses only the 70% training
-part: it is split again twice (70/30, inner seeds 100 + seed and 200 + seed), every candidate
+part: it is split again (70/30, inner seed 100 + seed, as ``select_defaults.py``), every candidate
 is fitted on the inner-training part and its four figures are computed on the
 inner-validation part. Candidates are ranked by their mean rank over both data sets and the
 four figures (cost-to-match and cost-to-95% first by how many splits reach them, then by
@@ -9,13 +9,14 @@ their mean where reached), and checked for "better than the paper's recipe on ev
 of both data sets". Only then every candidate is fitted on each outer training part and
 scored on its test part (``evaluate_router``, seeds 0-4), for the report.
 
-Also on inner validation: the top candidates and the recipe on inner-training parts
-subsampled to 150, 300 and 600 queries (calibration-size robustness), and on a 201-point
-alpha grid (how much of a difference is only the 51-point grid's resolution).
+Also on inner validation: the recipe, the previous default, the utility score alone and the
+chosen candidate on inner-training parts subsampled to 150 and 600 queries (calibration-size
+robustness), and on a 201-point alpha grid (how much of a difference is only the 51-point
+grid's resolution).
 
     python benchmarks/select_quality.py [--data-dir DIR] [--skip-test] >> benchmarks/SELECTION.md
 
-About 20 minutes on 2 busy cores.
+About 40 minutes on 2 cores shared with other work (k-means dominates).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ from langchain_avengers.router import BatchScores
 
 DATASETS = ("routerbench_11models", "openrouter_4models")
 OUTER_SEEDS = (0, 1, 2, 3, 4)
-INNER_SEED_OFFSETS = (100, 200)
-SIZES = (150, 300, 600)
+INNER_SEED_OFFSETS = (100,)
+SIZES = (150, 600)
 DENSE_ALPHAS = tuple(float(a) for a in np.round(np.linspace(0, 1, 201), 3))
 FIGURES = (  # key, label, higher is better, "reached" matters
     ("aiq", "AIQ", True, False),
@@ -66,8 +67,10 @@ class KnnBlendRouter(ClusterRouter):
     share = 0.5
 
     def fit(self, records: Any, *, embeddings: np.ndarray | None = None) -> KnnBlendRouter:
-        data = records if isinstance(records, CalibrationData) else None
-        assert data is not None and embeddings is not None, "benchmark use only"
+        if not isinstance(records, CalibrationData) or embeddings is None:
+            msg = "KnnBlendRouter: benchmark use only, with embeddings given"
+            raise TypeError(msg)
+        data = records
         self._knn = (embeddings, data.scores, data.costs)
         super().fit(data, embeddings=embeddings)
         return self
@@ -111,15 +114,9 @@ def configs() -> dict[str, Callable[[], ClusterRouter]]:
         "v1 default + ensemble (0.5, 1, 2)": router(scoring="minmax", cost_scale="log"),
         "utility": router(**single),
         "utility, log cost": router(cost_scale="log", **single),
-        "utility, k=60": router(n_clusters=60, **single),
-        "utility, top_p=8": router(top_p=8, **single),
-        "utility, softmax cluster weights": router(cluster_weights="softmax", **single),
         "utility + kNN blend (100 neighbours, 50%)": lambda: KnnBlendRouter(**single),
         "utility + ensemble (1, 1, 1) (3 seeds)": router(cluster_scales=(1.0, 1.0, 1.0)),
         "utility + ensemble (0.5, 1, 2)": router(cluster_scales=ENSEMBLE),
-        "utility + ensemble (0.5, 0.7, 1, 1.4, 2)": router(
-            cluster_scales=(0.5, 0.7, 1.0, 1.4, 2.0)
-        ),
         "utility + ensemble (0.5, 1, 2) + shrinkage 10": router(shrinkage=10.0),
     }
 
@@ -264,21 +261,6 @@ def main() -> None:
     order = sorted(candidates, key=lambda label: ranks[label])
     chosen = next(label for label in order if beats_recipe(inner, label) == "yes")
     shortlist = [RECIPE, V1, "utility", chosen]
-    sizes = {
-        size: {
-            name: {label: summary(validate(d, candidates[label], size=size)) for label in shortlist}
-            for name, d in data.items()
-        }
-        for size in SIZES
-    }
-    dense = {
-        name: {
-            label: summary(validate(d, candidates[label], alphas=DENSE_ALPHAS))
-            for label in shortlist
-        }
-        for name, d in data.items()
-    }
-    choose_seconds = time.perf_counter() - started
     print("\n## Routing quality v2: scoring, ensembles, local estimates (issue 10)\n")
     print(
         "Command: `python benchmarks/select_quality.py`. Figures in % (cost figures in % of "
@@ -295,17 +277,29 @@ def main() -> None:
     print(table(inner, order, ranks))
     print(
         f"\nChosen: **{chosen}**, the first by mean rank that beats the recipe on every "
-        "figure of both data sets on inner validation.\n"
+        "figure of both data sets on inner validation.\n",
+        flush=True,
     )
     for size in SIZES:
+        sized = {
+            name: {label: summary(validate(d, candidates[label], size=size)) for label in shortlist}
+            for name, d in data.items()
+        }
         print(f"### Inner validation, calibration subsampled to {size} queries\n")
-        print(table(sizes[size], shortlist, None) + "\n")
+        print(table(sized, shortlist, None) + "\n", flush=True)
+    dense = {
+        name: {
+            label: summary(validate(d, candidates[label], alphas=DENSE_ALPHAS))
+            for label in shortlist
+        }
+        for name, d in data.items()
+    }
     print(
         "### Inner validation on a 201-point alpha grid (resolution check: the figures "
         "above use the default 51 points)\n"
     )
     print(table(dense, shortlist, None) + "\n")
-    print(f"_Choosing took {choose_seconds / 60:.1f} min._\n")
+    print(f"_Choosing took {(time.perf_counter() - started) / 60:.1f} min._\n", flush=True)
     if args.skip_test:
         return
     test = {

@@ -147,8 +147,7 @@ def _add_router_options(parser: argparse.ArgumentParser) -> None:
         "--scoring",
         choices=("utility", "minmax"),
         default="utility",
-        help="expected accuracy minus a price of cost (default) or per-cluster min-max "
-        "(the paper)",
+        help="expected accuracy minus a price of cost (default) or per-cluster min-max (the paper)",
     )
     parser.add_argument(
         "--cluster-scales",
@@ -293,6 +292,22 @@ def _print_evaluation(evaluation: Evaluation) -> None:
     print(f"  cost-to-match  {pct(figures.cost_to_match, 'cost_to_match')} of the best cost")
     print(f"  cost-to-95%    {pct(figures.cost_to_95, 'cost_to_95')} of the best cost")
     print(f"  AIQ            {pct(figures.aiq)}")
+    _print_oracle_gap(evaluation)
+
+
+def _print_oracle_gap(evaluation: Evaluation) -> None:
+    gap = evaluation.oracle_gap()
+    print(
+        f"\noracle (cheapest top-scoring model per query): {100 * gap['oracle_accuracy']:.2f}%; "
+        f"it is {100 * gap['oracle_minus_router']:.2f} pp above the router's most accurate "
+        f"point and {100 * gap['oracle_minus_best_single']:.2f} pp above the best single model"
+    )
+    bench = evaluation.per_benchmark()
+    deltas = ", ".join(f"{b['benchmark']} {100 * b['delta']:+.2f}" for b in bench["benchmarks"])
+    print(
+        f"per benchmark at alpha={bench['alpha']:g} (the router's most accurate point within "
+        f"the best single model's cost), router minus {bench['best_single']} in pp: {deltas}"
+    )
 
 
 def cmd_route(args: argparse.Namespace) -> None:

@@ -209,6 +209,16 @@ def test_evaluate_plot_and_text_report(
     assert "| router α=0.5 |" in out
     for figure in ("acc@best-cost", "cost-to-match", "cost-to-95%", "AIQ"):
         assert figure in out
+    api = evaluate_router(
+        small_jsonl, ClusterRouter(n_clusters=4, top_p=2), alphas=[0, 0.5, 1], seeds=[0, 1]
+    )
+    gap = api.oracle_gap()
+    assert f"{100 * gap['oracle_minus_router']:.2f} pp above the router's most accurate" in out
+    bench = api.per_benchmark()
+    line = next(x for x in out.splitlines() if x.startswith("per benchmark at alpha="))
+    assert [b["benchmark"] for b in bench["benchmarks"]] == ["arith", "capitals", "code"]
+    for b in bench["benchmarks"]:
+        assert f"{b['benchmark']} {100 * b['delta']:+.2f}" in line
 
 
 def test_evaluate_budget_choice(small_jsonl: Path, capsys: pytest.CaptureFixture[str]) -> None:

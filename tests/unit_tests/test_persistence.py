@@ -249,7 +249,8 @@ def test_ensemble_and_price_schedule_round_trip(
 
 def test_the_bundled_router_still_loads() -> None:
     router = load_default_router()
-    assert (router.n_clusters, router.n_clusters_, router.top_p_) == (60, 60, 4)
+    assert (router.n_clusters, router.n_clusters_, router.top_p_) == ("auto", 60, 4)
+    assert (router.scoring, router.cluster_counts_.tolist()) == ("utility", [30, 60, 120])
     assert router.route("What is the capital of France?", 0.5).top_p == 4
 
 
