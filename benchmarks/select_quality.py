@@ -57,6 +57,8 @@ FIGURES = (  # key, label, higher is better, "reached" matters
 RECIPE = "paper recipe"
 V1 = "v1 default"
 ENSEMBLE = (0.5, 1.0, 2.0)
+SHIPPED = "utility + ensemble (0.5, 1, 2)"
+"""The configuration shipped as the default (see SELECTION.md for why not the top-ranked)."""
 
 
 class KnnBlendRouter(ClusterRouter):
@@ -260,7 +262,7 @@ def main() -> None:
     ranks = mean_ranks(inner)
     order = sorted(candidates, key=lambda label: ranks[label])
     chosen = next(label for label in order if beats_recipe(inner, label) == "yes")
-    shortlist = [RECIPE, V1, "utility", chosen]
+    shortlist = list(dict.fromkeys([RECIPE, V1, "utility", SHIPPED, chosen]))
     print("\n## Routing quality v2: scoring, ensembles, local estimates (issue 10)\n")
     print(
         "Command: `python benchmarks/select_quality.py`. Figures in % (cost figures in % of "
