@@ -17,9 +17,13 @@ save can have left it. Readers take no lock: they read ``router.json``, open the
 names, and read ``router.json`` again if a save removed that file in between. Only the router's
 own files are touched; anything else in the directory stays.
 
-Format 2 added ``fitted`` (``n_clusters_``, ``top_p_``) when ``n_clusters`` gained ``"auto"``;
-format 1 files (an integer ``n_clusters`` and a ``top_p`` no larger) still load, their fitted
-values being their parameters. Formats 1 and 2 keep their arrays in ``arrays.npz``.
+Format 4 added the k-means ensemble and the utility score (params ``scoring`` and
+``cluster_scales``, ``fitted.cluster_counts_`` and the ``log_prices_`` array); files of
+formats 1-3 load as the single-fit min-max routers they were. Format 3 introduced the file
+layout above. Format 2 added ``fitted`` (``n_clusters_``, ``top_p_``) when ``n_clusters``
+gained ``"auto"``; format 1 files (an integer ``n_clusters`` and a ``top_p`` no larger) still
+load, their fitted values being their parameters. Formats 1 and 2 keep their arrays in
+``arrays.npz``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_avengers._router_checks import (
     DIGEST_MEMBER,
+    ENSEMBLE_VERSION,
     FORMAT_NAME,
     SAVED_PARAMS,
     InvalidFieldError,
@@ -57,15 +62,17 @@ from langchain_avengers._router_checks import (
     declared_specs,
     decode,
     max_file_bytes,
+    with_defaults,
 )
+from langchain_avengers._scoring import PRICE_QUANTILES
 from langchain_avengers._version import __version__
 from langchain_avengers.embeddings import WordLlamaEmbeddings, embedder_identity
 
 if TYPE_CHECKING:
     from langchain_avengers.router import ClusterRouter
 
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 METADATA_FILE = "router.json"
 LOCK_FILE = ".router.lock"
 ARRAY_ATTRIBUTES = (
@@ -87,6 +94,7 @@ _ARRAYS_NAMES = {
     1: re.compile(r"arrays\.npz"),
     2: re.compile(r"arrays\.npz"),
     3: re.compile(r"arrays-[0-9a-f]{16}\.npz"),
+    4: re.compile(r"arrays-[0-9a-f]{16}\.npz"),
 }
 _ANY_ARRAYS = re.compile(r"arrays(-[0-9a-f]{16})?\.npz")
 _STAGING = re.compile(r"\.(arrays|router)-[0-9a-f]{32}\.tmp")
@@ -114,7 +122,8 @@ def _blame(file: Path) -> Iterator[None]:
 def save_router(router: ClusterRouter, path: Path) -> Path:
     """Write ``router`` to the directory ``path``; see the module docstring for the guarantees."""
     content = _metadata(router)
-    arrays = {name: np.asarray(getattr(router, name)) for name in ARRAY_ATTRIBUTES}
+    names = (*ARRAY_ATTRIBUTES, "log_prices_")
+    arrays = {name: np.asarray(getattr(router, name)) for name in names}
     _check_savable(path, content, arrays)
     _check_target(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -155,6 +164,7 @@ def _metadata(router: ClusterRouter) -> dict[str, Any]:
         "fitted": {
             "n_clusters_": _json_scalar(router.n_clusters_),
             "top_p_": _json_scalar(router.top_p_),
+            "cluster_counts_": [int(c) for c in np.ravel(router.cluster_counts_)],
         },
         "embedder": {
             "identity": router.embedder_id_,
@@ -173,7 +183,9 @@ def _metadata(router: ClusterRouter) -> dict[str, Any]:
 
 
 def _json_scalar(value: object) -> object:
-    """Numpy numbers as JSON numbers (grid searches hand out numpy ints); the rest unchanged."""
+    """Numpy numbers as JSON numbers (grid searches hand out numpy ints), sequences as lists."""
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return [_json_scalar(v) for v in value]
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
@@ -185,10 +197,10 @@ def _check_savable(path: Path, metadata: dict[str, Any], arrays: dict[str, np.nd
     """Refuse to write what :func:`load_router` would refuse to read."""
     try:
         specs = declared_specs(metadata)
-        check_metadata_values(metadata, _DEFAULT_EMBEDDERS)
-        for name in ARRAY_ATTRIBUTES:
-            check_array(name, arrays[name].dtype, arrays[name].shape, specs[name])
-        check_array_values(arrays, metadata["n_samples_fit"])
+        fitted = check_metadata_values(metadata, _DEFAULT_EMBEDDERS)
+        for name, array in arrays.items():
+            check_array(name, array.dtype, array.shape, specs[name])
+        check_array_values(arrays, metadata["n_samples_fit"], fitted["n_fits"])
     except InvalidFieldError as exc:
         msg = f"cannot save this router to {path}: {exc}"
         raise ValueError(msg) from None
@@ -383,8 +395,9 @@ def _read_checked(
     member's ``.npy`` header; only then are the arrays decoded, and their values checked.
     """
     meta_file = path / METADATA_FILE
+    view = with_defaults(metadata)
     with _blame(meta_file):
-        specs = declared_specs(metadata)
+        specs = declared_specs(view)
     size, limit = os.fstat(handle.fileno()).st_size, max_file_bytes(specs)
     if size > limit:
         msg = (
@@ -406,11 +419,12 @@ def _read_checked(
             )
             raise RouterFileError(msg)
         with _blame(meta_file):
-            fitted = check_metadata_values(metadata, _DEFAULT_EMBEDDERS)
-        for name in ARRAY_ATTRIBUTES:
+            fitted = check_metadata_values(view, _DEFAULT_EMBEDDERS)
+        names = [name for name in specs if name != DIGEST_MEMBER]
+        for name in names:
             check_header(archive, name, specs[name])
-        arrays = {name: decode(archive, name) for name in ARRAY_ATTRIBUTES}
-        check_array_values(arrays, metadata["n_samples_fit"])
+        arrays = {name: decode(archive, name) for name in names}
+        check_array_values(arrays, metadata["n_samples_fit"], fitted["n_fits"])
     return fitted, arrays
 
 
@@ -454,15 +468,20 @@ def _build_router(
     stored = metadata["embedder"]
     resolved = _resolve_embedder(path, stored, embedder)
     is_plain_default = embedder is None and resolved == WordLlamaEmbeddings()
-    params = metadata["params"]
+    view = with_defaults(metadata)
+    params = {**view["params"], "cluster_scales": tuple(view["params"]["cluster_scales"])}
     router = cls(**params, embedder=None if is_plain_default else resolved)
     try:
         router._validate_params(metadata["n_samples_fit"])
     except ValueError as exc:
         msg = f"{meta_file}: field 'params': {exc}"
         raise RouterFileError(msg) from None
-    for name in ARRAY_ATTRIBUTES:
-        setattr(router, name, arrays[name])
+    for name, array in arrays.items():
+        setattr(router, name, array)
+    if metadata["format_version"] < ENSEMBLE_VERSION:  # one fit, min-max: prices unused
+        router.log_prices_ = np.zeros(PRICE_QUANTILES)
+    counts = view["fitted"]["cluster_counts_"] if "fitted" in view else [fitted["n_clusters_"]]
+    router.cluster_counts_ = np.asarray(counts, dtype=np.int64)
     router.n_clusters_ = fitted["n_clusters_"]
     router.top_p_ = fitted["top_p_"]
     router.models_ = list(metadata["models"])

@@ -19,6 +19,8 @@ from typing import Any, NoReturn, TypeGuard
 
 import numpy as np
 
+from langchain_avengers._scoring import PRICE_QUANTILES, ensemble_counts
+
 FORMAT_NAME = "langchain-avengers/cluster-router"
 MAX_ARRAY_BYTES = 128 * 2**20
 """Largest decoded size of a router's arrays, so of what a forged file can make loading decode:
@@ -29,6 +31,8 @@ DIGEST_MEMBER = "metadata_sha256"
 SAVED_PARAMS = (
     "n_clusters",
     "top_p",
+    "scoring",
+    "cluster_scales",
     "cost_scale",
     "cluster_weights",
     "beta",
@@ -36,6 +40,11 @@ SAVED_PARAMS = (
     "n_init",
     "random_state",
 )
+MAX_ENSEMBLE_FITS = 16
+ENSEMBLE_VERSION = 4
+"""The format that added the k-means ensemble and the utility score."""
+PRE_ENSEMBLE_PARAMS = {"scoring": "minmax", "cluster_scales": [1.0]}
+"""What files older than format 4 were fitted with: one k-means fit, min-max scores."""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FINGERPRINT = re.compile(r"[0-9a-f]{1,64}")
 
@@ -111,6 +120,25 @@ def _field(metadata: Mapping[str, Any], dotted: str) -> object:
     return value
 
 
+def with_defaults(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``router.json`` as format 4 says it: older files get the ensemble fields they imply.
+
+    Files before format 4 hold one k-means fit scored by min-max; their ``params`` gain
+    ``scoring``/``cluster_scales`` and their ``fitted`` (or, in format 1, their parameters)
+    a ``cluster_counts_`` of one fit. The file itself (and its checksum) is left alone.
+    """
+    view = dict(metadata)
+    version = view.get("format_version")
+    if not is_count(version) or version >= ENSEMBLE_VERSION:
+        return view
+    if isinstance(view.get("params"), dict):
+        view["params"] = {**PRE_ENSEMBLE_PARAMS, **view["params"]}
+    fitted = view.get("fitted")
+    if version > 1 and isinstance(fitted, dict):
+        view["fitted"] = {"cluster_counts_": [fitted.get("n_clusters_")], **fitted}
+    return view
+
+
 def _fitted_cluster_field(metadata: Mapping[str, Any]) -> str:
     """Where the fitted cluster count is: format 1 stored only the (integer) parameter."""
     return "fitted.n_clusters_" if metadata["format_version"] > 1 else "params.n_clusters"
@@ -130,12 +158,14 @@ def declared_specs(metadata: Mapping[str, Any]) -> dict[str, ArraySpec]:
         refuse("field 'models'", f"expected a non-empty list of model ids, got {describe(models)}")
     cluster_field = _fitted_cluster_field(metadata)
     k, d = _size(metadata, cluster_field), _size(metadata, "embedder.dimension")
-    specs = array_specs(k, len(models), d)
+    rows = sum(_cluster_counts(metadata, k))
+    ensemble = metadata["format_version"] >= ENSEMBLE_VERSION
+    specs = array_specs(rows, len(models), d, ensemble=ensemble)
     total = sum(spec.max_bytes for spec in specs.values())
     if total > MAX_ARRAY_BYTES:
         refuse(
             f"fields {cluster_field!r}, 'models', 'embedder.dimension'",
-            f"{k} clusters, {len(models)} models and {d} dimensions need {total:,} bytes of "
+            f"{rows} clusters, {len(models)} models and {d} dimensions need {total:,} bytes of "
             f"arrays, more than a router file may hold ({MAX_ARRAY_BYTES:,})",
         )
     return specs
@@ -158,12 +188,37 @@ class ArraySpec:
         return math.prod(self.shape) * max(self.itemsizes)
 
 
-def array_specs(n_clusters: int, n_models: int, dimension: int) -> dict[str, ArraySpec]:
-    """Every member of a router's ``.npz``: float32/64 statistics, integer counts, the digest."""
+def _cluster_counts(metadata: Mapping[str, Any], n_clusters: int) -> list[int]:
+    """Clusters of each k-means fit, as ``fitted.cluster_counts_`` states (one fit before 4)."""
+    if metadata["format_version"] < ENSEMBLE_VERSION:
+        return [n_clusters]
+    counts = _field(metadata, "fitted.cluster_counts_")
+    if (
+        not isinstance(counts, list)
+        or not 1 <= len(counts) <= MAX_ENSEMBLE_FITS
+        or not all(is_count(c) and c >= 1 for c in counts)
+    ):
+        refuse(
+            "field 'fitted.cluster_counts_'",
+            f"expected 1 to {MAX_ENSEMBLE_FITS} integers >= 1, got {describe(counts)}",
+        )
+    return counts
+
+
+def array_specs(
+    n_clusters: int, n_models: int, dimension: int, *, ensemble: bool = True
+) -> dict[str, ArraySpec]:
+    """Every member of a router's ``.npz``: float32/64 statistics, integer counts, the digest.
+
+    ``n_clusters`` counts the clusters of every k-means fit; ``ensemble`` (format 4 on) adds
+    the alpha -> log price table of the utility score.
+    """
     k, m, d = n_clusters, n_models, dimension
     floats = ("f", (4, 8), "float32 or float64")
     counts = ("iu", (1, 2, 4, 8), "an integer dtype")
+    prices = {"log_prices_": ArraySpec((PRICE_QUANTILES,), *floats)} if ensemble else {}
     return {
+        **prices,
         "cluster_centers_": ArraySpec((k, d), *floats),
         "accuracy_": ArraySpec((k, m), *floats),
         "cost_": ArraySpec((k, m), *floats),
@@ -284,6 +339,15 @@ def check_text(value: object, where: str, pattern: re.Pattern[str] | None = None
 _PARAM_CHECKS: dict[str, tuple[Any, str]] = {
     "n_clusters": (lambda v: v == "auto" or (is_count(v) and v >= 1), "'auto' or an integer >= 1"),
     "top_p": (lambda v: is_count(v) and v >= 1, "an integer >= 1"),
+    "scoring": (lambda v: v in ("utility", "minmax"), "'utility' or 'minmax'"),
+    "cluster_scales": (
+        lambda v: (
+            isinstance(v, list)
+            and 1 <= len(v) <= MAX_ENSEMBLE_FITS
+            and all(_is_finite_number(x) and x > 0 for x in v)
+        ),
+        f"a list of 1 to {MAX_ENSEMBLE_FITS} positive numbers",
+    ),
     "cost_scale": (lambda v: v in ("linear", "log"), "'linear' or 'log'"),
     "cluster_weights": (lambda v: v in ("uniform", "softmax"), "'uniform' or 'softmax'"),
     "beta": (lambda v: _is_finite_number(v) and v >= 0, "a finite number >= 0"),
@@ -299,7 +363,11 @@ _PARAM_CHECKS: dict[str, tuple[Any, str]] = {
 def check_metadata_values(
     metadata: Mapping[str, Any], known_dimensions: Mapping[str, int]
 ) -> dict[str, int]:
-    """Everything ``router.json`` says beyond its format and sizes; the fitted sizes."""
+    """Everything ``router.json`` says beyond its format and sizes; the fitted sizes.
+
+    ``metadata`` as :func:`with_defaults` gives it; the result has ``n_clusters_``,
+    ``top_p_`` and ``n_fits`` (the k-means fits of the ensemble).
+    """
     check_model_ids(metadata["models"])
     params = check_params(metadata["params"])
     n_samples = metadata.get("n_samples_fit")
@@ -308,13 +376,24 @@ def check_metadata_values(
     if metadata["format_version"] > 1:
         fitted = metadata.get("fitted")
     else:  # format 1: the parameters were the fitted values
-        fitted = {"n_clusters_": params["n_clusters"], "top_p_": params["top_p"]}
+        fitted = {
+            "n_clusters_": params["n_clusters"],
+            "top_p_": params["top_p"],
+            "cluster_counts_": [params["n_clusters"]],
+        }
     k, top_p = check_fitted(params, fitted, n_samples)
+    counts = fitted["cluster_counts_"] if isinstance(fitted, dict) else None
+    if counts != ensemble_counts(k, params["cluster_scales"], n_samples):
+        refuse(
+            "field 'fitted.cluster_counts_'",
+            f"{describe(counts)} does not follow from cluster_scales={params['cluster_scales']} "
+            f"and n_clusters_={k}",
+        )
     check_embedder(metadata["embedder"], known_dimensions)
     check_text(metadata["data_fingerprint"], "data_fingerprint", _FINGERPRINT)
     if "package_version" in metadata:
         check_text(metadata["package_version"], "package_version")
-    return {"n_clusters_": k, "top_p_": top_p}
+    return {"n_clusters_": k, "top_p_": top_p, "n_fits": len(counts)}
 
 
 def check_params(params: object) -> dict[str, Any]:
@@ -391,10 +470,18 @@ def _close(value: object, expected: float) -> bool:
     return _is_finite_number(value) and math.isclose(value, expected, rel_tol=1e-9)
 
 
-def check_array_values(arrays: Mapping[str, np.ndarray], n_samples: int) -> None:
-    """Finite statistics in range, and counts consistent with the cluster sizes."""
+def check_array_values(arrays: Mapping[str, np.ndarray], n_samples: int, n_fits: int = 1) -> None:
+    """Finite statistics in range, and counts consistent with the cluster sizes.
+
+    Every calibration query is in one cluster of each of the ``n_fits`` k-means fits.
+    """
     for name in ("cluster_centers_", "accuracy_", "cost_", "global_accuracy_", "global_cost_"):
         _require(name, arrays[name], np.isfinite(arrays[name]), "finite values")
+    if "log_prices_" in arrays:
+        prices = arrays["log_prices_"]
+        _require("log_prices_", prices, np.isfinite(prices), "finite values")
+        falling = np.diff(prices) <= 0
+        _require("log_prices_", prices[1:], falling, "log prices that never rise with alpha")
     for name in ("accuracy_", "global_accuracy_"):
         scores = arrays[name]
         _require(name, scores, (scores >= 0) & (scores <= 1), "scores in [0, 1]")
@@ -413,9 +500,10 @@ def check_array_values(arrays: Mapping[str, np.ndarray], n_samples: int) -> None
         _require(name, counts, in_range, "counts between 0 and the cluster's size")
         totals = counts.sum(axis=0)
         _require(name, totals, totals >= 1, "every model measured on some query")
-    if int(sizes.sum()) != n_samples:
+    if int(sizes.sum()) != n_samples * n_fits:
         refuse(
-            "array 'cluster_sizes_'", f"sums to {int(sizes.sum())}, not n_samples_fit={n_samples}"
+            "array 'cluster_sizes_'",
+            f"sums to {int(sizes.sum())}, not n_samples_fit={n_samples} times {n_fits} fit(s)",
         )
 
 

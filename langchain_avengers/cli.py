@@ -180,10 +180,24 @@ def _add_router_options(parser: argparse.ArgumentParser) -> None:
         help="nearest clusters used (4; at most the number of clusters)",
     )
     parser.add_argument(
+        "--scoring",
+        choices=("utility", "minmax"),
+        default="utility",
+        help="expected accuracy minus a price of cost (default) or per-cluster min-max (the paper)",
+    )
+    parser.add_argument(
+        "--cluster-scales",
+        type=float,
+        nargs="+",
+        default=[0.5, 1.0, 2.0],
+        help="one k-means fit per scale, times the cluster count, averaged "
+        "(default 0.5 1 2; 1 = the paper's single fit)",
+    )
+    parser.add_argument(
         "--cost-scale",
         choices=("log", "linear"),
-        default="log",
-        help="normalise log cost (default) or raw cost (the paper)",
+        default="linear",
+        help="score raw cost (default, the paper) or log cost",
     )
     parser.add_argument("--random-state", type=int, default=0, help="k-means seed")
 
@@ -194,6 +208,8 @@ def _router_from_args(args: argparse.Namespace) -> ClusterRouter:
     return ClusterRouter(
         n_clusters=args.n_clusters,
         top_p=args.top_p,
+        scoring=args.scoring,
+        cluster_scales=tuple(args.cluster_scales),
         cost_scale=args.cost_scale,
         random_state=args.random_state,
         show_progress=True,
@@ -332,6 +348,22 @@ def _print_evaluation(evaluation: Evaluation) -> None:
     print(f"  cost-to-match  {pct(figures.cost_to_match, 'cost_to_match')} of the best cost")
     print(f"  cost-to-95%    {pct(figures.cost_to_95, 'cost_to_95')} of the best cost")
     print(f"  AIQ            {pct(figures.aiq)}")
+    _print_oracle_gap(evaluation)
+
+
+def _print_oracle_gap(evaluation: Evaluation) -> None:
+    gap = evaluation.oracle_gap()
+    print(
+        f"\noracle (cheapest top-scoring model per query): {100 * gap['oracle_accuracy']:.2f}%; "
+        f"it is {100 * gap['oracle_minus_router']:.2f} pp above the router's most accurate "
+        f"point and {100 * gap['oracle_minus_best_single']:.2f} pp above the best single model"
+    )
+    bench = evaluation.per_benchmark()
+    deltas = ", ".join(f"{b['benchmark']} {100 * b['delta']:+.2f}" for b in bench["benchmarks"])
+    print(
+        f"per benchmark at alpha={bench['alpha']:g} (the router's most accurate point within "
+        f"the best single model's cost), router minus {bench['best_single']} in pp: {deltas}"
+    )
 
 
 def cmd_route(args: argparse.Namespace) -> None:

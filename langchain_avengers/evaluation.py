@@ -200,6 +200,53 @@ class Evaluation:
         """Seed-averaged oracle (cheapest top-scoring model per query)."""
         return _mean_point("oracle", [s.oracle for s in self.splits])
 
+    def oracle_gap(self) -> dict[str, float]:
+        """How far the router and the best single model stay from the per-query oracle.
+
+        The oracle (cheapest top-scoring model per query) is the ceiling of any router; the
+        router's best is its most accurate alpha point (seed means).
+        """
+        oracle = self.oracle_mean()["accuracy"]
+        router = max(p["accuracy"] for p in self.curve_mean())
+        best = self.best_single_mean()["accuracy"]
+        return {
+            "oracle_accuracy": oracle,
+            "router_best_accuracy": router,
+            "best_single_accuracy": best,
+            "oracle_minus_router": oracle - router,
+            "oracle_minus_best_single": oracle - best,
+        }
+
+    def per_benchmark(self) -> dict[str, Any]:
+        """Per benchmark family, the router against the best single model at its cost.
+
+        The router point is the most accurate alpha whose seed-mean cost is at most the best
+        single model's (the acc@best-cost point of the mean curve; the cheapest alpha if none
+        is). Accuracies are seed means; ``delta`` = router minus best single model.
+        """
+        best = self.best_single_mean()
+        curve = self.curve_mean()
+        within = [i for i, p in enumerate(curve) if p["cost"] <= best["cost"]]
+        if within:
+            i = max(within, key=lambda j: (curve[j]["accuracy"], -curve[j]["cost"]))
+        else:
+            i = min(range(len(curve)), key=lambda j: curve[j]["cost"])
+        router = [_grouped_accuracy(s.curve[i].per_dataset) for s in self.splits]
+        single = [
+            _grouped_accuracy(next(p for p in s.singles if p.name == best["model"]).per_dataset)
+            for s in self.splits
+        ]
+        oracle = [_grouped_accuracy(s.oracle.per_dataset) for s in self.splits]
+        rows = []
+        for name in sorted(router[0]):
+            r, b, o = (
+                float(np.mean([g.get(name, np.nan) for g in x])) for x in (router, single, oracle)
+            )
+            rows.append(
+                {"benchmark": name, "router": r, "best_single": b, "oracle": o, "delta": r - b}
+            )
+        return {"alpha": self.alphas[i], "best_single": best["model"], "benchmarks": rows}
+
     def choose_alpha(
         self,
         *,
@@ -303,6 +350,8 @@ class Evaluation:
             "figures_reached": self.reached(),
             "best_single": {k: best[k] for k in ("model", "accuracy", "cost")},
             "oracle": {k: oracle[k] for k in ("accuracy", "cost")},
+            "oracle_gap": self.oracle_gap(),
+            "per_benchmark": self.per_benchmark(),
             "singles": [
                 {k: p[k] for k in ("model", "accuracy", "cost", "coverage")}
                 for p in self.singles_mean()

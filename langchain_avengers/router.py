@@ -4,6 +4,11 @@ Fitting: embed the calibration queries, k-means them, and keep every model's mea
 mean cost per query in every cluster. Routing: embed the query, take its ``top_p`` nearest
 clusters, min-max normalise accuracy and cost among the candidate models in each cluster, score
 ``alpha * acc~ + (1 - alpha) * (1 - cost~)``, sum over the clusters and pick the best model.
+
+That is the paper's recipe (``scoring="minmax", cluster_scales=(1.0,)``). The default instead
+averages several k-means fits and scores ``expected accuracy - price(alpha) * expected cost``
+(:mod:`langchain_avengers._scoring`), chosen on inner validation splits
+(``benchmarks/select_quality.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import numbers
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +28,13 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langchain_avengers._estimator import Estimator, check_fitted
+from langchain_avengers._scoring import (
+    ensemble_counts,
+    fit_kmeans_ensemble,
+    hull_breakpoints,
+    price_schedule,
+    utility_weights,
+)
 from langchain_avengers.embeddings import (
     WordLlamaEmbeddings,
     bounded_text,
@@ -78,7 +90,8 @@ class CandidateScore:
 
     model: str
     score: float
-    """Sum over the used clusters of ``alpha * acc~ + (1 - alpha) * (1 - cost~)``."""
+    """``expected accuracy - price * expected cost`` (``scoring="utility"``), or the sum over
+    the used clusters of ``alpha * acc~ + (1 - alpha) * (1 - cost~)`` (``"minmax"``)."""
     expected_accuracy: float
     """Mean score of the model on the used clusters' calibration queries."""
     expected_cost: float
@@ -104,7 +117,8 @@ class RoutingDecision:
     candidates: tuple[CandidateScore, ...]
     """Every candidate, best first."""
     clusters: tuple[ClusterMatch, ...]
-    """The clusters used, nearest first; empty for a query with no embeddable text."""
+    """The clusters used, nearest first within each k-means fit of the ensemble; empty for a
+    query with no embeddable text."""
 
     @property
     def chosen(self) -> CandidateScore:
@@ -116,11 +130,17 @@ class RoutingDecision:
         return asdict(self)
 
 
+def minmax_weights(alpha: float) -> tuple[float, float]:
+    """The paper's weights of the accuracy and cost parts: ``alpha`` and ``1 - alpha``."""
+    return alpha, 1.0 - alpha
+
+
 @dataclass(frozen=True)
 class BatchScores:
-    """Routing scores of many queries, linear in alpha so any alpha costs one multiply-add.
+    """Routing scores of many queries, so any alpha costs one multiply-add.
 
-    ``score(alpha) = alpha * accuracy_part + (1 - alpha) * cost_part``.
+    ``score(alpha) = w_acc * accuracy_part + w_cost * cost_part`` with
+    ``(w_acc, w_cost) = alpha_weights(alpha)``: ``(alpha, 1 - alpha)`` for the paper's score.
     """
 
     models: list[str]
@@ -128,10 +148,12 @@ class BatchScores:
     cost_part: np.ndarray
     expected_accuracy: np.ndarray
     expected_cost: np.ndarray
+    alpha_weights: Callable[[float], tuple[float, float]] = minmax_weights
 
     def scores(self, alpha: float) -> np.ndarray:
         """``(n_queries, n_candidates)`` routing scores at ``alpha``."""
-        return alpha * self.accuracy_part + (1.0 - alpha) * self.cost_part
+        w_acc, w_cost = self.alpha_weights(alpha)
+        return w_acc * self.accuracy_part + w_cost * self.cost_part
 
     def choose(self, alpha: float) -> np.ndarray:
         """Index of the chosen candidate per query; ties go to the cheaper model."""
@@ -169,13 +191,30 @@ class ClusterRouter(Estimator):
         Fitting warns when the clusters hold a median of fewer than 5 queries.
     top_p : int, default=4
         Nearest clusters whose scores are summed when routing (the paper's p); clamped at
-        fit to the number of clusters (``top_p_``).
+        fit to the number of clusters (``top_p_``), and per k-means fit of the ensemble to
+        its cluster count.
     embedder : Embeddings, default=None
         Any LangChain embeddings; ``None`` uses :class:`WordLlamaEmbeddings` (offline).
-    cost_scale : {"linear", "log"}, default="log"
-        Min-max normalise the logarithm of the mean cost (default), which keeps cheap models
-        apart when one model costs orders of magnitude more, or the cost itself (the paper).
-        Chosen on inner validation splits: ``benchmarks/select_defaults.py``.
+    scoring : {"utility", "minmax"}, default="utility"
+        How a model's expected accuracy and cost become a score. ``"utility"``: expected
+        accuracy minus a price times expected cost (USD per query), the price falling from
+        "any saving wins" at alpha = 0 to "accuracy only" at alpha = 1 through the prices at
+        which the router's choices for its calibration queries change (quantiles of those
+        breakpoints, fitted as ``log_prices_``), so accuracy and cost gaps keep their real
+        size and alpha moves evenly through the router's decisions. ``"minmax"``: the
+        paper's ``alpha * acc~ + (1 - alpha) * (1 - cost~)`` with both min-max normalised
+        per cluster among the candidates, which turns a tiny accuracy gap into a full point.
+        Chosen on inner validation splits: ``benchmarks/select_quality.py``.
+    cluster_scales : sequence of float, default=(0.5, 1.0, 2.0)
+        One k-means fit per scale, with ``round(scale * n_clusters_)`` clusters; a query's
+        expected accuracy and cost are the mean over the fits of its top-p clusters'
+        statistics. Averaging partitions of several sizes smooths the noise of small
+        clusters (it helped most on 150-600 calibration queries); ``(1.0,)`` is the paper's
+        single fit. Chosen on inner validation splits: ``benchmarks/select_quality.py``.
+    cost_scale : {"linear", "log"}, default="linear"
+        Score the mean cost itself (default; the total bill is what adds up over queries)
+        or its logarithm. With ``scoring="minmax"``, ``"log"`` keeps cheap models apart
+        when one model costs orders of magnitude more (``benchmarks/select_defaults.py``).
     cluster_weights : {"uniform", "softmax"}, default="uniform"
         Sum the top-p clusters equally (the paper) or weight them by
         ``softmax(beta * cosine similarity)`` (the reference code), rescaled to sum to top_p.
@@ -185,7 +224,7 @@ class ClusterRouter(Estimator):
         Pseudo-count pulling small clusters' statistics toward the model's pool-wide mean; 0
         uses raw cluster means (the paper).
     n_init : int, default=4
-        k-means restarts.
+        k-means restarts, per fit of the ensemble.
     random_state : int or None, default=0
         Seed of k-means.
     show_progress : bool, default=False
@@ -199,18 +238,24 @@ class ClusterRouter(Estimator):
         Nearest clusters used when routing: ``min(top_p, n_clusters_)``.
     models_ : list of str
         Model ids, the columns of the statistics.
-    cluster_centers_ : ndarray of shape (n_clusters_, n_features)
+    cluster_counts_ : ndarray of shape (n_fits,)
+        Clusters of each k-means fit of the ensemble (one per ``cluster_scales`` entry);
+        the rows of the cluster tables below are the fits' clusters, fit after fit.
+    cluster_centers_ : ndarray of shape (sum(cluster_counts_), n_features)
         Unit-norm k-means centroids.
-    accuracy_ : ndarray of shape (n_clusters_, n_models)
+    accuracy_ : ndarray of shape (sum(cluster_counts_), n_models)
         Mean score of each model on each cluster's queries.
-    cost_ : ndarray of shape (n_clusters_, n_models)
+    cost_ : ndarray of shape (sum(cluster_counts_), n_models)
         Mean USD per query of each model on each cluster's queries.
-    n_scored_ : ndarray of shape (n_clusters_, n_models)
+    n_scored_ : ndarray of shape (sum(cluster_counts_), n_models)
         Queries with a measured score, per cluster and model.
-    n_costed_ : ndarray of shape (n_clusters_, n_models)
+    n_costed_ : ndarray of shape (sum(cluster_counts_), n_models)
         Queries with a known cost, per cluster and model.
-    cluster_sizes_ : ndarray of shape (n_clusters_,)
+    cluster_sizes_ : ndarray of shape (sum(cluster_counts_),)
         Calibration queries per cluster.
+    log_prices_ : ndarray of shape (101,)
+        Log price of one USD (per query) in accuracy at alpha = 0, 0.01, ..., 1, used by
+        ``scoring="utility"`` (of log cost when ``cost_scale="log"``).
     global_accuracy_, global_cost_ : ndarray of shape (n_models,)
         Pool-wide mean score and cost per query of each model.
     n_features_in_ : int
@@ -235,7 +280,9 @@ class ClusterRouter(Estimator):
         top_p: int = 4,
         *,
         embedder: Embeddings | None = None,
-        cost_scale: Literal["linear", "log"] = "log",
+        scoring: Literal["utility", "minmax"] = "utility",
+        cluster_scales: Sequence[float] = (0.5, 1.0, 2.0),
+        cost_scale: Literal["linear", "log"] = "linear",
         cluster_weights: Literal["uniform", "softmax"] = "uniform",
         beta: float = 9.0,
         shrinkage: float = 0.0,
@@ -246,6 +293,8 @@ class ClusterRouter(Estimator):
         self.n_clusters = n_clusters
         self.top_p = top_p
         self.embedder = embedder
+        self.scoring = scoring
+        self.cluster_scales = cluster_scales
         self.cost_scale = cost_scale
         self.cluster_weights = cluster_weights
         self.beta = beta
@@ -279,17 +328,14 @@ class ClusterRouter(Estimator):
         _require_measured(data.models, data.costs, "cost")
         self._norm_cache: _NormCache = OrderedDict()
         vectors = self._fit_embeddings(data, embeddings)
-        from sklearn.cluster import KMeans  # imported here: scikit-learn costs ~1 s to import
-
-        kmeans = KMeans(
-            n_clusters=n_clusters, n_init=self.n_init, random_state=self.random_state
-        ).fit(vectors)
-        labels = kmeans.labels_
+        counts = ensemble_counts(n_clusters, self.cluster_scales, len(data))
+        centers, labels = fit_kmeans_ensemble(vectors, counts, self.n_init, self.random_state)
         self.n_clusters_ = n_clusters
         self.top_p_ = top_p
         self.models_ = list(data.models)
-        self.cluster_centers_ = normalize_rows(kmeans.cluster_centers_)
-        self.cluster_sizes_ = np.bincount(labels, minlength=n_clusters)
+        self.cluster_counts_ = np.asarray(counts, dtype=np.int64)
+        self.cluster_centers_ = normalize_rows(centers)
+        self.cluster_sizes_ = np.bincount(labels.ravel(), minlength=len(centers))
         self.global_accuracy_, self.n_scored_, self.accuracy_ = self._cluster_means(
             data.scores, labels, "score"
         )
@@ -300,9 +346,18 @@ class ClusterRouter(Estimator):
         self.embedder_id_ = embedder_identity(self.get_embedder())
         self.data_fingerprint_ = data.fingerprint()
         self.n_samples_fit_ = len(data)
+        self.log_prices_ = self._fit_price_schedule(vectors)
         self._warn_if_clusters_are_small()
-        _warn_if_barely_measured(self.models_, self.n_scored_.sum(axis=0))
+        # every query is in one cluster of each k-means fit: count it once
+        _warn_if_barely_measured(self.models_, self.n_scored_.sum(axis=0) // len(counts))
         return self
+
+    def _fit_price_schedule(self, vectors: np.ndarray) -> np.ndarray:
+        """Alpha -> log price table from where the calibration queries' best choice changes."""
+        all_models = tuple(range(len(self.models_)))
+        batch = self._score_vectors(vectors, all_models, self.top_p_, parts=False)
+        cost = self._cost_term(batch.expected_cost)
+        return price_schedule(hull_breakpoints(batch.expected_accuracy, cost))
 
     def _validate_params(self, n_samples: int) -> tuple[int, int]:
         """Check the parameters for ``n_samples`` queries; the cluster count and top_p to fit."""
@@ -325,6 +380,15 @@ class ClusterRouter(Estimator):
                 f"cost_scale must be 'linear' or 'log', got {self.cost_scale!r}",
             ),
             (
+                self.scoring in ("utility", "minmax"),
+                f"scoring must be 'utility' or 'minmax', got {self.scoring!r}",
+            ),
+            (
+                _is_scale_list(self.cluster_scales),
+                "cluster_scales must be a non-empty sequence of positive numbers (cluster "
+                f"counts relative to n_clusters), got {self.cluster_scales!r}",
+            ),
+            (
                 self.cluster_weights in ("uniform", "softmax"),
                 f"cluster_weights must be 'uniform' or 'softmax', got {self.cluster_weights!r}",
             ),
@@ -337,7 +401,7 @@ class ClusterRouter(Estimator):
 
     def _warn_if_clusters_are_small(self) -> None:
         """One warning when the median cluster holds fewer queries than statistics need."""
-        median = float(np.median(self.cluster_sizes_))
+        median = float(np.median(self._base_fit_sizes()))
         if median >= MIN_MEDIAN_CLUSTER_SIZE:
             return
         n, k, auto = self.n_samples_fit_, self.n_clusters_, auto_n_clusters(self.n_samples_fit_)
@@ -351,6 +415,13 @@ class ClusterRouter(Estimator):
             UserWarning,
             stacklevel=3,
         )
+
+    def _base_fit_sizes(self) -> np.ndarray:
+        """Cluster sizes of the ensemble's fit closest to ``n_clusters_`` clusters."""
+        counts = self.cluster_counts_
+        base = int(np.argmin(np.abs(counts - self.n_clusters_)))
+        start = int(counts[:base].sum())
+        return self.cluster_sizes_[start : start + counts[base]]
 
     def _fit_embeddings(self, data: CalibrationData, embeddings: np.ndarray | None) -> np.ndarray:
         if embeddings is None:
@@ -369,14 +440,22 @@ class ClusterRouter(Estimator):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pool-wide means, counts and (shrunk) cluster means of one statistic.
 
-        Means run over the queries with the statistic for some model, unmeasured cells
-        filled with the model's expected value (:func:`_fill_unmeasured`).
+        ``labels`` has one row per k-means fit of the ensemble, indexing the stacked cluster
+        rows. Means run over the queries with the statistic for some model, unmeasured cells
+        filled with the model's expected value (:func:`_fill_unmeasured`, within each fit's
+        partition, averaged over the fits).
         """
-        onehot = np.zeros((len(labels), self.n_clusters_))
-        onehot[np.arange(len(labels)), labels] = 1.0
+        labels = np.atleast_2d(labels)
+        fits = []
+        for row in labels:
+            one = np.zeros((labels.shape[1], len(self.cluster_centers_)))
+            one[np.arange(labels.shape[1]), row] = 1.0
+            fits.append(one)
+        onehot = np.sum(fits, axis=0)
         measured = ~np.isnan(values)
         covered = measured.any(axis=1)
-        filled = np.where(covered[:, None], _fill_unmeasured(values, onehot, what), 0.0)
+        expected = np.mean([_fill_unmeasured(values, one, what) for one in fits], axis=0)
+        filled = np.where(covered[:, None], expected, 0.0)
         sums = onehot.T @ filled
         counts = onehot.T @ measured.astype(float)
         rows = (onehot.T @ covered.astype(float))[:, None]
@@ -441,7 +520,7 @@ class ClusterRouter(Estimator):
             clusters=tuple(
                 ClusterMatch(cluster=int(c), similarity=float(s), weight=float(w))
                 for c, s, w in zip(clusters[0], sims[0], weights[0], strict=True)
-                if c < self.n_clusters_
+                if c < len(self.cluster_centers_)
             ),
         )
 
@@ -517,18 +596,42 @@ class ClusterRouter(Estimator):
         candidates: tuple[int, ...],
         top_p: int,
         nearest: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        *,
+        parts: bool = True,
     ) -> BatchScores:
+        """Expected accuracy and cost of the candidates, and (``parts``) the score parts."""
         clusters, _, weights = nearest or self._nearest_clusters(vectors, top_p)
         accuracy, cost, acc_norm, cost_norm = self._candidate_tables(candidates)
         w = weights[:, :, None]
         total = weights.sum(axis=1, keepdims=True)
+        expected_accuracy = (w * accuracy[clusters]).sum(axis=1) / total
+        expected_cost = (w * cost[clusters]).sum(axis=1) / total
+        models = [self.models_[j] for j in candidates]
+        if not parts:
+            empty = np.empty((len(vectors), 0))
+            return BatchScores(models, empty, empty, expected_accuracy, expected_cost)
+        if self.scoring == "utility":
+            return BatchScores(
+                models=models,
+                accuracy_part=expected_accuracy,
+                cost_part=-self._cost_term(expected_cost),
+                expected_accuracy=expected_accuracy,
+                expected_cost=expected_cost,
+                alpha_weights=functools.partial(utility_weights, log_prices=self.log_prices_),
+            )
         return BatchScores(
-            models=[self.models_[j] for j in candidates],
+            models=models,
             accuracy_part=(w * acc_norm[clusters]).sum(axis=1),
             cost_part=(w * (1.0 - cost_norm[clusters])).sum(axis=1),
-            expected_accuracy=(w * accuracy[clusters]).sum(axis=1) / total,
-            expected_cost=(w * cost[clusters]).sum(axis=1) / total,
+            expected_accuracy=expected_accuracy,
+            expected_cost=expected_cost,
         )
+
+    def _cost_term(self, expected_cost: np.ndarray) -> np.ndarray:
+        """Cost as the utility score prices it: USD per query, or its log (``cost_scale``)."""
+        if self.cost_scale == "log":
+            return np.log(np.maximum(expected_cost, _cost_floor(self.cost_)))
+        return expected_cost
 
     def _as_vectors(self, queries: Sequence[Any] | np.ndarray) -> np.ndarray:
         check_fitted(self)
@@ -575,25 +678,31 @@ class ClusterRouter(Estimator):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Top-p cluster indices, similarities and weights; a zero vector gets the pool row.
 
-        The pool row (index ``n_clusters_``) holds pool-wide statistics, so a query with no
-        embeddable text is routed on what is known about the whole calibration set.
+        Each k-means fit of the ensemble contributes its own top-p clusters (at most its
+        cluster count) with weights summing to ``top_p / n_fits``, so a single fit weighs
+        each cluster 1 as in the paper. The pool row (the row after the clusters) holds
+        pool-wide statistics, so a query with no embeddable text is routed on what is known
+        about the whole calibration set.
         """
         sims = vectors @ self.cluster_centers_.T
-        top = np.argpartition(-sims, top_p - 1, axis=1)[:, :top_p]
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        top_sims = np.take_along_axis(top_sims, order, axis=1)
+        found = []
+        start = 0
+        for count in self.cluster_counts_:
+            top, top_sims = _top_k(sims[:, start : start + count], min(top_p, int(count)))
+            found.append((top + start, top_sims, self._cluster_weights(top_sims, top_p)))
+            start += int(count)
+        top, top_sims, weights = (np.hstack(arrays) for arrays in zip(*found, strict=True))
+        top[~np.any(vectors, axis=1)] = len(self.cluster_centers_)
+        return top, top_sims, weights
+
+    def _cluster_weights(self, top_sims: np.ndarray, top_p: int) -> np.ndarray:
+        """Weights of one fit's nearest clusters, summing to ``top_p / n_fits`` per query."""
         if self.cluster_weights == "softmax":
-            logits = self.beta * (top_sims - top_sims[:, :1])
-            weights = np.exp(logits)
-            weights *= top_p / weights.sum(axis=1, keepdims=True)
+            weights = np.exp(self.beta * (top_sims - top_sims[:, :1]))
         else:
             weights = np.ones_like(top_sims)
-        empty = ~np.any(vectors, axis=1)
-        top[empty] = self.n_clusters_
-        weights[empty] = 1.0
-        return top, top_sims, weights
+        share = top_p / len(self.cluster_counts_)
+        return weights * (share / weights.sum(axis=1, keepdims=True))
 
     def _candidate_tables(
         self, candidates: tuple[int, ...]
@@ -767,6 +876,24 @@ def _check_alpha(alpha: float) -> float:
         msg = f"alpha must be in [0, 1], got {alpha!r}"
         raise ValueError(msg)
     return float(alpha)
+
+
+def _is_scale_list(value: object) -> bool:
+    """A non-empty sequence (not a string) of finite positive numbers."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        return False
+    return all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < float(v) < np.inf
+        for v in value
+    )
+
+
+def _top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's ``k`` largest entries, largest first."""
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    top_sims = np.take_along_axis(sims, top, axis=1)
+    order = np.argsort(-top_sims, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
 
 
 def _minmax_rows(table: np.ndarray, constant: float) -> np.ndarray:

@@ -65,7 +65,8 @@ def test_fit_writes_a_router_equal_to_the_api_one(
     loaded = ClusterRouter.load(out)
     direct = ClusterRouter(n_clusters=4, top_p=2).fit(small_jsonl)
     assert loaded.data_fingerprint_ == direct.data_fingerprint_
-    assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (4, 2, "log")
+    assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (4, 2, "linear")
+    assert (loaded.scoring, loaded.cluster_scales) == ("utility", (0.5, 1.0, 2.0))
     queries = list(DEMO_QUERIES)
     for alpha in (0.0, 0.3, 1.0):
         assert loaded.route_batch(queries, alpha) == direct.route_batch(queries, alpha)
@@ -85,19 +86,19 @@ def test_fit_options_reach_the_router(
         "--top-p",
         "1",
         "--cost-scale",
-        "linear",
+        "log",
+        "--scoring",
+        "minmax",
+        "--cluster-scales",
+        "1",
         "--random-state",
         "5",
     ]
     assert main(args) == 0
     capsys.readouterr()
     params = json.loads((out / "router.json").read_text())["params"]
-    assert [params[k] for k in ("n_clusters", "top_p", "cost_scale", "random_state")] == [
-        3,
-        1,
-        "linear",
-        5,
-    ]
+    keys = ("n_clusters", "top_p", "cost_scale", "scoring", "cluster_scales", "random_state")
+    assert [params[k] for k in keys] == [3, 1, "log", "minmax", [1.0], 5]
 
 
 def test_route_prints_the_choice_and_every_candidate(
@@ -119,7 +120,7 @@ def test_route_json(router_dir: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert decision["model"] == ClusterRouter.load(router_dir).route(query, 1.0).model
     assert decision["alpha"] == 1.0
     assert {c["model"] for c in decision["candidates"]} == MODELS
-    assert len(decision["clusters"]) == 2
+    assert len(decision["clusters"]) == 2 * 3  # top_p=2 in each of the 3 k-means fits
 
 
 def test_route_restricted_to_some_models(
@@ -209,6 +210,16 @@ def test_evaluate_plot_and_text_report(
     assert "| router α=0.5 |" in out
     for figure in ("acc@best-cost", "cost-to-match", "cost-to-95%", "AIQ"):
         assert figure in out
+    api = evaluate_router(
+        small_jsonl, ClusterRouter(n_clusters=4, top_p=2), alphas=[0, 0.5, 1], seeds=[0, 1]
+    )
+    gap = api.oracle_gap()
+    assert f"{100 * gap['oracle_minus_router']:.2f} pp above the router's most accurate" in out
+    bench = api.per_benchmark()
+    line = next(x for x in out.splitlines() if x.startswith("per benchmark at alpha="))
+    assert [b["benchmark"] for b in bench["benchmarks"]] == ["arith", "capitals", "code"]
+    for b in bench["benchmarks"]:
+        assert f"{b['benchmark']} {100 * b['delta']:+.2f}" in line
 
 
 def evaluate_args(small_jsonl: Path, *budget: str) -> list[str]:

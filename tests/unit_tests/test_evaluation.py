@@ -573,7 +573,10 @@ def test_evaluate_router_matches_an_independent_recomputation(
     small_jsonl: Path, keyword_embeddings, models: list[str]
 ) -> None:
     data = CalibrationData.from_records(load_records(small_jsonl), models=models)
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    # one k-means fit, so its 3 clusters are the 3 datasets the recomputation uses
+    router = ClusterRouter(
+        n_clusters=3, top_p=1, cluster_scales=(1.0,), embedder=keyword_embeddings
+    )
     evaluation = evaluate_router(data, router, alphas=[0.0, 1.0], seeds=[0, 1])
     assert [s.seed for s in evaluation.splits] == [0, 1]
     for split in evaluation.splits:
@@ -742,3 +745,33 @@ def test_every_seed_failing_is_one_clear_error(small_jsonl: Path, keyword_embedd
         f"evaluation: none of the 2 seeds could be evaluated; seed {in_test[0]}: "
         "model(s) ['acme/lucky'] have no score in the 63 training queries of this split"
     )
+
+
+def test_oracle_gap_and_per_benchmark_picture(small_jsonl: Path, keyword_embeddings) -> None:
+    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    evaluation = evaluate_router(small_jsonl, router, alphas=[0.0, 0.5, 1.0], seeds=[0, 1])
+    gap = evaluation.oracle_gap()
+    curve = evaluation.curve_mean()
+    oracle = evaluation.oracle_mean()["accuracy"]
+    best = evaluation.best_single_mean()
+    assert gap["router_best_accuracy"] == max(p["accuracy"] for p in curve)
+    assert gap["oracle_minus_router"] == pytest.approx(oracle - gap["router_best_accuracy"])
+    assert gap["oracle_minus_best_single"] == pytest.approx(oracle - best["accuracy"])
+    assert gap["oracle_minus_router"] >= 0  # nothing beats the per-query oracle
+
+    picture = evaluation.per_benchmark()
+    point = next(p for p in curve if p["alpha"] == picture["alpha"])
+    assert point["cost"] <= best["cost"]
+    assert picture["best_single"] == best["model"]
+    i = evaluation.alphas.index(picture["alpha"])
+    for row in picture["benchmarks"]:
+        router_acc = np.mean([s.curve[i].per_dataset[row["benchmark"]] for s in evaluation.splits])
+        single = [next(p for p in s.singles if p.name == best["model"]) for s in evaluation.splits]
+        single_acc = np.mean([p.per_dataset[row["benchmark"]] for p in single])
+        assert row["router"] == pytest.approx(router_acc)
+        assert row["best_single"] == pytest.approx(single_acc)
+        assert row["delta"] == pytest.approx(router_acc - single_acc)
+        assert row["oracle"] >= max(router_acc, single_acc) - 1e-12
+    report = evaluation.to_dict()
+    assert report["oracle_gap"] == gap
+    assert report["per_benchmark"] == picture

@@ -48,8 +48,14 @@ _FITTED: list[ClusterRouter] = []
 @pytest.fixture
 def fitted(small_jsonl: Path, keyword_embeddings) -> ClusterRouter:
     """A router of its own for each test (fitted once: k-means is most of this file's time)."""
-    if not _FITTED:
-        router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings)
+    if not _FITTED:  # one k-means fit, so shapes below are (4, ...) and every format holds it
+        router = ClusterRouter(
+            n_clusters=4,
+            top_p=2,
+            scoring="minmax",
+            cluster_scales=(1.0,),
+            embedder=keyword_embeddings,
+        )
         _FITTED.append(router.fit(small_jsonl))
     return copy.deepcopy(_FITTED[0])
 
@@ -66,7 +72,7 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     arrays = saved / meta["arrays"]["file"]
     assert sorted(p.name for p in saved.iterdir()) == [".router.lock", arrays.name, "router.json"]
     assert meta["format"] == "langchain-avengers/cluster-router"
-    assert meta["format_version"] == 3
+    assert meta["format_version"] == 4
     assert meta["package_version"] == langchain_avengers.__version__
     assert meta["embedder"] == {"identity": "tests/keyword-embeddings-4", "dimension": 4}
     assert meta["models"] == ["acme/tiny", "acme/medium", "acme/large"]
@@ -74,14 +80,15 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     assert meta["data_fingerprint"] == CalibrationData.from_path(small_jsonl).fingerprint()
     assert meta["params"]["n_clusters"] == 4
     assert meta["params"]["top_p"] == 2
-    assert meta["params"]["cost_scale"] == "log"
-    assert meta["fitted"] == {"n_clusters_": 4, "top_p_": 2}
+    assert meta["params"]["cost_scale"] == "linear"
+    assert (meta["params"]["scoring"], meta["params"]["cluster_scales"]) == ("minmax", [1.0])
+    assert meta["fitted"] == {"n_clusters_": 4, "top_p_": 2, "cluster_counts_": [4]}
     assert "embedder" not in meta["params"]  # an object: recorded by identity, never pickled
     digest = hashlib.sha256(arrays.read_bytes()).hexdigest()
     assert meta["arrays"] == {"file": f"arrays-{digest[:16]}.npz", "sha256": digest}
 
     with zipfile.ZipFile(arrays) as archive:
-        expected = [*ARRAYS, "metadata_sha256"]
+        expected = [*ARRAYS, "log_prices_", "metadata_sha256"]
         assert sorted(archive.namelist()) == sorted(f"{name}.npy" for name in expected)
     with np.load(arrays, allow_pickle=False) as npz:
         for name in ARRAYS:
@@ -175,7 +182,7 @@ def test_automatic_cluster_count_round_trips(
     path = fitted.save(tmp_path / "auto")
     meta = read_metadata(path)
     assert (meta["params"]["n_clusters"], meta["params"]["top_p"]) == ("auto", 12)
-    assert meta["fitted"] == {"n_clusters_": 9, "top_p_": 9}
+    assert meta["fitted"] == {"n_clusters_": 9, "top_p_": 9, "cluster_counts_": [5, 9, 18]}
     loaded = ClusterRouter.load(path, embedder=keyword_embeddings)
     assert (loaded.n_clusters, loaded.top_p, loaded.n_clusters_, loaded.top_p_) == (
         "auto",
@@ -187,30 +194,86 @@ def test_automatic_cluster_count_round_trips(
 
 
 def as_old_format(path: Path, version: int) -> None:
-    """Turn a saved router into a format 1 or 2 one: ``arrays.npz``, and no ``fitted`` in 1."""
-    meta = read_metadata(path)
-    arrays_file(path).rename(path / "arrays.npz")
-    meta["arrays"]["file"] = "arrays.npz"
-    meta["format_version"] = version
-    if version == 1:
-        del meta["fitted"]
-    (path / "router.json").write_text(json.dumps(meta))
-    reseal(path)
+    """Turn a saved single-fit router into a format 1, 2 or 3 one.
+
+    Formats before 4 have no ensemble or utility score (no ``scoring``, ``cluster_scales``,
+    ``fitted.cluster_counts_`` nor ``log_prices_``); formats 1 and 2 keep ``arrays.npz``, and
+    format 1 has no ``fitted``.
+    """
+
+    def older(meta: dict) -> None:
+        del meta["params"]["scoring"], meta["params"]["cluster_scales"]
+        del meta["fitted"]["cluster_counts_"]
+        meta["format_version"] = version
+        if version == 1:
+            del meta["fitted"]
+
+    reseal(path, older, lambda arrays: arrays.pop("log_prices_"))
+    if version < 3:
+        meta = read_metadata(path)
+        arrays_file(path).rename(path / "arrays.npz")
+        meta["arrays"]["file"] = "arrays.npz"
+        (path / "router.json").write_text(json.dumps(meta))
+        reseal(path)
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_older_formats_still_load(
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_older_formats_still_load_as_single_fit_minmax_routers(
     saved: Path, fitted: ClusterRouter, keyword_embeddings, version: int
 ) -> None:
     as_old_format(saved, version)
     loaded = ClusterRouter.load(saved, embedder=keyword_embeddings)
     assert (loaded.n_clusters_, loaded.top_p_) == (4, 2)
+    assert (loaded.scoring, loaded.cluster_scales, list(loaded.cluster_counts_)) == (
+        "minmax",
+        (1.0,),
+        [4],
+    )
     assert loaded.route_batch(TEXTS, 0.5) == fitted.route_batch(TEXTS, 0.5)
+
+
+def test_an_ensemble_router_round_trips(
+    small_jsonl: Path, tmp_path: Path, keyword_embeddings
+) -> None:
+    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    meta = read_metadata(router.save(tmp_path / "ensemble"))
+    assert meta["params"]["scoring"] == "utility"
+    assert meta["params"]["cluster_scales"] == [0.5, 1.0, 2.0]
+    assert meta["fitted"]["cluster_counts_"] == [2, 4, 8]
+    loaded = ClusterRouter.load(tmp_path / "ensemble", embedder=keyword_embeddings)
+    np.testing.assert_array_equal(loaded.log_prices_, router.log_prices_)
+    assert loaded.cluster_scales == (0.5, 1.0, 2.0)
+    for alpha in (0.0, 0.3, 0.7, 1.0):
+        assert loaded.route_batch(TEXTS, alpha) == router.route_batch(TEXTS, alpha)
+
+
+@pytest.mark.parametrize(
+    ("change", "change_arrays", "expected"),
+    [
+        (lambda m: m["fitted"].update(cluster_counts_=[2, 4, 7]), None, "does not follow from"),
+        (lambda m: m["params"].update(cluster_scales=[1.0]), None, "does not follow from"),
+        (lambda m: m["params"].update(cluster_scales=[]), None, "'params.cluster_scales'"),
+        (lambda m: m["params"].update(scoring="best"), None, "'params.scoring'"),
+        (lambda m: m["fitted"].update(cluster_counts_="x"), None, "'fitted.cluster_counts_'"),
+        (None, lambda a: a.update(log_prices_=a["log_prices_"][::-1].copy()), "never rise"),
+        (None, lambda a: a["log_prices_"].__setitem__(3, np.nan), "finite values"),
+    ],
+    ids=["counts", "scales", "no-scales", "scoring", "counts-type", "rising", "nan-price"],
+)
+def test_forged_ensemble_fields_are_refused(
+    small_jsonl: Path, tmp_path: Path, keyword_embeddings, change, change_arrays, expected
+) -> None:
+    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    path = router.save(tmp_path / "ensemble")
+    reseal(path, change or (lambda m: None), change_arrays or (lambda a: None))
+    with pytest.raises(RouterFileError, match=expected):
+        ClusterRouter.load(path, embedder=keyword_embeddings)
 
 
 def test_the_bundled_router_still_loads() -> None:
     router = load_default_router()
-    assert (router.n_clusters, router.n_clusters_, router.top_p_) == (60, 60, 4)
+    assert (router.n_clusters, router.n_clusters_, router.top_p_) == ("auto", 60, 4)
+    assert router.cluster_counts_.tolist() == [30, 60, 120]  # the ensemble of the default
     assert router.route("What is the capital of France?", 0.5).top_p == 4
 
 
@@ -395,12 +458,12 @@ def test_saving_over_an_existing_router_replaces_it(
     first = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
     assert first.save(path) == path
     old_arrays = arrays_file(path)
-    second = ClusterRouter(n_clusters=3, top_p=1, cost_scale="linear", embedder=keyword_embeddings)
+    second = ClusterRouter(n_clusters=3, top_p=1, cost_scale="log", embedder=keyword_embeddings)
     second.fit(small_jsonl).save(path)
 
     loaded = ClusterRouter.load(path, embedder=keyword_embeddings)
-    assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (3, 1, "linear")
-    assert loaded.cluster_centers_.shape == (3, 4)
+    assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (3, 1, "log")
+    assert loaded.cluster_centers_.shape == (2 + 3 + 6, 4)  # the ensemble's three fits
     assert [p.name for p in tmp_path.iterdir()] == ["router"]  # no staging or backup left
     assert sorted(p.name for p in path.iterdir()) == own_files(path)
     assert not old_arrays.exists()
@@ -428,7 +491,7 @@ def test_saving_over_a_format_2_router_keeps_other_files(
     as_old_format(saved, 2)
     (saved / "NOTES.md").write_text("notes")
     fitted.save(saved)
-    assert read_metadata(saved)["format_version"] == 3
+    assert read_metadata(saved)["format_version"] == 4
     assert sorted(p.name for p in saved.iterdir()) == sorted([*own_files(saved), "NOTES.md"])
     ClusterRouter.load(saved, embedder=keyword_embeddings)
 

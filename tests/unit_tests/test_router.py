@@ -49,6 +49,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a med
 
 BIG, MID, SMALL = "m-big", "m-mid", "m-small"
 E1, E2, E3 = np.eye(3)
+PAPER = {"scoring": "minmax", "cluster_scales": (1.0,)}
+"""The paper's score on one k-means fit: what the hand-worked tables below check."""
 QUERY_12 = np.array([1.0, 0.5, 0.2])  # nearest e1, then e2, then e3
 SIMS_12 = np.array([1.0, 0.5, 0.2]) / math.sqrt(1.29)
 
@@ -99,7 +101,7 @@ def three_group_data() -> tuple[list[CalibrationRecord], np.ndarray]:
 
 def fit_three_groups(**params: object) -> ClusterRouter:
     rows, vectors = three_group_data()
-    params = {"n_clusters": 3, "top_p": 2, "cost_scale": "linear", **params}
+    params = {"n_clusters": 3, "top_p": 2, "cost_scale": "linear", **PAPER, **params}
     return ClusterRouter(**params).fit(rows, embeddings=vectors)
 
 
@@ -231,7 +233,9 @@ def test_a_model_never_measured_in_a_cluster_gets_its_expected_statistics_there(
         else record(r.query, {BIG: 1, MID: r.records[MID]}, {BIG: 0.01, MID: r.cost_of(MID)})
         for r in rows
     ]
-    router = ClusterRouter(n_clusters=3, top_p=1, cost_scale="linear")
+    router = ClusterRouter(  # one partition: the statistics below are per cluster
+        n_clusters=3, top_p=1, cost_scale="linear", scoring="minmax", cluster_scales=(1.0,)
+    )
     with pytest.warns(UserWarning, match=r"m-small \(8 scored\) have a score on fewer than 10"):
         router.fit(rows, embeddings=vectors)
     c3 = cluster_of(router, 2)
@@ -277,7 +281,9 @@ def test_fully_measured_statistics_are_the_raw_means() -> None:
         for i, (s, c) in enumerate(zip(scores, costs, strict=True))
     ]
     vectors = rng.normal(size=(40, 3))
-    router = ClusterRouter(n_clusters=4, top_p=2).fit(rows, embeddings=vectors)
+    router = ClusterRouter(
+        n_clusters=4, top_p=2, scoring="minmax", cluster_scales=(1.0,)
+    ).fit(rows, embeddings=vectors)
     labels = np.argmax(normalize_rows(vectors) @ router.cluster_centers_.T, axis=1)
     for k in range(4):
         np.testing.assert_allclose(router.accuracy_[k], scores[labels == k].mean(axis=0))
@@ -324,13 +330,6 @@ def test_log_and_linear_differ_on_the_mid_model() -> None:
     assert linear[SMALL] == log[SMALL] == pytest.approx(2.0)
 
 
-def test_default_cost_scale_is_log() -> None:
-    assert ClusterRouter().cost_scale == "log"
-    rows, vectors = three_group_data()
-    router = ClusterRouter(n_clusters=3, top_p=2).fit(rows, embeddings=vectors)
-    assert scores_of(router.route(QUERY_12, 0.4)) == pytest.approx(summed(log_x, [0, 1], 0.4))
-
-
 def test_every_single_cluster_by_hand() -> None:
     router = fit_three_groups(top_p=1)
     for axis, query in enumerate([[1, 0.1, 0.05], [0.1, 1, 0.05], [0.05, 0.1, 1]]):
@@ -345,9 +344,8 @@ def test_log_cost_floor_for_free_models() -> None:
         record(f"q{i}", {BIG: 1, MID: 0.5, SMALL: 0}, {BIG: 0.01, MID: 0.001, SMALL: 0.0})
         for i in range(3)
     ]
-    vectors = np.tile(E1, (3, 1))
-    linear = ClusterRouter(n_clusters=1, top_p=1, cost_scale="linear").fit(rows, embeddings=vectors)
-    log = ClusterRouter(n_clusters=1, top_p=1, cost_scale="log").fit(rows, embeddings=vectors)
+    linear = one_cluster_router(rows)
+    log = one_cluster_router(rows, cost_scale="log")
     # linear: cost~ mid = 0.001 / 0.01 = 0.1 ; log: floor 1e-4, so (log 1e-3 - log 1e-4) / 2 = 0.5
     assert scores_of(linear.route(E1, 0.0)) == pytest.approx({BIG: 0.0, MID: 0.9, SMALL: 1.0})
     assert scores_of(log.route(E1, 0.0)) == pytest.approx({BIG: 0.0, MID: 0.5, SMALL: 1.0})
@@ -469,7 +467,7 @@ def test_empty_candidate_set_is_a_value_error() -> None:
 
 def one_cluster_router(rows: list[CalibrationRecord], **params: object) -> ClusterRouter:
     vectors = np.tile(E1, (len(rows), 1))
-    params = {"n_clusters": 1, "top_p": 1, "cost_scale": "linear", **params}
+    params = {"n_clusters": 1, "top_p": 1, "cost_scale": "linear", **PAPER, **params}
     return ClusterRouter(**params).fit(rows, embeddings=vectors)
 
 
@@ -555,7 +553,10 @@ def test_route_batch_on_texts_agrees_with_route(small_jsonl: Path, keyword_embed
 def test_text_queries_route_by_topic(small_jsonl: Path, keyword_embeddings) -> None:
     # small.jsonl per dataset (tiny / medium / large): arith acc 0.30 / 0.77 / 0.93,
     # capitals 0.933 / 0.897 / 0.933 (tiny ties large), code 0.31 / 0.65 / 0.88.
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings).fit(small_jsonl)
+    # one fit of 3 clusters, one per topic (the ensemble's 2-cluster fit would merge two)
+    router = ClusterRouter(
+        n_clusters=3, top_p=1, cluster_scales=(1.0,), embedder=keyword_embeddings
+    ).fit(small_jsonl)
     arith = "What is 12 plus 30? Answer with a number."
     capital = "What is the capital city of Spain?"
     code = "Write a Python function that reverses a list."
@@ -586,6 +587,8 @@ PARAM_NAMES = {
     "n_init",
     "random_state",
     "show_progress",
+    "scoring",
+    "cluster_scales",
 }
 
 
@@ -604,9 +607,10 @@ def test_get_params_set_params_and_clone(keyword_embeddings) -> None:
     assert params["n_clusters"] == 7
     assert params["top_p"] == 4
     assert params["embedder"] is keyword_embeddings
-    assert params["cost_scale"] == "log"
-    assert router.set_params(top_p=2, cost_scale="linear") is router
-    assert (router.top_p, router.cost_scale) == (2, "linear")
+    assert (params["cost_scale"], params["scoring"]) == ("linear", "utility")
+    assert params["cluster_scales"] == (0.5, 1.0, 2.0)
+    assert router.set_params(top_p=2, cost_scale="log") is router
+    assert (router.top_p, router.cost_scale) == (2, "log")
     copy = clone(router)
     assert copy is not router
     assert copy.get_params()["top_p"] == 2
@@ -652,6 +656,8 @@ def test_fit_returns_self_and_fitted_attributes_end_with_underscore() -> None:
         "embedder_id_",
         "data_fingerprint_",
         "n_samples_fit_",
+        "cluster_counts_",
+        "log_prices_",
     }
     assert router.get_params()["n_clusters"] == 3  # fitting does not touch parameters
 
@@ -764,8 +770,9 @@ def test_auto_is_the_default_and_stays_a_parameter(small_jsonl: Path, keyword_em
     router.fit(small_jsonl)
     assert router.n_clusters == "auto"
     assert (router.n_clusters_, router.top_p_) == (9, 4)  # 90 queries
-    assert router.cluster_centers_.shape == (9, 4)
-    assert len(router.route("What is 2 plus 2?", 0.5).clusters) == 4
+    assert router.cluster_counts_.tolist() == [5, 9, 18]  # scales 0.5, 1, 2 (4.5 rounds up)
+    assert router.cluster_centers_.shape == (5 + 9 + 18, 4)
+    assert len(router.route("What is 2 plus 2?", 0.5).clusters) == 3 * 4
 
 
 def test_top_p_is_clamped_to_the_cluster_count() -> None:
@@ -780,7 +787,8 @@ def test_top_p_is_clamped_to_the_cluster_count() -> None:
 def test_explicit_cluster_count_is_honoured(small_jsonl: Path, keyword_embeddings) -> None:
     router = ClusterRouter(n_clusters=5, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
     assert (router.n_clusters_, router.top_p_) == (5, 2)
-    assert router.cluster_sizes_.sum() == 90
+    assert router.cluster_counts_.tolist() == [3, 5, 10]
+    assert router.cluster_sizes_.sum() == 3 * 90  # every query in one cluster of each fit
 
 
 def test_too_many_clusters_for_the_data_warns_once(small_jsonl: Path, keyword_embeddings) -> None:

@@ -37,7 +37,9 @@ _PRISTINE: list[Path] = []
 def saved(small_jsonl: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
     """A fresh copy of one saved router (fitted once per module), to forge."""
     if not _PRISTINE:
-        router = ClusterRouter(n_clusters=4, top_p=2, embedder=EMBEDDER).fit(small_jsonl)
+        router = ClusterRouter(  # one k-means fit: the shapes below are (4, ...)
+            n_clusters=4, top_p=2, scoring="minmax", cluster_scales=(1.0,), embedder=EMBEDDER
+        ).fit(small_jsonl)
         _PRISTINE.append(router.save(tmp_path_factory.mktemp("pristine") / "router"))
     return Path(shutil.copytree(_PRISTINE[0], tmp_path / "router"))
 
@@ -238,6 +240,7 @@ def test_metadata_announcing_huge_arrays_is_refused_before_opening_them(
 ) -> None:
     def inflate(meta: dict) -> None:
         meta["params"]["n_clusters"] = meta["fitted"]["n_clusters_"] = 10**7
+        meta["fitted"]["cluster_counts_"] = [10**7]
         meta["n_samples_fit"] = 10**7
 
     reseal(saved, inflate)

@@ -1,0 +1,110 @@
+"""Pieces of the router beyond the paper's recipe: k-means ensembles and the utility score.
+
+Ensemble: k-means is fitted once per scale in ``cluster_scales`` (``round(scale * k)``
+clusters each) and a query's expected accuracy and cost are the mean over the fits of the
+top-p clusters' statistics. Averaging several partitions of the same queries smooths the
+noise of small clusters without new assumptions (bandwidth averaging).
+
+Utility score: ``expected accuracy - price * expected cost``, with the price of one USD in
+accuracy set by alpha. For any fixed price, choosing each query's best utility gives the most
+accurate routing for its total spend (a Lagrangian relaxation of "best accuracy within a
+budget"), so unlike a per-cluster min-max it keeps accuracy gaps and cost gaps at their real
+size. Alpha maps to prices through the router's own decisions: the prices at which the best
+choice of a calibration query changes (its "breakpoints") are collected at fit, and alpha in
+(0, 1) walks their quantiles from the highest to the lowest, so alpha = 0.5 is the price at
+which half of the router's upgrades to a dearer model have happened. alpha = 1 is accuracy
+only and alpha = 0 cost only, as with the paper's score.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+
+PRICE_QUANTILES = 101
+"""Points of the alpha -> log price table stored in a fitted router (alpha step 0.01)."""
+
+
+def ensemble_counts(n_clusters: int, scales: Sequence[float], n_samples: int) -> list[int]:
+    """Cluster count of each k-means fit: ``round(scale * n_clusters)`` within [1, n_samples]."""
+    return [int(min(n_samples, max(1, np.floor(s * n_clusters + 0.5)))) for s in scales]
+
+
+def fit_kmeans_ensemble(
+    vectors: np.ndarray, counts: Sequence[int], n_init: int, random_state: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit k-means once per count (seed ``random_state + i``); stacked centroids and labels.
+
+    Returns:
+        ``(centers, labels)``: centroids of all fits stacked as ``(sum(counts), d)`` rows,
+        and ``(n_fits, n_samples)`` labels indexing those rows.
+    """
+    from sklearn.cluster import KMeans  # imported here: scikit-learn is slow to import
+
+    centers, labels, offset = [], [], 0
+    for i, count in enumerate(counts):
+        seed = None if random_state is None else random_state + i  # equal counts still differ
+        kmeans = KMeans(n_clusters=count, n_init=n_init, random_state=seed).fit(vectors)
+        centers.append(kmeans.cluster_centers_)
+        labels.append(kmeans.labels_ + offset)
+        offset += count
+    return np.vstack(centers), np.vstack(labels)
+
+
+def hull_breakpoints(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Log prices at which each row's utility-best column changes, over all rows.
+
+    For one query, the choices that some price makes best are the upper-left convex hull of
+    its (cost, accuracy) points; the price at which the choice moves from one hull point to
+    the next is the slope between them. Identical rows (queries sharing their clusters) are
+    computed once and counted as often as they occur.
+    """
+    rows, counts = np.unique(np.hstack([accuracy, cost]), axis=0, return_counts=True)
+    m = accuracy.shape[1]
+    out: list[float] = []
+    for row, count in zip(rows, counts, strict=True):
+        slopes = _hull_slopes(row[:m], row[m:])
+        out.extend(np.repeat(np.log(slopes), count))
+    return np.asarray(out, dtype=float)
+
+
+def _hull_slopes(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    hull: list[int] = []
+    for j in np.lexsort((-accuracy, cost)):  # cheapest first, the more accurate on equal cost
+        if hull and accuracy[j] <= accuracy[hull[-1]]:
+            continue  # costs at least as much for no more accuracy: never chosen
+        while len(hull) >= 2 and _slope(hull[-2], hull[-1], accuracy, cost) <= _slope(
+            hull[-1], j, accuracy, cost
+        ):
+            hull.pop()
+        hull.append(j)
+    return np.array([_slope(a, b, accuracy, cost) for a, b in itertools.pairwise(hull)])
+
+
+def _slope(a: int, b: int, accuracy: np.ndarray, cost: np.ndarray) -> float:
+    span = cost[b] - cost[a]
+    return float("inf") if span <= 0 else float((accuracy[b] - accuracy[a]) / span)
+
+
+def price_schedule(breakpoints: np.ndarray) -> np.ndarray:
+    """Log price at alpha = 0, 0.01, ..., 1: the breakpoints' quantiles, highest first.
+
+    With no breakpoint (one model is both the cheapest and the most accurate everywhere),
+    every price gives the same choices and the table is flat at price 1.
+    """
+    finite = breakpoints[np.isfinite(breakpoints)]
+    if not finite.size:
+        return np.zeros(PRICE_QUANTILES)
+    return np.quantile(finite, np.linspace(1.0, 0.0, PRICE_QUANTILES))
+
+
+def utility_weights(alpha: float, log_prices: np.ndarray) -> tuple[float, float]:
+    """Weights of (expected accuracy, minus expected cost) in the utility at ``alpha``."""
+    if alpha >= 1.0:
+        return 1.0, 0.0
+    if alpha <= 0.0:
+        return 0.0, 1.0
+    grid = np.linspace(0.0, 1.0, len(log_prices))
+    return 1.0, float(np.exp(np.interp(alpha, grid, log_prices)))
