@@ -281,9 +281,9 @@ def test_fully_measured_statistics_are_the_raw_means() -> None:
         for i, (s, c) in enumerate(zip(scores, costs, strict=True))
     ]
     vectors = rng.normal(size=(40, 3))
-    router = ClusterRouter(
-        n_clusters=4, top_p=2, scoring="minmax", cluster_scales=(1.0,)
-    ).fit(rows, embeddings=vectors)
+    router = ClusterRouter(n_clusters=4, top_p=2, scoring="minmax", cluster_scales=(1.0,)).fit(
+        rows, embeddings=vectors
+    )
     labels = np.argmax(normalize_rows(vectors) @ router.cluster_centers_.T, axis=1)
     for k in range(4):
         np.testing.assert_allclose(router.accuracy_[k], scores[labels == k].mean(axis=0))

@@ -175,7 +175,7 @@ def test_a_one_cluster_fit_averages_in_the_pool_means() -> None:
     chosen = {c.model: c for c in router.route(E1, 1.0).candidates}
     # the one-cluster fit's only cluster holds the pool means (big's null on e2 filled with
     # its expected score there); e1's cluster of the 3-cluster fit: big 1.0, mid 0.75
-    big, mid = router.models_.index(BIG), router.models_.index(MID)
+    big = router.models_.index(BIG)
     assert router.accuracy_[0, big] == pytest.approx(router.global_accuracy_[big])
     assert chosen[BIG].expected_accuracy == pytest.approx((1.0 + router.global_accuracy_[big]) / 2)
     assert chosen[MID].expected_accuracy == pytest.approx((0.75 + 9 / 12) / 2)
