@@ -574,8 +574,8 @@ def test_evaluate_router_matches_an_independent_recomputation(
 ) -> None:
     data = CalibrationData.from_records(load_records(small_jsonl), models=models)
     # one k-means fit, so its 3 clusters are the 3 datasets the recomputation uses
-    router = ClusterRouter(
-        n_clusters=3, top_p=1, cluster_scales=(1.0,), embedder=keyword_embeddings
+    router = ClusterRouter(  # raw means, as the recomputation takes them
+        n_clusters=3, top_p=1, cluster_scales=(1.0,), shrinkage=0.0, embedder=keyword_embeddings
     )
     evaluation = evaluate_router(data, router, alphas=[0.0, 1.0], seeds=[0, 1])
     assert [s.seed for s in evaluation.splits] == [0, 1]

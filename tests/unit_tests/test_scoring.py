@@ -99,7 +99,7 @@ SLOPES = {"e1": (125.0, 250 / 7), "e2": (1000.0,), "e3": (0.75 / 0.009,)}
 
 def utility_router(**params: object) -> ClusterRouter:
     rows, vectors = three_group_data()
-    params = {"n_clusters": 3, "top_p": 1, "cluster_scales": (1.0,), **params}
+    params = {"n_clusters": 3, "top_p": 1, "cluster_scales": (1.0,), "shrinkage": 0.0, **params}
     return ClusterRouter(**params).fit(rows, embeddings=vectors)
 
 
@@ -144,7 +144,7 @@ def test_utility_keeps_a_tiny_gap_tiny() -> None:
         for i in range(4):
             rows.append(record(f"{name}-{i}", scores, {BIG: 0.01, SMALL: 0.001}))
             vectors.append(vector)
-    fit = {"n_clusters": 3, "top_p": 1, "cluster_scales": (1.0,)}
+    fit = {"n_clusters": 3, "top_p": 1, "cluster_scales": (1.0,), "shrinkage": 0.0}
     paper = ClusterRouter(scoring="minmax", **fit).fit(rows, embeddings=np.array(vectors))
     utility = ClusterRouter(**fit).fit(rows, embeddings=np.array(vectors))
     # min-max at 0.6 on e1: big 0.6 * 1 + 0.4 * 0 = 0.6 against small 0.4
