@@ -30,18 +30,27 @@ DATASETS = ("routerbench_11models", "openrouter_4models")
 SEEDS = (0, 1, 2, 3, 4)
 USAGE_ALPHAS = (0.0, 0.3, 0.5, 0.7, 1.0)
 CONFIGS: dict[str, Callable[[], ClusterRouter]] = {
+    # every option spelled out, so a change of the package's defaults never changes the recipe
     "paper recipe": lambda: ClusterRouter(
-        n_clusters=60, scoring="minmax", cluster_scales=(1.0,), cost_scale="linear"
+        n_clusters=60,
+        top_p=4,
+        scoring="minmax",
+        cluster_scales=(1.0,),
+        cost_scale="linear",
+        cluster_weights="uniform",
+        shrinkage=0.0,
     ),
     "default": ClusterRouter,
 }
 CONFIG_NOTES = {
-    "paper recipe": '`ClusterRouter(n_clusters=60, scoring="minmax", cluster_scales=(1.0,), '
-    'cost_scale="linear")`: one k-means fit of 60 clusters, top_p=4, uniform cluster weights, '
-    "shrinkage 0, per-cluster min-max of accuracy and linear mean cost",
+    "paper recipe": '`ClusterRouter(n_clusters=60, top_p=4, scoring="minmax", '
+    'cluster_scales=(1.0,), cost_scale="linear", cluster_weights="uniform", shrinkage=0.0)`: '
+    "one k-means fit of 60 clusters, the 4 nearest weighed alike, raw per-cluster means, "
+    "min-max of accuracy and linear mean cost",
     "default": "`ClusterRouter()`: k = round(sqrt(n)) for n training queries (47 on "
     "RouterBench's 2205, 50 on OpenRouter's 2491); three k-means fits of k/2, k and 2k "
-    "clusters averaged; score = expected accuracy - price(alpha) x expected USD, the price "
+    "clusters averaged; each cluster's means shrunk toward the pool mean with a weight of 10 "
+    "queries; score = expected accuracy - price(alpha) x expected USD, the price "
     "table from the calibration queries' breakpoints (`benchmarks/select_quality.py`)",
 }
 

@@ -44,9 +44,9 @@ Two data sets from `../shared/data` (see its README for provenance and licences)
   judge, real USD at OpenRouter prices.
 
 The router is the package default, `ClusterRouter()`, which departs from the paper's recipe in
-two measured ways (`benchmarks/SELECTION.md`): it averages three k-means fits (k/2, k and 2k
-clusters) and scores `expected accuracy − price(α) · expected cost` instead of the per-cluster
-min-max; its embedder is the offline WordLlama model, not the paper's Qwen3-Embedding-8B. Costs are in USD per 1,000 held-out queries unless a column
+three measured ways (`benchmarks/SELECTION.md`): it averages three k-means fits (k/2, k and
+2k clusters), shrinks small clusters' means toward the pool mean, and scores `expected accuracy
+− price(α) · expected cost` instead of the per-cluster min-max; its embedder is the offline WordLlama model, not the paper's Qwen3-Embedding-8B. Costs are in USD per 1,000 held-out queries unless a column
 says otherwise (the `cost $` column of the tables is the total over one held-out split).
 """
 
@@ -287,7 +287,7 @@ CLOSING = """\
   Qwen3-Embedding-8B; here a 256-d WordLlama model), more
   clusters or more calibration data could recover; it is not evidence about the paper's setting.
 * **Deviations from the paper's defaults** are the package's (`ClusterRouter` docstring: the
-  k-means ensemble and the utility score); the `router` line printed above the tables lists them.
+  k-means ensemble, shrinkage of small clusters and the utility score); the `router` line printed above the tables lists them.
 """
 
 
