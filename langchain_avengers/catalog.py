@@ -20,7 +20,6 @@ import difflib
 import functools
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.language_models import ModelProfile
+
+from langchain_avengers._files import write_atomically
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -388,7 +389,7 @@ def refresh_catalog(
         "data": data,
     }
     target = path or catalog_cache_path()
-    _write_atomically(target, json.dumps(payload, ensure_ascii=False))
+    write_atomically(target, json.dumps(payload, ensure_ascii=False))
     _cached.cache_clear()
     return _catalog_from_payload(payload, str(target), source="live")
 
@@ -600,18 +601,3 @@ def _read_json(path: Path) -> dict[str, Any]:
         msg = f"{path}: expected a JSON object, got {type(payload).__name__}"
         raise CatalogError(msg)
     return payload
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, flush to disk, then rename over it in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
