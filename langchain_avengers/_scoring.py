@@ -14,6 +14,9 @@ choice of a calibration query changes (its "breakpoints") are collected at fit, 
 (0, 1) walks their quantiles from the highest to the lowest, so alpha = 0.5 is the price at
 which half of the router's upgrades to a dearer model have happened. alpha = 1 is accuracy
 only and alpha = 0 cost only, as with the paper's score.
+
+Also the numeric steps routing shares between both scores: each fit's nearest clusters and
+their weights, per-row min-max normalisation, the log-cost floor and the display order.
 """
 
 from __future__ import annotations
@@ -108,3 +111,76 @@ def utility_weights(alpha: float, log_prices: np.ndarray) -> tuple[float, float]
         return 0.0, 1.0
     grid = np.linspace(0.0, 1.0, len(log_prices))
     return 1.0, float(np.exp(np.interp(alpha, grid, log_prices)))
+
+
+def nearest_clusters(
+    vectors: np.ndarray,
+    centers: np.ndarray,
+    counts: Sequence[int] | np.ndarray,
+    top_p: int,
+    *,
+    weighting: str,
+    beta: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-p cluster indices, similarities and weights; a zero vector gets the pool row.
+
+    Each k-means fit of the ensemble (``counts`` clusters each, their ``centers`` stacked)
+    contributes its own top-p clusters (at most its cluster count) with weights summing to
+    ``top_p / n_fits``, so a single fit weighs each cluster 1 as in the paper. The pool row
+    (the row after the clusters) holds pool-wide statistics, so a query with no embeddable
+    text is routed on what is known about the whole calibration set.
+    """
+    sims = vectors @ centers.T
+    found = []
+    start = 0
+    for count in counts:
+        top, top_sims = top_k(sims[:, start : start + count], min(top_p, int(count)))
+        weights = cluster_weights(top_sims, top_p / len(counts), weighting=weighting, beta=beta)
+        found.append((top + start, top_sims, weights))
+        start += int(count)
+    top, top_sims, weights = (np.hstack(arrays) for arrays in zip(*found, strict=True))
+    top[~np.any(vectors, axis=1)] = len(centers)
+    return top, top_sims, weights
+
+
+def cluster_weights(
+    top_sims: np.ndarray, share: float, *, weighting: str, beta: float
+) -> np.ndarray:
+    """Weights of one fit's nearest clusters, summing to ``share`` per query.
+
+    Equal (``"uniform"``, the paper) or ``softmax(beta * similarity)`` (``"softmax"``).
+    """
+    if weighting == "softmax":
+        weights = np.exp(beta * (top_sims - top_sims[:, :1]))
+    else:
+        weights = np.ones_like(top_sims)
+    return weights * (share / weights.sum(axis=1, keepdims=True))
+
+
+def top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's ``k`` largest entries, largest first."""
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    top_sims = np.take_along_axis(sims, top, axis=1)
+    order = np.argsort(-top_sims, axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
+
+
+def minmax_rows(table: np.ndarray, constant: float) -> np.ndarray:
+    """Min-max normalise each row; a row whose values are all equal becomes ``constant``."""
+    low = table.min(axis=1, keepdims=True)
+    span = table.max(axis=1, keepdims=True) - low
+    out = np.full_like(table, constant, dtype=float)
+    np.divide(table - low, span, out=out, where=span > 0)
+    return out
+
+
+def cost_floor(cost: np.ndarray) -> float:
+    """Smallest cost worth telling apart on a log scale: a tenth of the cheapest paid cost."""
+    positive = cost[cost > 0]
+    return float(positive.min()) / 10 if positive.size else 1e-12
+
+
+def rank(scores: np.ndarray, costs: np.ndarray, *, first: int) -> np.ndarray:
+    """Candidate order for display: the chosen one, then by score (cheaper first on ties)."""
+    order = np.lexsort((costs, -scores))
+    return np.concatenate([[first], order[order != first]])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -43,6 +42,7 @@ from langchain_avengers._openrouter import (
     estimate_tokens,
 )
 from langchain_avengers._plan import Plan
+from langchain_avengers._pool_clients import new_client, resolve_profiles
 from langchain_avengers._routing import NoCapableModelError, RoutingPath
 from langchain_avengers._runs import (
     CALL_KEY,
@@ -64,7 +64,8 @@ from langchain_avengers._validation import (
     client_overrides,
 )
 from langchain_avengers.budgets import check_pacer
-from langchain_avengers.catalog import OpenRouterProfile, load_catalog
+from langchain_avengers.catalog import OpenRouterProfile
+from langchain_avengers.catalog import load_catalog as load_catalog
 from langchain_avengers.conversations import (
     DEFAULT_PIN_TTL_S,
     DEFAULT_ROUTING_TEXT_CHARS,
@@ -246,56 +247,25 @@ class AvengersChatModel(RoutedChatModel):
             msg = f"profiles: model id(s) {unknown} are not in the router's pool {self.pool}"
             raise ValueError(msg)
         overrides = client_overrides(self.model_kwargs, self.pool)
-        self._clients = {
-            model: self._new_client(model, overrides.get(model, {})) for model in self.pool
+        settings: dict[str, Any] = {
+            "base_url": self.base_url,
+            "api_key": self.api_key,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
         }
-        self._profiles = self._resolve_profiles()
+        self._clients = {
+            model: new_client(model, overrides.get(model, {}), **settings) for model in self.pool
+        }
+        self._profiles = resolve_profiles(self.pool, self.profiles)
         store = self.pin_store if self.pin_store is not None else InMemoryPinStore()
         self._pinning = Pinning(store, self.pin_ttl)
         return self
-
-    def _resolve_profiles(self) -> dict[str, OpenRouterProfile]:
-        """Each pool model's profile: the user's entry over the catalog's; warn on unknowns."""
-        catalog = load_catalog()
-        profiles: dict[str, Any] = {}
-        for model in self.pool:
-            known = catalog.get(model)
-            given = self.profiles.get(model)
-            if known is not None or given is not None:
-                profiles[model] = {**(known or {}), **(given or {})}
-        unknown = [m for m in self.pool if m not in profiles]
-        if unknown:
-            hints = "; ".join(
-                f"{m} (nearest known: {', '.join(catalog.nearest(m)) or 'none'})" for m in unknown
-            )
-            warnings.warn(
-                f"no profile for pool model(s) {hints}: they serve plain text calls only (no "
-                "tool calls, structured output or media inputs) and have no list prices. "
-                "Check the ids, run `avengers catalog refresh`, or pass profiles={...}. "
-                f"Catalog: {catalog.describe()}",
-                stacklevel=3,
-            )
-        return profiles
 
     def profile_of(self, model: str) -> OpenRouterProfile | None:
         """The resolved profile of a pool model (a copy), or ``None`` if no catalog knows it."""
         profile = self._profiles.get(model)
         return None if profile is None else OpenRouterProfile(**profile)
-
-    def _new_client(self, model: str, overrides: Mapping[str, Any]) -> OpenRouterChatOpenAI:
-        """One model's client; retries are the router's own, so the client never retries."""
-        settings: dict[str, Any] = {
-            "model_name": model,
-            "openai_api_base": self.base_url,
-            "openai_api_key": self.api_key,
-            "openai_organization": None,  # never forward an OpenAI org id to OpenRouter
-            "stream_usage": True,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "request_timeout": self.timeout,
-            "max_retries": 0,
-        }
-        return OpenRouterChatOpenAI(**{**settings, **overrides})
 
     @property
     def fitted_router(self) -> ClusterRouter:

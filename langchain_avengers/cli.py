@@ -20,6 +20,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from langchain_avengers._cli_args import (
+    EXIT_BAD_INPUT,
+    _alpha,
+    _confidence,
+    _fraction,
+    _n_clusters,
+    _positive_float,
+    _positive_int,
+)
+from langchain_avengers._cli_calibration import EXIT_INCOMPLETE as EXIT_INCOMPLETE
+from langchain_avengers._cli_calibration import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from langchain_avengers._cli_calibration import (
+    add_calibration_parsers,
+    cmd_calibrate,
+    cmd_merge,
+    cmd_regrade,
+)
+from langchain_avengers._cli_catalog import add_catalog_parser, cmd_catalog
 from langchain_avengers._cli_output import (
     EXIT_STDOUT_CLOSED,
     TerminalSafeOutput,
@@ -30,7 +48,7 @@ from langchain_avengers._cli_output import (
 from langchain_avengers._persistence import RouterFileError
 from langchain_avengers._version import __version__
 from langchain_avengers.budgets import DEFAULT_CONFIDENCE
-from langchain_avengers.catalog import INPUT_KINDS
+from langchain_avengers.catalog import INPUT_KINDS as INPUT_KINDS
 from langchain_avengers.records import RecordsError
 
 if TYPE_CHECKING:
@@ -38,7 +56,6 @@ if TYPE_CHECKING:
     from langchain_avengers.records import CalibrationData
     from langchain_avengers.router import ClusterRouter
 
-EXIT_BAD_INPUT = 2
 DEFAULT_ROUTER = "default"
 DEMO_QUERIES = (
     "What is the capital of Australia?",
@@ -49,56 +66,6 @@ DEMO_QUERIES = (
     "Summarise the causes of the French Revolution in three bullet points.",
 )
 DEMO_ALPHAS = (0.2, 0.5, 0.8, 1.0)
-
-
-def _alpha(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        msg = f"alpha must be in [0, 1], got {text}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        msg = f"expected a fraction strictly between 0 and 1, got {text}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _confidence(text: str) -> float:
-    value = float(text)
-    if not 0.5 <= value < 1:
-        msg = f"expected a probability in [0.5, 1), got {text}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        msg = f"expected a positive number, got {text}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        msg = f"expected a positive integer, got {text}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _n_clusters(text: str) -> int | str:
-    if text == "auto":
-        return text
-    try:
-        return _positive_int(text)
-    except (ValueError, argparse.ArgumentTypeError):
-        msg = f"expected 'auto' or a positive integer, got {text}"
-        raise argparse.ArgumentTypeError(msg) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="route sample queries with the bundled router (no key)")
     demo.add_argument("--alphas", type=_alpha, nargs="+", default=list(DEMO_ALPHAS))
-    _add_catalog_parser(sub)
-    _add_calibration_parsers(sub)
+    add_catalog_parser(sub)
+    add_calibration_parsers(sub)
     return parser
 
 
@@ -422,235 +389,6 @@ def _demo_answer(query: str) -> None:
     meta = message.response_metadata["avengers"]
     print(f"\n{query}\n-> {meta['model']} answered (cost ${meta['actual_cost']}):")
     print(message.content)
-
-
-# ---------------------------------------------------------------- catalog
-
-
-def _add_catalog_parser(sub: argparse._SubParsersAction) -> None:
-    catalog = sub.add_parser(
-        "catalog", help="the OpenRouter model catalog: summary, refresh, show, list"
-    )
-    actions = catalog.add_subparsers(dest="catalog_command", metavar="{refresh,show,list}")
-    refresh = actions.add_parser("refresh", help="fetch OpenRouter's model list into the cache")
-    refresh.add_argument(
-        "--base-url", help="API base URL (default: $OPENROUTER_BASE_URL, else OpenRouter)"
-    )
-    refresh.add_argument("--timeout", type=_positive_float, default=30.0, help="seconds (30)")
-    show = actions.add_parser("show", help="print one model's profile")
-    show.add_argument("model", help="OpenRouter model id, e.g. openai/gpt-5")
-    listing = actions.add_parser("list", help="print a table of models")
-    listing.add_argument("--tools", action="store_true", help="only models with tool calling")
-    listing.add_argument(
-        "--structured-output", action="store_true", help="only models with structured output"
-    )
-    listing.add_argument(
-        "--input",
-        choices=INPUT_KINDS,
-        nargs="+",
-        action="extend",
-        default=[],
-        help="only models that accept these inputs",
-    )
-    for parser in (show, listing):
-        parser.add_argument("--json", action="store_true", help="print JSON")
-        parser.add_argument(
-            "--catalog",
-            default="auto",
-            metavar="auto|bundled|live|FILE",
-            help="catalog to read (default auto: live cache over the bundled snapshot)",
-        )
-
-
-def cmd_catalog(args: argparse.Namespace) -> None:
-    """Summarise, refresh, show or list the model catalog."""
-    from langchain_avengers import catalog
-
-    if args.catalog_command is None:
-        print(catalog.catalog_summary())
-    elif args.catalog_command == "refresh":
-        fetched = catalog.refresh_catalog(
-            args.base_url,
-            api_key=os.environ.get("OPENROUTER_API_KEY") or None,
-            timeout=args.timeout,
-        )
-        print(
-            f"fetched {len(fetched)} models by {fetched.origin} at {fetched.snapshot}; "
-            f"wrote {catalog.catalog_cache_path()}"
-        )
-    elif args.catalog_command == "show":
-        chosen = catalog.load_catalog(args.catalog)
-        profile = chosen.lookup(args.model)
-        layer = chosen.layer_of(args.model)
-        if args.json:
-            report = {"model": args.model, "layer": layer, "catalog": chosen.about()}
-            print(strict_json({**report, "profile": profile}))
-            return
-        print(f"{args.model}  ({layer} entry; {chosen.describe()})")
-        for key, value in profile.items():
-            print(f"  {key:24s} {value}")
-    else:
-        chosen = catalog.load_catalog(args.catalog)
-        models = chosen.select(
-            tool_calling=args.tools, structured_output=args.structured_output, inputs=args.input
-        )
-        if args.json:
-            profiles = {m: chosen[m] for m in models}
-            print(strict_json({"catalog": chosen.about(), "models": profiles}))
-            return
-        print(chosen.table(models))
-        print(f"\n{len(models)} of {chosen.describe()}; prices in USD per million tokens")
-
-
-# ---------------------------------------------------------------------- calibration
-
-EXIT_INCOMPLETE = 1
-EXIT_INTERRUPTED = 130
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        msg = f"expected 0 or a positive integer, got {text}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _model_list(text: str) -> list[str]:
-    models = [m.strip() for m in text.split(",") if m.strip()]
-    if not models:
-        msg = f"expected comma-separated model ids, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return models
-
-
-def _add_api_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-url", help="OpenAI-compatible API (default $OPENROUTER_BASE_URL)")
-    parser.add_argument(
-        "--api-key-env", default="OPENROUTER_API_KEY", help="variable holding the API key"
-    )
-    parser.add_argument("--judge-model", help="judge for judge-graded queries that name none")
-    parser.add_argument(
-        "--max-tokens", type=_positive_int, default=4096, help="output limit per call (4096)"
-    )
-
-
-def _add_calibration_parsers(sub: argparse._SubParsersAction) -> None:
-    cal = sub.add_parser("calibrate", help="run a pool of models on labelled queries")
-    cal.add_argument("queries", type=Path, help="labelled queries, JSONL (see README)")
-    cal.add_argument("--models", type=_model_list, required=True, help="ids, comma-separated")
-    cal.add_argument("-o", "--output", type=Path, required=True, help="records file to write")
-    cal.add_argument("--dry-run", action="store_true", help="print the estimated cost only")
-    cal.add_argument("--max-spend", type=_positive_float, help="USD cap for this run")
-    cal.add_argument("--concurrency", type=_positive_int, default=8, help="calls at once (8)")
-    cal.add_argument("--per-model-concurrency", type=_positive_int, help="calls at once per model")
-    cal.add_argument("--timeout", type=_positive_float, default=180.0, help="s per attempt (180)")
-    cal.add_argument(
-        "--max-retries", type=_non_negative_int, default=4, help="retries on 429/5xx/timeout (4)"
-    )
-    cal.add_argument("--save-answers", action="store_true", help="keep answers for `regrade`")
-    cal.add_argument("--shard", help="run shard K/N of the pairs (0 <= K < N)")
-    cal.add_argument(
-        "--assume-output-tokens", type=_positive_int, help="dry run: output tokens per call"
-    )
-    _add_api_options(cal)
-
-    reg = sub.add_parser("regrade", help="re-score saved answers with the current graders")
-    reg.add_argument("queries", type=Path, help="labelled queries, JSONL")
-    reg.add_argument("-o", "--output", type=Path, required=True, help="records of calibrate")
-    reg.add_argument("--models", type=_model_list, help="models to keep (default: all)")
-    reg.add_argument("--allow-judge-calls", action="store_true", help="re-judge judge queries")
-    _add_api_options(reg)
-
-    merge = sub.add_parser("merge", help="join record files (e.g. shard outputs)")
-    merge.add_argument("files", type=Path, nargs="+", help="calibration-record files")
-    merge.add_argument("-o", "--output", type=Path, required=True, help="merged file to write")
-    merge.add_argument("--queries", type=Path, help="order rows as in this query file")
-
-
-def _note(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Estimate (``--dry-run``) or run a calibration and summarise it on stderr."""
-    from langchain_avengers.calibration import (
-        ApiSettings,
-        calibrate,
-        estimate_calibration,
-        load_queries,
-    )
-
-    queries = load_queries(args.queries)
-    options = {"max_tokens": args.max_tokens, "judge_model": args.judge_model}
-    if args.dry_run:
-        estimate = estimate_calibration(
-            queries,
-            args.models,
-            args.output,
-            shard=args.shard,
-            assume_output_tokens=args.assume_output_tokens,
-            **options,
-        )
-        print(estimate.table())
-        return 0
-    api = ApiSettings.from_env(
-        base_url=args.base_url,
-        api_key_env=args.api_key_env,
-        timeout=args.timeout,
-        max_retries=args.max_retries,
-    )
-    run = calibrate(
-        queries,
-        args.models,
-        args.output,
-        api=api,
-        concurrency=args.concurrency,
-        per_model_concurrency=args.per_model_concurrency,
-        max_spend=args.max_spend,
-        save_answers=args.save_answers,
-        shard=args.shard,
-        log=_note,
-        **options,
-    )
-    print(run.describe(), file=sys.stderr)
-    if run.stop_reason == "interrupted":
-        return EXIT_INTERRUPTED
-    if run.stop_reason and run.stop_reason.startswith("the API refused"):
-        print(f"avengers: error: {run.stop_reason}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0 if run.complete else EXIT_INCOMPLETE
-
-
-def cmd_regrade(args: argparse.Namespace) -> None:
-    """Re-score saved answers; judge calls only with ``--allow-judge-calls``."""
-    from langchain_avengers.calibration import ApiSettings, regrade
-
-    api = None
-    if args.allow_judge_calls:
-        api = ApiSettings.from_env(base_url=args.base_url, api_key_env=args.api_key_env)
-    result = regrade(
-        args.queries,
-        args.output,
-        models=args.models,
-        judge_model=args.judge_model,
-        allow_judge_calls=args.allow_judge_calls,
-        api=api,
-        max_tokens=args.max_tokens,
-    )
-    print(result.describe(), file=sys.stderr)
-
-
-def cmd_merge(args: argparse.Namespace) -> None:
-    """Join record files without duplicates."""
-    from langchain_avengers.calibration import load_queries, merge_records
-
-    queries = load_queries(args.queries) if args.queries else None
-    result = merge_records(args.files, args.output, queries=queries)
-    print(
-        f"merged {len(args.files)} files: {result.rows} queries, {result.pairs} pairs "
-        f"({result.duplicates} duplicates kept once); wrote {args.output}"
-    )
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langchain_avengers.catalog import Catalog, _write_atomically, list_price_cost, load_catalog
+from langchain_avengers._files import write_lines_atomically
+from langchain_avengers.catalog import Catalog, list_price_cost, load_catalog
 from langchain_avengers.records import (
     CalibrationRecord,
     RecordsError,
@@ -263,7 +264,7 @@ def reprice_file(
             if usage is not before.usages.get(model):
                 raw["usages"][model] = usage.model_dump(exclude_unset=True) if usage else None
         lines.append(json.dumps(raw, ensure_ascii=False))
-    _write_atomically(target, "".join(f"{line}\n" for line in lines))
+    write_lines_atomically(target, lines)
     return repriced.summary
 
 

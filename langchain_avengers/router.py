@@ -15,24 +15,45 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import numbers
 import threading
-import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from langchain_avengers._cluster_stats import MIN_MEDIAN_CLUSTER_SIZE as MIN_MEDIAN_CLUSTER_SIZE
+from langchain_avengers._cluster_stats import PRIOR_QUERIES as PRIOR_QUERIES
+from langchain_avengers._cluster_stats import (
+    cluster_means,
+    require_measured,
+    warn_if_barely_measured,
+    warn_if_clusters_are_small,
+)
 from langchain_avengers._estimator import Estimator, check_fitted
+from langchain_avengers._router_params import AUTO_MAX_CLUSTERS as AUTO_MAX_CLUSTERS
+from langchain_avengers._router_params import AUTO_MIN_CLUSTERS as AUTO_MIN_CLUSTERS
+from langchain_avengers._router_params import (
+    auto_n_clusters,
+    candidate_columns,
+    check_alpha,
+    check_top_p,
+    fit_sizes,
+)
+from langchain_avengers._routing_result import BatchScores as BatchScores
+from langchain_avengers._routing_result import CandidateScore, ClusterMatch, RoutingDecision
+from langchain_avengers._routing_result import minmax_weights as minmax_weights
 from langchain_avengers._scoring import (
+    cost_floor,
     ensemble_counts,
     fit_kmeans_ensemble,
     hull_breakpoints,
+    minmax_rows,
+    nearest_clusters,
     price_schedule,
+    rank,
     utility_weights,
 )
 from langchain_avengers.embeddings import (
@@ -42,7 +63,8 @@ from langchain_avengers.embeddings import (
     embedder_identity,
     normalize_rows,
 )
-from langchain_avengers.records import CalibrationData, CalibrationRecord, RecordsError
+from langchain_avengers.records import CalibrationData, CalibrationRecord
+from langchain_avengers.records import RecordsError as RecordsError
 
 __all__ = [
     "CandidateScore",
@@ -53,114 +75,12 @@ __all__ = [
 ]
 
 RecordsLike = CalibrationData | Sequence[CalibrationRecord] | str | Path
-_TIE_TOLERANCE = 1e-9
 NORM_CACHE_SIZE = 256
 """Candidate sets (``allowed_models``) whose normalised tables a router keeps, least recently
 used dropped first: four ``(n_clusters_ + 1, n_candidates)`` float tables each, so about 10 MB
 at most for 60 clusters and 20 models, however many distinct sets are routed."""
 _NormCache = OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 _NORM_CACHE_LOCK = threading.Lock()
-
-AUTO_MIN_CLUSTERS = 2
-AUTO_MAX_CLUSTERS = 60
-"""The paper's k, which ``n_clusters="auto"`` reaches at about 3,500 calibration queries."""
-MIN_MEDIAN_CLUSTER_SIZE = 5
-"""Fitting warns below this median cluster size: half the 10 queries a cluster that
-``n_clusters="auto"`` gives at 100 queries, the smallest size it was validated on."""
-PRIOR_QUERIES = 10
-"""Pseudo-count of the prior on a model's accuracy where it was not measured: the advantage of
-a model scored on ``n`` queries over the models scored on the same queries weighs ``n`` against
-10 pseudo-queries at the weakest model's advantage. Fitting warns below this many scores."""
-
-
-def auto_n_clusters(n_samples: int) -> int:
-    """The number of clusters ``n_clusters="auto"`` fits on ``n_samples`` calibration queries.
-
-    ``round(sqrt(n))``, at least 2 and at most 60 (and never more than ``n_samples``): 10
-    clusters for 100 queries, 12 for 150, 24 for 600, 60 from about 3,500. Chosen on inner
-    validation splits against fixed 60 and other rules, see ``benchmarks/select_n_clusters.py``.
-    """
-    k = int(np.floor(np.sqrt(n_samples) + 0.5))
-    return max(1, min(n_samples, AUTO_MAX_CLUSTERS, max(AUTO_MIN_CLUSTERS, k)))
-
-
-@dataclass(frozen=True)
-class CandidateScore:
-    """How one candidate model scored for a query."""
-
-    model: str
-    score: float
-    """``expected accuracy - price * expected cost`` (``scoring="utility"``), or the sum over
-    the used clusters of ``alpha * acc~ + (1 - alpha) * (1 - cost~)`` (``"minmax"``)."""
-    expected_accuracy: float
-    """Mean score of the model on the used clusters' calibration queries."""
-    expected_cost: float
-    """Mean USD per query of the model on the used clusters' calibration queries."""
-
-
-@dataclass(frozen=True)
-class ClusterMatch:
-    """One of the nearest clusters a query was scored on."""
-
-    cluster: int
-    similarity: float
-    weight: float
-
-
-@dataclass(frozen=True)
-class RoutingDecision:
-    """Which model a query goes to, and why."""
-
-    model: str
-    alpha: float
-    top_p: int
-    candidates: tuple[CandidateScore, ...]
-    """Every candidate, best first."""
-    clusters: tuple[ClusterMatch, ...]
-    """The clusters used, nearest first within each k-means fit of the ensemble; empty for a
-    query with no embeddable text."""
-
-    @property
-    def chosen(self) -> CandidateScore:
-        """The chosen candidate's scores."""
-        return self.candidates[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view."""
-        return asdict(self)
-
-
-def minmax_weights(alpha: float) -> tuple[float, float]:
-    """The paper's weights of the accuracy and cost parts: ``alpha`` and ``1 - alpha``."""
-    return alpha, 1.0 - alpha
-
-
-@dataclass(frozen=True)
-class BatchScores:
-    """Routing scores of many queries, so any alpha costs one multiply-add.
-
-    ``score(alpha) = w_acc * accuracy_part + w_cost * cost_part`` with
-    ``(w_acc, w_cost) = alpha_weights(alpha)``: ``(alpha, 1 - alpha)`` for the paper's score.
-    """
-
-    models: list[str]
-    accuracy_part: np.ndarray
-    cost_part: np.ndarray
-    expected_accuracy: np.ndarray
-    expected_cost: np.ndarray
-    alpha_weights: Callable[[float], tuple[float, float]] = minmax_weights
-
-    def scores(self, alpha: float) -> np.ndarray:
-        """``(n_queries, n_candidates)`` routing scores at ``alpha``."""
-        w_acc, w_cost = self.alpha_weights(alpha)
-        return w_acc * self.accuracy_part + w_cost * self.cost_part
-
-    def choose(self, alpha: float) -> np.ndarray:
-        """Index of the chosen candidate per query; ties go to the cheaper model."""
-        scores = self.scores(alpha)
-        best = scores.max(axis=1, keepdims=True)
-        tied = scores >= best - _TIE_TOLERANCE
-        return np.where(tied, self.expected_cost, np.inf).argmin(axis=1)
 
 
 class ClusterRouter(Estimator):
@@ -328,8 +248,8 @@ class ClusterRouter(Estimator):
         n_clusters, top_p = self._validate_params(len(data))
         # checked before any fitted attribute changes, so a failed refit leaves the router as
         # it was (and before paying for embeddings)
-        _require_measured(data.models, data.scores, "score")
-        _require_measured(data.models, data.costs, "cost")
+        require_measured(data.models, data.scores, "score")
+        require_measured(data.models, data.costs, "cost")
         self._norm_cache: _NormCache = OrderedDict()
         vectors = self._fit_embeddings(data, embeddings)
         counts = ensemble_counts(n_clusters, self.cluster_scales, len(data))
@@ -340,20 +260,20 @@ class ClusterRouter(Estimator):
         self.cluster_counts_ = np.asarray(counts, dtype=np.int64)
         self.cluster_centers_ = normalize_rows(centers)
         self.cluster_sizes_ = np.bincount(labels.ravel(), minlength=len(centers))
-        self.global_accuracy_, self.n_scored_, self.accuracy_ = self._cluster_means(
-            data.scores, labels, "score"
+        self.global_accuracy_, self.n_scored_, self.accuracy_ = cluster_means(
+            data.scores, labels, len(centers), self.shrinkage, "score"
         )
-        self.global_cost_, self.n_costed_, self.cost_ = self._cluster_means(
-            data.costs, labels, "cost"
+        self.global_cost_, self.n_costed_, self.cost_ = cluster_means(
+            data.costs, labels, len(centers), self.shrinkage, "cost"
         )
         self.n_features_in_ = vectors.shape[1]
         self.embedder_id_ = embedder_identity(self.get_embedder())
         self.data_fingerprint_ = data.fingerprint()
         self.n_samples_fit_ = len(data)
         self.log_prices_ = self._fit_price_schedule(vectors)
-        self._warn_if_clusters_are_small()
+        warn_if_clusters_are_small(self.cluster_sizes_, self.cluster_counts_, n_clusters, len(data))
         # every query is in one cluster of each k-means fit: count it once
-        _warn_if_barely_measured(self.models_, self.n_scored_.sum(axis=0) // len(counts))
+        warn_if_barely_measured(self.models_, self.n_scored_.sum(axis=0) // len(counts))
         return self
 
     def _fit_price_schedule(self, vectors: np.ndarray) -> np.ndarray:
@@ -365,67 +285,7 @@ class ClusterRouter(Estimator):
 
     def _validate_params(self, n_samples: int) -> tuple[int, int]:
         """Check the parameters for ``n_samples`` queries; the cluster count and top_p to fit."""
-        auto = self.n_clusters == "auto"
-        n_clusters = auto_n_clusters(n_samples) if auto else self.n_clusters
-        checks = [
-            (
-                auto or (_is_int(n_clusters) and 1 <= int(n_clusters) <= n_samples),
-                f"n_clusters must be 'auto' or an int in [1, {n_samples}] (the number of "
-                f"calibration queries), got {self.n_clusters!r}; choose fewer clusters "
-                "(n_clusters=..., avengers --n-clusters) or give more calibration data",
-            ),
-            (
-                _is_int(self.top_p) and self.top_p >= 1,
-                f"top_p must be an int >= 1 (clamped to the number of clusters), "
-                f"got {self.top_p!r}",
-            ),
-            (
-                self.cost_scale in ("linear", "log"),
-                f"cost_scale must be 'linear' or 'log', got {self.cost_scale!r}",
-            ),
-            (
-                self.scoring in ("utility", "minmax"),
-                f"scoring must be 'utility' or 'minmax', got {self.scoring!r}",
-            ),
-            (
-                _is_scale_list(self.cluster_scales),
-                "cluster_scales must be a non-empty sequence of positive numbers (cluster "
-                f"counts relative to n_clusters), got {self.cluster_scales!r}",
-            ),
-            (
-                self.cluster_weights in ("uniform", "softmax"),
-                f"cluster_weights must be 'uniform' or 'softmax', got {self.cluster_weights!r}",
-            ),
-            (self.shrinkage >= 0, f"shrinkage must be >= 0, got {self.shrinkage!r}"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ValueError(msg)
-        return int(n_clusters), min(int(self.top_p), int(n_clusters))
-
-    def _warn_if_clusters_are_small(self) -> None:
-        """One warning when the median cluster holds fewer queries than statistics need."""
-        median = float(np.median(self._base_fit_sizes()))
-        if median >= MIN_MEDIAN_CLUSTER_SIZE:
-            return
-        n, k, auto = self.n_samples_fit_, self.n_clusters_, auto_n_clusters(self.n_samples_fit_)
-        advice = "give more calibration data"
-        if k > auto:
-            advice = f"use n_clusters='auto' ({auto} clusters for {n} queries) or {advice}"
-        warnings.warn(
-            f"{k} cluster(s) of {n} calibration queries hold a median of {median:g} queries "
-            f"each (fewer than {MIN_MEDIAN_CLUSTER_SIZE}): per-cluster accuracy and cost are "
-            f"then mostly noise; {advice}",
-            UserWarning,
-            stacklevel=3,
-        )
-
-    def _base_fit_sizes(self) -> np.ndarray:
-        """Cluster sizes of the ensemble's fit closest to ``n_clusters_`` clusters."""
-        counts = self.cluster_counts_
-        base = int(np.argmin(np.abs(counts - self.n_clusters_)))
-        start = int(counts[:base].sum())
-        return self.cluster_sizes_[start : start + counts[base]]
+        return fit_sizes(self, n_samples)
 
     def _fit_embeddings(self, data: CalibrationData, embeddings: np.ndarray | None) -> np.ndarray:
         if embeddings is None:
@@ -438,37 +298,6 @@ class ClusterRouter(Estimator):
             )
             raise ValueError(msg)
         return normalize_rows(embeddings)
-
-    def _cluster_means(
-        self, values: np.ndarray, labels: np.ndarray, what: str
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pool-wide means, counts and (shrunk) cluster means of one statistic.
-
-        ``labels`` has one row per k-means fit of the ensemble, indexing the stacked cluster
-        rows. Means run over the queries with the statistic for some model, unmeasured cells
-        filled with the model's expected value (:func:`_fill_unmeasured`, within each fit's
-        partition, averaged over the fits).
-        """
-        labels = np.atleast_2d(labels)
-        fits = []
-        for row in labels:
-            one = np.zeros((labels.shape[1], len(self.cluster_centers_)))
-            one[np.arange(labels.shape[1]), row] = 1.0
-            fits.append(one)
-        onehot = np.sum(fits, axis=0)
-        measured = ~np.isnan(values)
-        covered = measured.any(axis=1)
-        expected = np.mean([_fill_unmeasured(values, one, what) for one in fits], axis=0)
-        filled = np.where(covered[:, None], expected, 0.0)
-        sums = onehot.T @ filled
-        counts = onehot.T @ measured.astype(float)
-        rows = (onehot.T @ covered.astype(float))[:, None]
-        pool_mean = filled.sum(axis=0) / covered.sum()
-        prior = self.shrinkage * pool_mean
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = (sums + prior) / (rows + self.shrinkage)
-        means = np.where(rows + self.shrinkage > 0, means, pool_mean)
-        return pool_mean, counts.astype(np.int64), means
 
     # ------------------------------------------------------------------ routing
 
@@ -504,9 +333,9 @@ class ClusterRouter(Estimator):
         top = self._resolve_top_p(top_p)
         nearest = self._nearest_clusters(vector, top)
         batch = self._score_vectors(vector, self._candidate_columns(allowed_models), top, nearest)
-        alpha = _check_alpha(alpha)
+        alpha = check_alpha(alpha)
         scores = batch.scores(alpha)[0]
-        order = _rank(scores, batch.expected_cost[0], first=int(batch.choose(alpha)[0]))
+        order = rank(scores, batch.expected_cost[0], first=int(batch.choose(alpha)[0]))
         clusters, sims, weights = nearest
         return RoutingDecision(
             model=batch.models[order[0]],
@@ -574,7 +403,7 @@ class ClusterRouter(Estimator):
         Returns:
             The chosen model id per query.
         """
-        alpha = _check_alpha(alpha)
+        alpha = check_alpha(alpha)
         if len(queries) == 0:
             self._candidate_columns(allowed_models)  # still refuse bad arguments
             return []
@@ -634,7 +463,7 @@ class ClusterRouter(Estimator):
     def _cost_term(self, expected_cost: np.ndarray) -> np.ndarray:
         """Cost as the utility score prices it: USD per query, or its log (``cost_scale``)."""
         if self.cost_scale == "log":
-            return np.log(np.maximum(expected_cost, _cost_floor(self.cost_)))
+            return np.log(np.maximum(expected_cost, cost_floor(self.cost_)))
         return expected_cost
 
     def _as_vectors(self, queries: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -653,60 +482,24 @@ class ClusterRouter(Estimator):
         return normalize_rows(vectors)
 
     def _resolve_top_p(self, top_p: int | None) -> int:
-        top = self.top_p_ if top_p is None else top_p
-        if not _is_int(top) or not 1 <= top <= self.n_clusters_:
-            msg = (
-                f"top_p must be an int in [1, {self.n_clusters_}] (the router's clusters), "
-                f"got {top!r}"
-            )
-            raise ValueError(msg)
-        return int(top)
+        return check_top_p(self.top_p_ if top_p is None else top_p, self.n_clusters_)
 
     def _candidate_columns(self, allowed_models: Sequence[str] | None) -> tuple[int, ...]:
         check_fitted(self)
-        if allowed_models is None:
-            return tuple(range(len(self.models_)))
-        if isinstance(allowed_models, str):
-            allowed_models = [allowed_models]
-        unknown = [m for m in allowed_models if m not in self.models_]
-        if unknown:
-            msg = f"allowed_models: unknown model id(s) {unknown}; the router knows {self.models_}"
-            raise ValueError(msg)
-        if not allowed_models:
-            msg = "allowed_models is empty: at least one candidate model is needed"
-            raise ValueError(msg)
-        return tuple(sorted({self.models_.index(m) for m in allowed_models}))
+        return candidate_columns(self.models_, allowed_models)
 
     def _nearest_clusters(
         self, vectors: np.ndarray, top_p: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Top-p cluster indices, similarities and weights; a zero vector gets the pool row.
-
-        Each k-means fit of the ensemble contributes its own top-p clusters (at most its
-        cluster count) with weights summing to ``top_p / n_fits``, so a single fit weighs
-        each cluster 1 as in the paper. The pool row (the row after the clusters) holds
-        pool-wide statistics, so a query with no embeddable text is routed on what is known
-        about the whole calibration set.
-        """
-        sims = vectors @ self.cluster_centers_.T
-        found = []
-        start = 0
-        for count in self.cluster_counts_:
-            top, top_sims = _top_k(sims[:, start : start + count], min(top_p, int(count)))
-            found.append((top + start, top_sims, self._cluster_weights(top_sims, top_p)))
-            start += int(count)
-        top, top_sims, weights = (np.hstack(arrays) for arrays in zip(*found, strict=True))
-        top[~np.any(vectors, axis=1)] = len(self.cluster_centers_)
-        return top, top_sims, weights
-
-    def _cluster_weights(self, top_sims: np.ndarray, top_p: int) -> np.ndarray:
-        """Weights of one fit's nearest clusters, summing to ``top_p / n_fits`` per query."""
-        if self.cluster_weights == "softmax":
-            weights = np.exp(self.beta * (top_sims - top_sims[:, :1]))
-        else:
-            weights = np.ones_like(top_sims)
-        share = top_p / len(self.cluster_counts_)
-        return weights * (share / weights.sum(axis=1, keepdims=True))
+        """Top-p cluster indices, similarities and weights per query (:func:`nearest_clusters`)."""
+        return nearest_clusters(
+            vectors,
+            self.cluster_centers_,
+            self.cluster_counts_,
+            top_p,
+            weighting=self.cluster_weights,
+            beta=self.beta,
+        )
 
     def _candidate_tables(
         self, candidates: tuple[int, ...]
@@ -726,8 +519,8 @@ class ClusterRouter(Estimator):
         columns = list(candidates)
         accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
         cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
-        scaled = np.log(np.maximum(cost, _cost_floor(cost))) if self.cost_scale == "log" else cost
-        tables = (accuracy, cost, _minmax_rows(accuracy, 1.0), _minmax_rows(scaled, 0.0))
+        scaled = np.log(np.maximum(cost, cost_floor(cost))) if self.cost_scale == "log" else cost
+        tables = (accuracy, cost, minmax_rows(accuracy, 1.0), minmax_rows(scaled, 0.0))
         with _NORM_CACHE_LOCK:
             cache[key] = tables
             while len(cache) > NORM_CACHE_SIZE:
@@ -790,132 +583,6 @@ def as_calibration_data(records: RecordsLike) -> CalibrationData:
     return CalibrationData.from_records(list(records))
 
 
-def _require_measured(models: Sequence[str], values: np.ndarray, what: str) -> None:
-    """Refuse data in which some model has no measured ``what`` (score or cost) at all."""
-    has_any = (~np.isnan(values)).any(axis=0)
-    missing = [m for m, seen in zip(models, has_any, strict=True) if not seen]
-    if missing:
-        field = "records" if what == "score" else "usages.<model>.cost"
-        msg = (
-            f"calibration data: model(s) {missing} have no {what} in any record "
-            f"(field '{field}'); a router needs a score and a cost for every model"
-        )
-        raise RecordsError(msg)
-
-
 def _overrides(embedder: Embeddings, method: str) -> bool:
     """Whether ``embedder`` has its own ``method`` rather than the base class's executor one."""
     return getattr(type(embedder), method, None) is not getattr(Embeddings, method)
-
-
-def _fill_unmeasured(values: np.ndarray, onehot: np.ndarray, what: str) -> np.ndarray:
-    """``values`` with every unmeasured cell of a query some model was measured on filled.
-
-    The fill is the model's expected value on that query, from the other models measured on
-    it. For scores: their mean score plus the model's advantage over them
-    (:func:`_expected_advantage`), clipped to [0, 1]. For costs: their mean cost times the
-    model's ratio of total cost to theirs where it was measured. Rows nobody was measured on
-    stay NaN.
-    """
-    measured = ~np.isnan(values)
-    if measured.all():
-        return values
-    own = np.where(measured, values, 0.0)
-    n_others = measured.sum(axis=1, keepdims=True) - measured
-    others = np.full_like(own, np.nan)
-    np.divide(own.sum(axis=1, keepdims=True) - own, n_others, out=others, where=n_others > 0)
-    paired = measured & (n_others > 0)
-    if what == "score":
-        gaps = np.where(paired, own - others, 0.0)
-        expected = np.clip(others + onehot @ _expected_advantage(gaps, paired, onehot), 0.0, 1.0)
-    else:
-        own_total = np.where(paired, own, 0.0).sum(axis=0)
-        their_total = np.where(paired, others, 0.0).sum(axis=0)
-        ratio = np.divide(
-            own_total, their_total, out=np.ones_like(own_total), where=their_total > 0
-        )
-        expected = others * ratio
-    return np.where(measured, values, expected)
-
-
-def _expected_advantage(gaps: np.ndarray, paired: np.ndarray, onehot: np.ndarray) -> np.ndarray:
-    """``(n_clusters, n_models)`` expected score gap of each model to the others' mean.
-
-    The model's mean gap in the cluster with :data:`PRIOR_QUERIES` pseudo-queries at its
-    pool-wide gap, which itself has :data:`PRIOR_QUERIES` pseudo-queries at the weakest
-    model's gap in that cluster: a model measured on few queries counts as the weakest.
-    """
-    k = PRIOR_QUERIES
-    cluster_gaps, cluster_n = onehot.T @ gaps, onehot.T @ paired
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weakest = np.where(cluster_n > 0, cluster_gaps / cluster_n, np.inf).min(axis=1)
-    pool_n = paired.sum(axis=0)
-    compared = pool_n > 0  # no model measured beside another: no advantage is known
-    pool_weakest = (gaps.sum(axis=0)[compared] / pool_n[compared]).min() if compared.any() else 0.0
-    weakest = np.where(np.isfinite(weakest), weakest, pool_weakest)[:, None]
-    prior = (gaps.sum(axis=0) + k * weakest) / (pool_n + k)
-    return (cluster_gaps + k * prior) / (cluster_n + k)
-
-
-def _warn_if_barely_measured(models: Sequence[str], n_scored: np.ndarray) -> None:
-    """One warning naming the models scored on fewer than :data:`PRIOR_QUERIES` queries."""
-    few = [f"{m} ({n} scored)" for m, n in zip(models, n_scored, strict=True) if n < PRIOR_QUERIES]
-    if few:
-        warnings.warn(
-            f"calibration data: model(s) {', '.join(few)} have a score on fewer than "
-            f"{PRIOR_QUERIES} calibration queries: their statistics are mostly estimated "
-            "from the other models measured on the same queries; measure them on more queries",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _is_int(value: object) -> bool:
-    """Python or numpy integers (grid searches hand out numpy ones), never bools."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_alpha(alpha: float) -> float:
-    if not 0.0 <= float(alpha) <= 1.0:
-        msg = f"alpha must be in [0, 1], got {alpha!r}"
-        raise ValueError(msg)
-    return float(alpha)
-
-
-def _is_scale_list(value: object) -> bool:
-    """A non-empty sequence (not a string) of finite positive numbers."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
-        return False
-    return all(
-        isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < float(v) < np.inf
-        for v in value
-    )
-
-
-def _top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of each row's ``k`` largest entries, largest first."""
-    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    top_sims = np.take_along_axis(sims, top, axis=1)
-    order = np.argsort(-top_sims, axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
-
-
-def _minmax_rows(table: np.ndarray, constant: float) -> np.ndarray:
-    """Min-max normalise each row; a row whose values are all equal becomes ``constant``."""
-    low = table.min(axis=1, keepdims=True)
-    span = table.max(axis=1, keepdims=True) - low
-    out = np.full_like(table, constant, dtype=float)
-    np.divide(table - low, span, out=out, where=span > 0)
-    return out
-
-
-def _cost_floor(cost: np.ndarray) -> float:
-    """Smallest cost worth telling apart on a log scale: a tenth of the cheapest paid cost."""
-    positive = cost[cost > 0]
-    return float(positive.min()) / 10 if positive.size else 1e-12
-
-
-def _rank(scores: np.ndarray, costs: np.ndarray, *, first: int) -> np.ndarray:
-    """Candidate order for display: the chosen one, then by score (cheaper first on ties)."""
-    order = np.lexsort((costs, -scores))
-    return np.concatenate([[first], order[order != first]])

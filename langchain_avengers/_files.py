@@ -1,0 +1,34 @@
+"""Atomic file writes: readers see the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` beside ``path``, fsync, then rename over it in one step."""
+    _write_chunks(path, (text,))
+
+
+def write_lines_atomically(path: Path, lines: Iterable[str]) -> None:
+    """:func:`write_atomically` of ``lines``, each ended by a newline, written as they come."""
+    _write_chunks(path, (line + "\n" for line in lines))
+
+
+def _write_chunks(path: Path, chunks: Iterable[str]) -> None:
+    """Write beside the target, flush to disk, then rename over it; a failure leaves no temp."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
