@@ -9,6 +9,7 @@ type cannot convert (``invalid _alpha value: 'x'``).
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TypeVar
 
 EXIT_BAD_INPUT = 2
@@ -47,6 +48,14 @@ def _positive_float(text: str) -> float:
     """A number above 0."""
     value = float(text)
     return _accepted(value, value > 0, f"expected a positive number, got {text}")
+
+
+def _non_negative_float(text: str) -> float:
+    """A finite number of at least 0."""
+    value = float(text)
+    return _accepted(
+        value, math.isfinite(value) and value >= 0, f"expected a number >= 0, got {text}"
+    )
 
 
 def _positive_int(text: str) -> int:

@@ -26,6 +26,7 @@ from langchain_avengers._cli_args import (
     _confidence,
     _fraction,
     _n_clusters,
+    _non_negative_float,
     _positive_float,
     _positive_int,
 )
@@ -166,6 +167,12 @@ def _add_router_options(parser: argparse.ArgumentParser) -> None:
         default="linear",
         help="score raw cost (default, the paper) or log cost",
     )
+    parser.add_argument(
+        "--shrinkage",
+        type=_non_negative_float,
+        default=10.0,
+        help="pseudo-count pulling small clusters toward the pool mean (default 10; 0 = the paper)",
+    )
     parser.add_argument("--random-state", type=int, default=0, help="k-means seed")
 
 
@@ -178,6 +185,7 @@ def _router_from_args(args: argparse.Namespace) -> ClusterRouter:
         scoring=args.scoring,
         cluster_scales=tuple(args.cluster_scales),
         cost_scale=args.cost_scale,
+        shrinkage=args.shrinkage,
         random_state=args.random_state,
         show_progress=True,
     )

@@ -91,14 +91,24 @@ def test_fit_options_reach_the_router(
         "minmax",
         "--cluster-scales",
         "1",
+        "--shrinkage",
+        "0",
         "--random-state",
         "5",
     ]
     assert main(args) == 0
     capsys.readouterr()
     params = json.loads((out / "router.json").read_text())["params"]
-    keys = ("n_clusters", "top_p", "cost_scale", "scoring", "cluster_scales", "random_state")
-    assert [params[k] for k in keys] == [3, 1, "log", "minmax", [1.0], 5]
+    keys = (
+        "n_clusters",
+        "top_p",
+        "cost_scale",
+        "scoring",
+        "cluster_scales",
+        "shrinkage",
+        "random_state",
+    )
+    assert [params[k] for k in keys] == [3, 1, "log", "minmax", [1.0], 0.0, 5]
 
 
 def test_route_prints_the_choice_and_every_candidate(
@@ -464,6 +474,16 @@ def test_bad_cluster_counts_are_argument_errors(
     assert f"--n-clusters: expected 'auto' or a positive integer, got {bad}" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "inf"])
+def test_bad_shrinkage_is_an_argument_error(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--shrinkage", bad])
+    assert info.value.code == 2
+    assert f"--shrinkage: expected a number >= 0, got {bad}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
