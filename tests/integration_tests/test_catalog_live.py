@@ -17,16 +17,14 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
-from langchain_core.tools import tool
+from local_chat import SECRET, Joke, magic_function, make_llm
 from openrouter_server import TestServer, models_payload
-from pydantic import BaseModel
 
-from langchain_avengers import AvengersChatModel, ClusterRouter, load_default_router
+from langchain_avengers import ClusterRouter, load_default_router
 from langchain_avengers.catalog import bundled_catalog, list_price_cost, load_catalog
 from langchain_avengers.chat_models import NoCapableModelError
 from langchain_avengers.cli import main
 
-SECRET = "sk-or-v1-catalog-secret-never-printed-0123"
 LLAMA = "meta-llama/llama-3.1-8b-instruct"
 FLASH = "google/gemini-2.5-flash"
 CATALOG_POOL = {
@@ -56,29 +54,6 @@ STANDARD_BLOCKS = {
     },
     "audio_inputs": {"type": "audio", "base64": "UklGRg==", "mime_type": "audio/wav"},
 }
-
-
-@tool
-def magic_function(input: int) -> int:
-    """Apply a magic function to an input."""
-    return input + 2
-
-
-class Joke(BaseModel):
-    """A joke."""
-
-    setup: str
-    punchline: str
-
-
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
-    params: dict[str, Any] = {
-        "base_url": server.base_url,
-        "api_key": SECRET,
-        "max_retries": 0,
-        "timeout": 5,
-    }
-    return AvengersChatModel(**{**params, **kwargs})
 
 
 def refresh(server: TestServer, *more: str) -> int:
