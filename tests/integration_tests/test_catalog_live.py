@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_errors import one_error_line
 from langchain_core.messages import HumanMessage
 from local_chat import SECRET, Joke, magic_function, make_llm
 from openrouter_server import TestServer, models_payload
@@ -62,13 +63,6 @@ def refresh(server: TestServer, *more: str) -> int:
 
 def with_media(flag: str, parts: Mapping[str, Any] = MEDIA_PARTS) -> HumanMessage:
     return HumanMessage([{"type": "text", "text": "What is in this attachment?"}, parts[flag]])
-
-
-def one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("avengers: error: ")
-    return lines[0]
 
 
 # ---------------------------------------------------------------------------- refresh
