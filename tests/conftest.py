@@ -15,6 +15,8 @@ import pytest
 
 from langchain_avengers.catalog import CACHE_DIR_ENV
 
+pytest.register_assert_rewrite("cli_errors")  # a helper module with asserts: detailed failures
+
 SMALL_JSONL = Path(__file__).resolve().parent / "fixtures" / "small.jsonl"
 SMALL_MODELS = ("acme/tiny", "acme/medium", "acme/large")
 """The pool of ``small.jsonl``, cheapest first."""

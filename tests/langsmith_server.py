@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, cast
 
 import zstandard
+from background_http import serving
 
 HOST = "127.0.0.1"
 INFO = {
@@ -182,13 +183,5 @@ def serve() -> Iterator[LangSmithStandIn]:
     """Run the stand-in in a background thread for the ``with`` block."""
     state = LangSmithStandIn()
     httpd = StandInServer(state)
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    with serving(httpd):
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import calibration_brain
+from background_http import serving
 from calibration_brain import AnswerSpec
 
 HOST = "127.0.0.1"
@@ -1031,19 +1032,8 @@ def serve(port: int = 0, *, config: ServerConfig | None = None) -> Iterator[Test
     """Run the server in a background thread for the ``with`` block (port 0 = any free port)."""
     state = TestServer(config=config or ServerConfig())
     httpd = OpenRouterHTTPServer(port, state)
-    thread = threading.Thread(
-        target=httpd.serve_forever,
-        kwargs={"poll_interval": 0.05},
-        name=f"openrouter-test-server:{state.port}",
-        daemon=True,
-    )
-    thread.start()
-    try:
+    with serving(httpd, name=f"openrouter-test-server:{state.port}"):
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openrouter_server import TestServer, serve
 
+from langchain_avengers import ClusterRouter, load_default_router
+
 OFFLINE_BASE_URL = "http://127.0.0.1:9/api/v1"
 """Where models point during replay: nothing listens on the discard port."""
 
@@ -151,3 +153,9 @@ def openrouter_base_url(request: pytest.FixtureRequest) -> str:
         return OFFLINE_BASE_URL
     server: TestServer = request.getfixturevalue("openrouter_server")
     return server.base_url
+
+
+@pytest.fixture(scope="module")
+def router() -> ClusterRouter:
+    """The bundled default router (loaded once per module)."""
+    return load_default_router()

@@ -19,8 +19,8 @@ from calibration_brain import (
     skill,
     unit_hash,
 )
+from local_chat import Joke, magic_function
 from openrouter_server import REASONING_MODELS, TestServer
-from pydantic import BaseModel
 
 from langchain_avengers import AvengersChatModel, ClusterRouter, load_records
 from langchain_avengers.calibration import ApiSettings, calibrate, load_queries
@@ -161,17 +161,6 @@ def test_the_output_fits_a_router_that_routes_tools_and_structured_output(
     assert main(["evaluate", str(sample_run["out"]), "--n-clusters", "4", "--seeds", "1"]) == 0
     capsys.readouterr()
     assert ClusterRouter.load(router_dir).models_ == POOL
-
-    class Joke(BaseModel):
-        setup: str
-        punchline: str
-
-    from langchain_core.tools import tool
-
-    @tool
-    def magic_function(input: int) -> int:
-        """Apply a magic function to an input."""
-        return input + 2
 
     llm = AvengersChatModel(router=str(router_dir), base_url=server.base_url, api_key="test-key")
     called = llm.bind_tools([magic_function]).invoke("What is magic_function(3)?")

@@ -47,23 +47,27 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def start(server: TestServer, queries: Path, out: Path, env: dict[str, str]) -> subprocess.Popen:
+def start_midway(
+    server: TestServer, queries: Path, out: Path, env: dict[str, str], lines: int
+) -> subprocess.Popen:
+    """Run ``avengers calibrate`` on ``queries`` in a subprocess against a slowed-down
+    ``server``; return it, still running, once its journal holds ``lines`` pairs."""
+    server.config.answer_key = load_answer_key(queries)
+    server.config.delay_s = 0.05
     args = [sys.executable, "-m", "langchain_avengers.cli", "calibrate", str(queries)]
     args += ["--models", POOL, "-o", str(out), "--base-url", server.base_url]
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [*args, "--concurrency", "2"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for_journal(path: Path, lines: int, process: subprocess.Popen) -> None:
+    journal = journal_path(out)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= lines:
-            return
+        if journal.exists() and journal.read_bytes().count(b"\n") >= lines:
+            return process
         assert process.poll() is None, process.communicate()
         time.sleep(0.01)
     pytest.fail("the run journalled too little in 30 s")
@@ -90,11 +94,8 @@ def test_sigkill_midway_then_resume_loses_and_repeats_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server.config.answer_key = load_answer_key(queries)
-    server.config.delay_s = 0.05
     out = tmp_path / "records.jsonl"
-    process = start(server, queries, out, env)
-    wait_for_journal(journal_path(out), 10, process)
+    process = start_midway(server, queries, out, env, 10)
     process.kill()  # SIGKILL: no handler, no cleanup
     process.wait(timeout=10)
     before = journalled(out)
@@ -116,11 +117,8 @@ def test_sigkill_midway_then_resume_loses_and_repeats_nothing(
 def test_ctrl_c_finishes_calls_in_flight_writes_the_records_and_exits_130(
     server: TestServer, queries: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    server.config.answer_key = load_answer_key(queries)
-    server.config.delay_s = 0.05
     out = tmp_path / "records.jsonl"
-    process = start(server, queries, out, env)
-    wait_for_journal(journal_path(out), 6, process)
+    process = start_midway(server, queries, out, env, 6)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err

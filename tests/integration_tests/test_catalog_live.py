@@ -16,17 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_errors import one_error_line
 from langchain_core.messages import HumanMessage
-from langchain_core.tools import tool
+from local_chat import SECRET, Joke, magic_function, make_llm
 from openrouter_server import TestServer, models_payload
-from pydantic import BaseModel
 
-from langchain_avengers import AvengersChatModel, ClusterRouter, load_default_router
+from langchain_avengers import ClusterRouter, load_default_router
 from langchain_avengers.catalog import bundled_catalog, list_price_cost, load_catalog
 from langchain_avengers.chat_models import NoCapableModelError
 from langchain_avengers.cli import main
 
-SECRET = "sk-or-v1-catalog-secret-never-printed-0123"
 LLAMA = "meta-llama/llama-3.1-8b-instruct"
 FLASH = "google/gemini-2.5-flash"
 CATALOG_POOL = {
@@ -58,42 +57,12 @@ STANDARD_BLOCKS = {
 }
 
 
-@tool
-def magic_function(input: int) -> int:
-    """Apply a magic function to an input."""
-    return input + 2
-
-
-class Joke(BaseModel):
-    """A joke."""
-
-    setup: str
-    punchline: str
-
-
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
-    params: dict[str, Any] = {
-        "base_url": server.base_url,
-        "api_key": SECRET,
-        "max_retries": 0,
-        "timeout": 5,
-    }
-    return AvengersChatModel(**{**params, **kwargs})
-
-
 def refresh(server: TestServer, *more: str) -> int:
     return main(["catalog", "refresh", "--base-url", server.base_url, *more])
 
 
 def with_media(flag: str, parts: Mapping[str, Any] = MEDIA_PARTS) -> HumanMessage:
     return HumanMessage([{"type": "text", "text": "What is in this attachment?"}, parts[flag]])
-
-
-def one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("avengers: error: ")
-    return lines[0]
 
 
 # ---------------------------------------------------------------------------- refresh

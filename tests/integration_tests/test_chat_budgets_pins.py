@@ -13,13 +13,12 @@ import pytest
 from fake_pacer import ScriptedPacer
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import ConfigurableField
-from langchain_core.tools import tool
 from langchain_core.tracers.context import collect_runs
 from langgraph.store.memory import InMemoryStore
+from local_chat import Joke, magic_function, make_llm
 from openrouter_server import TestServer
-from pydantic import BaseModel
 
-from langchain_avengers import AvengersChatModel, load_default_router
+from langchain_avengers import AvengersChatModel
 from langchain_avengers.budgets import expected_call_cost
 from langchain_avengers.chat_models import NoCapableModelError
 from langchain_avengers.conversations import InMemoryPinStore, routing_text
@@ -27,34 +26,6 @@ from langchain_avengers.conversations import InMemoryPinStore, routing_text
 QUERY = "Prove that there are infinitely many prime numbers."
 FOLLOW_UP = "ok"
 PRO, FLASH = "google/gemini-2.5-pro", "google/gemini-2.5-flash"
-
-
-class Joke(BaseModel):
-    """A joke."""
-
-    setup: str
-    punchline: str
-
-
-@tool
-def magic_function(input: int) -> int:
-    """Apply a magic function to an input."""
-    return input + 2
-
-
-@pytest.fixture(scope="module")
-def router() -> Any:
-    return load_default_router()
-
-
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
-    params: dict[str, Any] = {
-        "base_url": server.base_url,
-        "api_key": "sk-or-test",
-        "max_retries": 0,
-        "timeout": 5,
-    }
-    return AvengersChatModel(**{**params, **kwargs})
 
 
 def call_costs(llm: AvengersChatModel, router: Any, text: str, alpha: float) -> dict[str, float]:

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 from langchain_core.callbacks import get_usage_metadata_callback
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.tools import tool
+from local_chat import Joke, magic_function, make_llm
 from openrouter_server import TestServer
-from pydantic import BaseModel
 from route_events import EventLog
 
-from langchain_avengers import AvengersChatModel, ClusterRouter, WordLlamaEmbeddings
+from langchain_avengers import ClusterRouter, WordLlamaEmbeddings
 from langchain_avengers import callbacks as avengers_callbacks
 from langchain_avengers.pool import default_router_path, load_default_router
 
-SECRET = "sk-or-v1-test-secret-calls-0123456789"
 QUERY = "Prove that there are infinitely many prime numbers."
 OTHER = "What is the capital of Australia?"
 ROUTER = load_default_router()
@@ -32,24 +29,6 @@ ROUTER = load_default_router()
 
 def pick(text: str, alpha: float = 0.5) -> str:
     return ROUTER.route(text, alpha).model
-
-
-@tool
-def magic_function(input: int) -> int:
-    """Apply a magic function to an input."""
-    return input + 2
-
-
-class Joke(BaseModel):
-    """A joke."""
-
-    setup: str
-    punchline: str
-
-
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
-    params: dict[str, Any] = {"base_url": server.base_url, "api_key": SECRET, "max_retries": 0}
-    return AvengersChatModel(**{**params, **kwargs})
 
 
 # ---------------------------------------------------------------------------- route events

@@ -11,45 +11,15 @@ import pytest
 from langchain_core.load import dumpd
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import ConfigurableField
-from langchain_core.tools import tool
 from langchain_core.tracers.context import collect_runs
+from local_chat import SECRET, Joke, magic_function, make_llm
 from openrouter_server import TestServer
-from pydantic import BaseModel
 from route_events import AsyncEventLog, EventLog
 
-from langchain_avengers import AvengersChatModel, load_default_router
+from langchain_avengers import AvengersChatModel
 from langchain_avengers.chat_models import NoCapableModelError
 
-SECRET = "sk-or-v1-test-secret-never-logged-0123456789"
 QUERY = "Prove that there are infinitely many prime numbers."
-
-
-@tool
-def magic_function(input: int) -> int:
-    """Apply a magic function to an input."""
-    return input + 2
-
-
-class Joke(BaseModel):
-    """A joke."""
-
-    setup: str
-    punchline: str
-
-
-@pytest.fixture(scope="module")
-def router() -> Any:
-    return load_default_router()
-
-
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
-    params: dict[str, Any] = {
-        "base_url": server.base_url,
-        "api_key": SECRET,
-        "max_retries": 0,
-        "timeout": 5,
-    }
-    return AvengersChatModel(**{**params, **kwargs})
 
 
 def expected_order(router: Any, text: str, alpha: float, models: list[str] | None = None) -> list:

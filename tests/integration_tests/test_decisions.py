@@ -17,8 +17,6 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from openrouter_server import TestServer
 
-from langchain_avengers import load_default_router
-
 HAS_DECISIONS = importlib.util.find_spec("langchain_core.decisions") is not None
 needs_core_18 = pytest.mark.skipif(
     not HAS_DECISIONS,
@@ -28,11 +26,6 @@ needs_core_18 = pytest.mark.skipif(
 QUERY = "Prove that there are infinitely many prime numbers."
 PRO, FLASH = "google/gemini-2.5-pro", "google/gemini-2.5-flash"
 LABELS = {"fast": FLASH, "strong": PRO}
-
-
-@pytest.fixture(scope="module")
-def router() -> Any:
-    return load_default_router()
 
 
 def choice(criteria: dict[str, Any]) -> Any:

@@ -17,14 +17,13 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.tools import tool
 from langchain_core.tracers import LangChainTracer
 from langsmith_server import LangSmithStandIn, serve
+from local_chat import SECRET, magic_function, make_llm
 from openrouter_server import TestServer
 
-from langchain_avengers import AvengersChatModel, load_default_router
+from langchain_avengers import load_default_router
 
-OPENROUTER_KEY = "sk-or-v1-distinctive-openrouter-key-5b1e0c"
 LANGSMITH_KEY = "lsv2_pt_distinctive-langsmith-key-93a7f2"
 QUESTION = "Prove that there are infinitely many prime numbers."
 DECISION_KEYS = {
@@ -37,12 +36,6 @@ DECISION_KEYS = {
     "avengers_required_capabilities",
 }
 COST_KEYS = ("input_cost", "output_cost", "total_cost")
-
-
-@tool
-def magic_function(input: int) -> int:
-    """Apply a magic function to an input."""
-    return input + 2
 
 
 @pytest.fixture
@@ -84,11 +77,6 @@ def usage_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
-    params = {"base_url": server.base_url, "api_key": OPENROUTER_KEY, "max_retries": 0}
-    return AvengersChatModel(**{**params, **kwargs})
-
-
 def assert_routed_run(run: dict[str, Any], answer: AIMessage) -> None:
     """The run was opened with the routed model and the decision; usage and cost once."""
     metadata = run["extra"]["metadata"]
@@ -114,10 +102,10 @@ def assert_routed_run(run: dict[str, Any], answer: AIMessage) -> None:
 def assert_no_key_posted(stand_in: LangSmithStandIn) -> None:
     posted = stand_in.posted_bytes()
     assert posted, "nothing was posted"
-    assert OPENROUTER_KEY.encode() not in posted
+    assert SECRET.encode() not in posted
     assert LANGSMITH_KEY.encode() not in posted
     headers = str([r.headers for r in stand_in.requests])
-    assert OPENROUTER_KEY not in headers
+    assert SECRET not in headers
 
 
 def test_invoke_posts_one_llm_run_with_model_decision_and_cost(

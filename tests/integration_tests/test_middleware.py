@@ -24,6 +24,7 @@ from langchain_core.tools import tool
 from langchain_core.tracers.context import collect_runs
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
+from local_chat import make_llm
 from openrouter_server import TestServer
 from pydantic import BaseModel
 
@@ -48,21 +49,6 @@ class Product(BaseModel):
     """The product of two numbers."""
 
     value: float
-
-
-@pytest.fixture(scope="module")
-def router() -> Any:
-    return load_default_router()
-
-
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
-    params: dict[str, Any] = {
-        "base_url": server.base_url,
-        "api_key": "sk-or-test",
-        "max_retries": 0,
-        "timeout": 5,
-    }
-    return AvengersChatModel(**{**params, **kwargs})
 
 
 def openai_model(server: TestServer, model: str) -> ChatOpenAI:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+from manual_clock import ManualClock
 
 from langchain_avengers.budgets import (
     DEFAULT_WINDOW_CALLS,
@@ -149,16 +150,8 @@ def test_debt_below_the_floor_is_paid_back_before_alpha_rises() -> None:
 # ---------------------------------------------------------------- per hour, unknown costs
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_hourly_target_with_an_injected_clock() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     pacer = SpendPacer(usd_per_hour=3.6, window_seconds=600, clock=clock)  # $0.001 a second
     assert pacer.alpha() == 0.0
     clock.now += 300  # half a window of allowance, no spend
@@ -177,7 +170,7 @@ def test_hourly_target_with_an_injected_clock() -> None:
 
 
 def test_hourly_target_holds_on_a_steady_stream() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     target_per_call = expected_cost(0.5)
     # one call every 2 s: 1,800 calls an hour
     pacer = SpendPacer(usd_per_hour=1800 * target_per_call, clock=clock)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_errors import one_error_line
 
 from langchain_avengers import load_records
 from langchain_avengers.calibration import Query, load_queries
@@ -14,13 +15,6 @@ from langchain_avengers.cli import main
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "calibration" / "queries.jsonl"
 POOL = "openai/gpt-5,qwen/qwen3-235b-a22b-2507"
-
-
-def one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("avengers: error: ")
-    return lines[0]
 
 
 def test_dry_run_prints_the_estimate_and_writes_nothing(

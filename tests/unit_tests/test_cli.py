@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_errors import one_error_line
 
 from langchain_avengers import CalibrationData, ClusterRouter
 from langchain_avengers.catalog import load_catalog
@@ -36,14 +37,6 @@ def router_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "router"
     assert main(["fit", str(small), "-o", str(out), *ROUTER_OPTIONS]) == 0
     return out
-
-
-def one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("avengers: error: ")
-    assert "Traceback" not in err
-    return lines[0]
 
 
 # ---------------------------------------------------------------- fit and route

@@ -7,19 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_errors import one_error_line
 
 from langchain_avengers.catalog import bundled_catalog, load_catalog
 from langchain_avengers.cli import main
 
 MODELS_API = Path(__file__).resolve().parents[1] / "fixtures" / "openrouter_models_api.json"
 SNAPSHOT_DATE = "2026-07-02T00:40:28+08:00"
-
-
-def one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("avengers: error: ")
-    return lines[0]
 
 
 def test_summary_shows_the_snapshot_and_the_cache(

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_errors import one_error_line
 
 from langchain_avengers import CalibrationData, __version__, load_records
 from langchain_avengers.cli import EXIT_STDOUT_CLOSED, main
@@ -20,13 +21,6 @@ from langchain_avengers.pool import load_default_router
 ROUTER_OPTIONS = ["--n-clusters", "3", "--top-p", "1"]
 ESCAPE = "\x1b[2J\x1b]0;pwned\x07"
 """Clear the screen and set the window title: what a hostile model id could do raw."""
-
-
-def one_error_line(err: str) -> str:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("avengers: error: ")
-    return lines[0]
 
 
 def no_nan_constants(name: str) -> object:

@@ -8,6 +8,7 @@ import threading
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langgraph.store.memory import InMemoryStore
+from manual_clock import ManualClock
 
 from langchain_avengers.conversations import (
     InMemoryPinStore,
@@ -68,16 +69,8 @@ def test_conversation_budget_keeps_the_latest_message_first_then_the_prompt_then
 # ---------------------------------------------------------------------------- stores
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_in_memory_store_is_a_bounded_lru_that_drops_expired_pins() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     store = InMemoryPinStore(max_entries=2, clock=clock)
     assert isinstance(store, PinStore)
     store.put("a", Pin("m1", 200.0))
@@ -139,7 +132,7 @@ def test_a_stored_value_that_is_not_a_pin_is_ignored_loudly(
 
 
 def test_pinning_reads_expiry_on_its_clock_and_pushes_it_on_each_call() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     pins = Pinning(InMemoryPinStore(clock=clock), ttl_s=10.0, clock=clock)
     pins.keep("c", "m")
     assert pins.lookup("c") == Pin("m", 110.0)

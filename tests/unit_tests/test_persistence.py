@@ -496,29 +496,36 @@ def test_saving_over_a_format_2_router_keeps_other_files(
     ClusterRouter.load(saved, embedder=keyword_embeddings)
 
 
-def test_saving_over_a_directory_that_is_not_a_router_refuses(
-    fitted: ClusterRouter, tmp_path: Path
+@pytest.mark.parametrize(
+    ("directory", "name", "text", "refusal"),
+    [
+        pytest.param(
+            "my-documents",
+            "thesis.txt",
+            "precious",
+            "not a router directory; refusing",
+            id="not-a-router",
+        ),
+        pytest.param(
+            "service",
+            "router.json",
+            '{"routes": ["/a", "/b"]}',
+            "not a langchain-avengers router file; refusing",
+            id="another-programs-router-json",
+        ),
+    ],
+)
+def test_saving_over_a_directory_that_is_not_ours_refuses(
+    fitted: ClusterRouter, tmp_path: Path, directory: str, name: str, text: str, refusal: str
 ) -> None:
-    target = tmp_path / "my-documents"
+    target = tmp_path / directory
     target.mkdir()
-    (target / "thesis.txt").write_text("precious")
-    with pytest.raises(RouterFileError, match="not a router directory; refusing"):
+    (target / name).write_text(text)
+    with pytest.raises(RouterFileError, match=refusal):
         fitted.save(target)
-    assert [p.name for p in target.iterdir()] == ["thesis.txt"]
-    assert (target / "thesis.txt").read_text() == "precious"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["my-documents"]
-
-
-def test_saving_over_another_programs_router_json_refuses(
-    fitted: ClusterRouter, tmp_path: Path
-) -> None:
-    target = tmp_path / "service"
-    target.mkdir()
-    (target / "router.json").write_text('{"routes": ["/a", "/b"]}')
-    with pytest.raises(RouterFileError, match="not a langchain-avengers router file; refusing"):
-        fitted.save(target)
-    assert sorted(p.name for p in target.iterdir()) == ["router.json"]
-    assert (target / "router.json").read_text() == '{"routes": ["/a", "/b"]}'
+    assert [p.name for p in target.iterdir()] == [name]
+    assert (target / name).read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [directory]
 
 
 def test_saving_into_an_empty_directory_or_over_leftovers(

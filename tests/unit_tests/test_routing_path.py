@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fake_pacer import ScriptedPacer
 from langchain_core.messages import HumanMessage, SystemMessage
+from manual_clock import ManualClock
 
 from langchain_avengers import ClusterRouter
 from langchain_avengers._routing import (
@@ -235,18 +236,10 @@ def test_a_pacer_alpha_out_of_range_is_named(router: ClusterRouter) -> None:
 # ---------------------------------------------------------------------------- pins
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_conversation_stays_on_its_first_model_until_the_pin_lapses(
     router: ClusterRouter,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(1_000.0)
     store = InMemoryPinStore(clock=clock)
     p = path(router, pinning=Pinning(store, ttl_s=60.0, clock=clock))
     first = p.route(p.call(ask(), options={"alpha": 1.0, "session_id": "c1"}))
