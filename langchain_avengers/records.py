@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
@@ -142,22 +142,28 @@ def _is_json_scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def _parse_line(text: str, where: str) -> tuple[CalibrationRecord, list[str]]:
-    """The record on one line, and the top-level fields it has that a record does not know."""
+def read_json_object(text: str, where: str, error: type[ValueError]) -> dict[str, Any]:
+    """The JSON object on one line, or ``error`` naming ``where`` and what is wrong with it."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         msg = f"{where}: not valid JSON ({exc.msg} at column {exc.colno})"
-        raise RecordsError(msg) from None
+        raise error(msg) from None
     except RecursionError:
-        msg = f"{where}: JSON nested too deeply to read (a record is at most a few levels deep)"
-        raise RecordsError(msg) from None
+        msg = f"{where}: JSON nested too deeply to read (a line is at most a few levels deep)"
+        raise error(msg) from None
     except ValueError as exc:  # an integer longer than Python converts (4300 digits by default)
         msg = f"{where}: a number on this line is too long to read ({str(exc).split(';')[0]})"
-        raise RecordsError(msg) from None
+        raise error(msg) from None
     if not isinstance(raw, dict):
         msg = f"{where}: expected a JSON object, got {type(raw).__name__}"
-        raise RecordsError(msg)
+        raise error(msg)
+    return raw
+
+
+def _parse_line(text: str, where: str) -> tuple[CalibrationRecord, list[str]]:
+    """The record on one line, and the top-level fields it has that a record does not know."""
+    raw = read_json_object(text, where, RecordsError)
     try:
         record = CalibrationRecord.model_validate(raw)
     except ValidationError as exc:

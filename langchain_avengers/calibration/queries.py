@@ -38,6 +38,8 @@ from pydantic import (
     model_validator,
 )
 
+from langchain_avengers.records import read_json_object, read_jsonl_lines
+
 __all__ = [
     "ChoiceGrader",
     "ExactGrader",
@@ -301,7 +303,7 @@ def load_queries(path: str | Path) -> list[Query]:
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_jsonl_lines(path)
     except (OSError, UnicodeDecodeError) as exc:
         msg = f"{path}: cannot read the query file ({exc})"
         raise QueryFileError(msg) from None
@@ -332,14 +334,7 @@ def _describe_key(query: Query) -> str:
 
 
 def _parse_line(text: str, where: str) -> Query:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        msg = f"{where}: not valid JSON ({exc.msg} at column {exc.colno})"
-        raise QueryFileError(msg) from None
-    if not isinstance(raw, dict):
-        msg = f"{where}: expected a JSON object, got {type(raw).__name__}"
-        raise QueryFileError(msg)
+    raw = read_json_object(text, where, QueryFileError)
     try:
         return Query.model_validate(raw)
     except ValidationError as exc:

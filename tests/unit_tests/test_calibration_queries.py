@@ -73,6 +73,8 @@ def test_fingerprints_tell_asking_from_grading() -> None:
     [
         ("{not json", ":2: not valid JSON"),
         ("[1, 2]", ":2: expected a JSON object, got list"),
+        ('{"query": ' + "[" * 100_000 + "]" * 100_000 + "}", ":2: JSON nested too deeply"),
+        ('{"query": "q", "n": ' + "9" * 5000 + "}", ":2: a number on this line is too long"),
         ({**GOOD, "refrence": 4}, ":2: unknown field 'refrence' (expected one of: query,"),
         (
             {**GOOD, "grader": {"name": "numeric", "tolerence": 0.1}},
@@ -121,6 +123,13 @@ def test_a_bad_line_is_named_with_file_line_and_field(
     assert message.startswith((f"{path}:", str(path)))
     assert expected in message
     assert "\n" not in message
+
+
+def test_line_separators_inside_a_query_do_not_end_its_line(tmp_path: Path) -> None:
+    text = "first\u2028second\u2029third\x85fourth"
+    raw = json.dumps({**GOOD, "query": text}, ensure_ascii=False)  # the separators unescaped
+    path = write(tmp_path, raw, {**GOOD, "query": "other"})
+    assert [q.query for q in load_queries(path)] == [text, "other"]
 
 
 def test_duplicates_name_both_lines(tmp_path: Path) -> None:
