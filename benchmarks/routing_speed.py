@@ -207,9 +207,8 @@ def fit_section(
         "cold process peak RSS MiB (VmHWM)",
     ]
     text = (
-        "## Fit (default `ClusterRouter()`: k=60, n_init=4; embedding included)\n\n"
-        + table(header, rows)
-        + "\n\n"
+        "## Fit (default `ClusterRouter()`: k = round(sqrt(n)), k-means fits of k/2, k and 2k "
+        "clusters, n_init=4 each; embedding included)\n\n" + table(header, rows) + "\n\n"
         "- *cold fit*: `ClusterRouter().fit(data)` as the first call in a fresh Python process: "
         "includes importing wordllama and loading its weights (one-off), embedding every "
         "query and k-means. *cold process*: the whole child process, interpreter start and "
