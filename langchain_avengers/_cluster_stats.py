@@ -120,9 +120,17 @@ def expected_advantage(gaps: np.ndarray, paired: np.ndarray, onehot: np.ndarray)
     return (cluster_gaps + k * prior) / (cluster_n + k)
 
 
-def warn_if_barely_measured(models: Sequence[str], n_scored: np.ndarray) -> None:
-    """One warning naming the models scored on fewer than :data:`PRIOR_QUERIES` queries."""
-    few = [f"{m} ({n} scored)" for m, n in zip(models, n_scored, strict=True) if n < PRIOR_QUERIES]
+def warn_if_barely_measured(models: Sequence[str], n_scored: np.ndarray, n_samples: int) -> None:
+    """One warning naming the models scored on fewer than :data:`PRIOR_QUERIES` queries.
+
+    A model scored on every query keeps its plain means, however few the queries (the small
+    cluster warning speaks for a small file), so only the partly measured ones are named.
+    """
+    few = [
+        f"{m} ({n} scored)"
+        for m, n in zip(models, n_scored, strict=True)
+        if n < min(PRIOR_QUERIES, n_samples)
+    ]
     if few:
         warnings.warn(
             f"calibration data: model(s) {', '.join(few)} have a score on fewer than "

@@ -274,7 +274,7 @@ class ClusterRouter(Estimator):
         self.log_prices_ = self._fit_price_schedule(vectors)
         warn_if_clusters_are_small(self.cluster_sizes_, self.cluster_counts_, n_clusters, len(data))
         # every query is in one cluster of each k-means fit: count it once
-        warn_if_barely_measured(self.models_, self.n_scored_.sum(axis=0) // len(counts))
+        warn_if_barely_measured(self.models_, self.n_scored_.sum(axis=0) // len(counts), len(data))
         return self
 
     def _fit_price_schedule(self, vectors: np.ndarray) -> np.ndarray:
