@@ -457,26 +457,28 @@ def test_too_many_clusters_is_a_one_line_warning(
     assert "use n_clusters='auto' (9 clusters for 90 queries)" in ours[0]
 
 
-@pytest.mark.parametrize("bad", ["0", "-3", "many", "2.5"])
-def test_bad_cluster_counts_are_argument_errors(
-    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+@pytest.mark.parametrize(
+    ("option", "bad", "expected"),
+    [
+        *[
+            ("--n-clusters", b, "expected 'auto' or a positive integer")
+            for b in ("0", "-3", "2.5", "x")
+        ],
+        *[("--shrinkage", b, "expected a number >= 0") for b in ("-1", "nan", "inf")],
+    ],
+)
+def test_bad_router_options_are_argument_errors(
+    small_jsonl: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    bad: str,
+    expected: str,
 ) -> None:
     with pytest.raises(SystemExit) as info:
-        main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", bad])
+        main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), option, bad])
     assert info.value.code == 2
-    assert f"--n-clusters: expected 'auto' or a positive integer, got {bad}" in (
-        capsys.readouterr().err
-    )
-
-
-@pytest.mark.parametrize("bad", ["-1", "nan", "inf"])
-def test_bad_shrinkage_is_an_argument_error(
-    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
-) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--shrinkage", bad])
-    assert info.value.code == 2
-    assert f"--shrinkage: expected a number >= 0, got {bad}" in capsys.readouterr().err
+    assert f"{option}: {expected}, got {bad}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
