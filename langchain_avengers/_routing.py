@@ -26,6 +26,7 @@ from langchain_avengers._plan import Plan
 from langchain_avengers._runs import THREAD_KEY
 from langchain_avengers._validation import (
     check_alpha,
+    check_call_keywords,
     check_max_cost,
     check_models,
     check_pinned_model,
@@ -224,6 +225,7 @@ class RoutingPath:
             ValueError: ``session_id`` given while conversations are not pinned, or any
                 refusal of :meth:`call`.
         """
+        check_call_keywords(kwargs, (*CHAT_OPTIONS, "session_id"), "invoke")
         options = {k: kwargs[k] for k in CHAT_OPTIONS if k in kwargs}
         if "session_id" in kwargs and self.pinning is None:
             msg = (

@@ -96,6 +96,26 @@ def _unknown(where: str, name: str, choices: Iterable[str]) -> ValueError:
     return ValueError(f"{where}: unknown argument {name!r}{hint}")
 
 
+def misspelt_option(name: str, options: Sequence[str]) -> str | None:
+    """The option ``name`` most likely misspells (a close match that is not itself an option)."""
+    if name in options:
+        return None
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def check_call_keywords(kwargs: Mapping[str, Any], options: Sequence[str], where: str) -> None:
+    """Refuse a call keyword that misspells a routing option.
+
+    Other keywords go to the provider's API as they are (as with ChatOpenAI), where a typo of
+    ours would only fail as the SDK's ``TypeError``, or not at all.
+    """
+    for name in kwargs:
+        if (guess := misspelt_option(name, options)) is not None:
+            msg = f"{where}: unknown argument {name!r}; did you mean {guess!r}?"
+            raise ValueError(msg)
+
+
 def check_constructor_arguments(fields: Mapping[str, FieldInfo], data: Mapping[str, Any]) -> None:
     """Refuse arguments AvengersChatModel does not know, naming the nearest one.
 

@@ -141,7 +141,9 @@ class AvengersChatModel(RoutedChatModel):
     """Sampling temperature passed to the chosen model."""
     max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
     """Most tokens to generate."""
-    timeout: float | None = Field(default=DEFAULT_TIMEOUT_S, alias="request_timeout")
+    timeout: float | None = Field(
+        default=DEFAULT_TIMEOUT_S, alias="request_timeout", gt=0, allow_inf_nan=False
+    )
     """Seconds a request may wait for the provider before it fails and the next model is
     tried (default 120; ``None`` waits forever)."""
     max_retries: int = Field(default=1, ge=0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ from langchain_avengers._validation import (
     check_alpha,
     check_max_cost,
     check_session_id,
+    misspelt_option,
 )
 from langchain_avengers.budgets import AlphaSource
 from langchain_avengers.chat_models import AvengersChatModel
@@ -470,6 +472,7 @@ def _context_options(context: object) -> dict[str, Any]:
     Other fields of the context are the application's own and left alone.
     """
     read = context.get if isinstance(context, Mapping) else lambda n: getattr(context, n, None)
+    _warn_if_misspelt(context)
     found = {name: value for name in CONTEXT_KEYS if (value := read(name)) is not None}
     where = "runtime.context[{!r}]".format
     if "alpha" in found:
@@ -480,6 +483,19 @@ def _context_options(context: object) -> dict[str, Any]:
     if "session_id" in found:
         found["session_id"] = check_session_id(found["session_id"], where("session_id"))
     return found
+
+
+def _warn_if_misspelt(context: object) -> None:
+    """Warn about a context field that looks like a misspelt routing option (it is ignored)."""
+    names = context.keys() if isinstance(context, Mapping) else getattr(context, "__dict__", {})
+    for name in names:
+        if isinstance(name, str) and (guess := misspelt_option(name, CONTEXT_KEYS)):
+            warnings.warn(
+                f"runtime.context[{name!r}] is not read by AvengersMiddleware; did you mean "
+                f"{guess!r}? (context fields other than {', '.join(CONTEXT_KEYS)} are ignored)",
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 def _thread_id(request: ModelRequest[Any]) -> str | None:

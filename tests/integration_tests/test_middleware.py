@@ -210,6 +210,8 @@ def test_context_options_are_checked_and_the_application_context_left_alone(
         agent.invoke(ask(), context={"max_run_cost": "lots"})
     result = agent.invoke(ask(), context={"user_id": "u-1", "alpha": 0.0})
     assert result["avengers_turn"]["calls"] == 2
+    with pytest.warns(UserWarning, match=r"runtime\.context\['alpah'\].*did you mean 'alpha'"):
+        agent.invoke(ask(), context={"alpah": 0.0})
 
 
 def test_no_capable_model_fails_the_run_before_any_request(server: TestServer) -> None:

@@ -97,6 +97,20 @@ def test_routing_options_are_checked_at_construction(kwargs: dict[str, Any], mat
         build(**kwargs)
 
 
+@pytest.mark.parametrize("timeout", [0, -5, float("inf"), float("nan")])
+def test_a_timeout_that_cannot_work_is_refused_at_construction(timeout: float) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        build(timeout=timeout)
+
+
+def test_a_misspelt_routing_option_in_a_call_is_refused_before_any_request() -> None:
+    llm = build(base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(ValueError, match="invoke: unknown argument 'alpah'; did you mean 'alpha'"):
+        llm.invoke("hi", alpah=0.2)
+    with pytest.raises(ValueError, match="unknown argument 'session_di'; did you mean 'sess"):
+        llm.invoke("hi", session_di="u-1")
+
+
 def test_valid_routing_options_are_kept() -> None:
     llm = build(models=[PRO, PRO, POOL[0]], alpha=1, top_p=2)
     assert llm.models == [PRO, POOL[0]]
