@@ -1,9 +1,9 @@
 """Argument types of the ``avengers`` command: each parses one value or refuses it in one line.
 
 argparse turns an :class:`argparse.ArgumentTypeError` into ``avengers <command>: error: ...``
-and exit status :data:`EXIT_BAD_INPUT`, as the command does for any other bad input. The
-types keep their leading underscore: argparse names a type in its own message for a value the
-type cannot convert (``invalid _alpha value: 'x'``).
+and exit status :data:`EXIT_BAD_INPUT`, as the command does for any other bad input. Each type
+also turns a value it cannot convert into that error: argparse's own message would name the
+function (``invalid _alpha value: 'x'``).
 """
 
 from __future__ import annotations
@@ -24,15 +24,24 @@ def _accepted(value: _Value, ok: bool, message: str) -> _Value:
     return value
 
 
+def _number(text: str, kind: type[_Value], expected: str) -> _Value:
+    """``text`` as an int or float, or the argparse error naming what was ``expected``."""
+    try:
+        return kind(text)
+    except ValueError:
+        msg = f"expected {expected}, got {text}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def _alpha(text: str) -> float:
     """An alpha in [0, 1]."""
-    value = float(text)
+    value = _number(text, float, "an alpha in [0, 1]")
     return _accepted(value, 0 <= value <= 1, f"alpha must be in [0, 1], got {text}")
 
 
 def _fraction(text: str) -> float:
     """A number strictly between 0 and 1."""
-    value = float(text)
+    value = _number(text, float, "a fraction strictly between 0 and 1")
     return _accepted(
         value, 0 < value < 1, f"expected a fraction strictly between 0 and 1, got {text}"
     )
@@ -40,19 +49,19 @@ def _fraction(text: str) -> float:
 
 def _confidence(text: str) -> float:
     """A probability in [0.5, 1)."""
-    value = float(text)
+    value = _number(text, float, "a probability in [0.5, 1)")
     return _accepted(value, 0.5 <= value < 1, f"expected a probability in [0.5, 1), got {text}")
 
 
 def _positive_float(text: str) -> float:
     """A number above 0."""
-    value = float(text)
+    value = _number(text, float, "a positive number")
     return _accepted(value, value > 0, f"expected a positive number, got {text}")
 
 
 def _non_negative_float(text: str) -> float:
     """A finite number of at least 0."""
-    value = float(text)
+    value = _number(text, float, "a number >= 0")
     return _accepted(
         value, math.isfinite(value) and value >= 0, f"expected a number >= 0, got {text}"
     )
@@ -60,13 +69,13 @@ def _non_negative_float(text: str) -> float:
 
 def _positive_int(text: str) -> int:
     """An integer of at least 1."""
-    value = int(text)
+    value = _number(text, int, "a positive integer")
     return _accepted(value, value >= 1, f"expected a positive integer, got {text}")
 
 
 def _non_negative_int(text: str) -> int:
     """An integer of at least 0."""
-    value = int(text)
+    value = _number(text, int, "0 or a positive integer")
     return _accepted(value, value >= 0, f"expected 0 or a positive integer, got {text}")
 
 

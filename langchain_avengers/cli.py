@@ -155,7 +155,7 @@ def _add_router_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--cluster-scales",
-        type=float,
+        type=_positive_float,
         nargs="+",
         default=[0.5, 1.0, 2.0],
         help="one k-means fit per scale, times the cluster count, averaged "

@@ -464,7 +464,9 @@ def test_too_many_clusters_is_a_one_line_warning(
             ("--n-clusters", b, "expected 'auto' or a positive integer")
             for b in ("0", "-3", "2.5", "x")
         ],
-        *[("--shrinkage", b, "expected a number >= 0") for b in ("-1", "nan", "inf")],
+        *[("--shrinkage", b, "expected a number >= 0") for b in ("-1", "nan", "inf", "abc")],
+        ("--top-p", "two", "expected a positive integer"),
+        ("--cluster-scales", "big", "expected a positive number"),
     ],
 )
 def test_bad_router_options_are_argument_errors(
