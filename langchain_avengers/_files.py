@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,7 +30,24 @@ def _write_chunks(path: Path, chunks: Iterable[str]) -> None:
                 handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The replaced file's permissions, or a new file's usual ones (mkstemp's are 0o600)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+@functools.cache
+def _umask() -> int:
+    """The process umask, read once (reading it means setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
