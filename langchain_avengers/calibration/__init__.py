@@ -95,8 +95,12 @@ def plan_calibration(
     judge_model: str | None = None,
     shard: Shard | str | None = None,
     catalog: Catalog | None = None,
+    needs_judges: bool = True,
 ) -> CalibrationPlan:
     """Validate a run's inputs: the queries (a file or loaded), models, judge and shard.
+
+    ``needs_judges=False`` lets judge-graded queries go without a judge model (a regrade that
+    keeps their scores calls no judge).
 
     Raises:
         QueryFileError: a bad query file, or a judge-graded query without a judge model.
@@ -114,6 +118,7 @@ def plan_calibration(
         max_tokens=max_tokens,
         judge_model=judge_model,
         shard=Shard.parse(shard) if isinstance(shard, str) else shard,
+        needs_judges=needs_judges,
     )
 
 
@@ -278,7 +283,13 @@ def regrade(
         msg = f"{journal_path(path)}: no journalled pairs to regrade"
         raise ValueError(msg)
     plan = plan_calibration(
-        queries, models, path, max_tokens=max_tokens, judge_model=judge_model, catalog=catalog
+        queries,
+        models,
+        path,
+        max_tokens=max_tokens,
+        judge_model=judge_model,
+        catalog=catalog,
+        needs_judges=allow_judge_calls,
     )
     if allow_judge_calls and api is None and plan.judge_models():
         api = ApiSettings.from_env()

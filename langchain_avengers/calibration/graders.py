@@ -246,7 +246,7 @@ def grade(query: Query, answer: str) -> float:
         return grade_regex(answer, reference, spec)
     if isinstance(spec, PythonGrader):
         return grade_python(answer, reference, spec)
-    msg = f"query at line {query.line}: the {spec.name} grader needs a judge call, not grade()"
+    msg = f"query at {query.where}: the {spec.name} grader needs a judge call, not grade()"
     raise ValueError(msg)
 
 

@@ -67,6 +67,8 @@ class CalibrationPlan:
     judge_model: str | None = None
     shard: Shard | None = None
     profiles: dict[str, Any] = field(default_factory=dict)
+    needs_judges: bool = True
+    """Refuse a judge-graded query without a judge model (off: a regrade that calls no judge)."""
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -77,9 +79,10 @@ class CalibrationPlan:
             msg = f"models: {', '.join(repeated)} given twice"
             raise ValueError(msg)
         for query in self.queries:
-            if isinstance(query.grader, JudgeGrader) and self.judge_of(query) is None:
+            judged = isinstance(query.grader, JudgeGrader)
+            if judged and self.needs_judges and self.judge_of(query) is None:
                 msg = (
-                    f"line {query.line}: the judge grader needs a judge model: set "
+                    f"{query.where}: the judge grader needs a judge model: set "
                     "'judge_model' in its grader or pass --judge-model"
                 )
                 raise QueryFileError(msg)

@@ -188,6 +188,7 @@ class Query(BaseModel):
     """Identifier inside ``dataset``; ``(dataset, index)`` must be unique."""
 
     _line: int = PrivateAttr(default=0)
+    _source: str | None = PrivateAttr(default=None)
 
     @field_validator("grader", mode="before")
     @classmethod
@@ -233,6 +234,11 @@ class Query(BaseModel):
     def line(self) -> int:
         """Line of the query file this query was read from (0 when built in code)."""
         return self._line
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of this query, for messages (``line N`` when built in code)."""
+        return f"line {self._line}" if self._source is None else f"{self._source}:{self._line}"
 
     @property
     def key(self) -> str:
@@ -314,6 +320,7 @@ def load_queries(path: str | Path) -> list[Query]:
             continue
         query = _parse_line(text, f"{path}:{number}")
         query._line = number
+        query._source = str(path)
         if query.key in first_seen:
             msg = f"{path}:{number}: duplicate query {_describe_key(query)}, first at line " + str(
                 first_seen[query.key]

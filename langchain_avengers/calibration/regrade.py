@@ -49,6 +49,8 @@ class RegradeRun:
     """Pairs kept as they were: judge-graded and unchanged (no judge calls allowed)."""
     no_answer: int = 0
     """Pairs whose grading changed but whose answer was not saved: left out of the output."""
+    unsaved: int = 0
+    """Pairs whose grading is unchanged but whose answer was not saved: kept as they were."""
     other_prompt: int = 0
     """Answers to an earlier text of the query: left out of the output."""
     failed: Counter[str] = field(default_factory=Counter)
@@ -62,6 +64,11 @@ class RegradeRun:
             f"regrade: {self.regraded} pairs re-scored ({self.changed} scores changed), "
             f"{self.kept} judge-graded pairs kept as they were"
         ]
+        if self.unsaved:
+            lines.append(
+                f"  {self.unsaved} pairs have no saved answer (calibrated without "
+                "--save-answers): kept with the scores they had"
+            )
         if self.no_answer:
             lines.append(
                 f"  {self.no_answer} pairs graded otherwise have no saved answer and are left "
@@ -109,7 +116,9 @@ async def run_regrade(
         if entry.prompt_fp != query.prompt_fingerprint:
             result.other_prompt += 1
         elif entry.answer is None:
-            result.no_answer += not entry.is_current(query)
+            current = entry.is_current(query)
+            result.unsaved += current
+            result.no_answer += not current
         elif isinstance(query.grader, JudgeGrader) and not allow_judge_calls:
             if entry.is_current(query):
                 result.kept += 1

@@ -215,6 +215,39 @@ def test_regrade_rescores_saved_answers_and_rejudges_only_with_leave(
     assert len(load_records(out)) == 50
 
 
+def test_regrade_that_calls_no_judge_needs_no_judge_model(
+    sample_run: dict, server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = copy_run(sample_run, tmp_path)
+    before = load_records(out)
+    assert main(["regrade", str(SAMPLE), "-o", str(out)]) == 0
+    assert server.requests == []
+    assert "21 judge-graded pairs kept as they were" in capsys.readouterr().err
+    assert load_records(out) == before
+
+
+def test_regrade_of_a_run_without_saved_answers_says_so(
+    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    server.config.answer_key = load_answer_key(queries)
+    out = tmp_path / "records.jsonl"
+    assert cli(server, str(queries), "--models", "openai/gpt-5", "-o", str(out)) == 0
+    assert main(["regrade", str(queries), "-o", str(out)]) == 0
+    assert "9 pairs have no saved answer (calibrated without --save-answers)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_judge_query_without_a_judge_model_names_file_and_line(
+    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "records.jsonl"
+    assert cli(server, str(SAMPLE), "--models", ",".join(POOL), "-o", str(out)) == 2
+    assert f"{SAMPLE}:44: the judge grader needs a judge model" in capsys.readouterr().err
+    assert server.requests == []
+
+
 def test_dry_run_makes_no_request(server: TestServer, tmp_path: Path) -> None:
     out = tmp_path / "records.jsonl"
     args = [str(SAMPLE), "--models", ",".join(POOL), "-o", str(out), "--judge-model", JUDGE]
