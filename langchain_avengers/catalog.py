@@ -416,16 +416,38 @@ def catalog_summary() -> str:
 
 
 def _profiles_of(payload: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """The ``models`` object of a catalog file, every entry checked to be an object."""
+    """The ``models`` of a catalog file, every entry checked to be an object.
+
+    ``models`` maps model ids to profiles (the bundled format), or lists profiles that carry
+    their ``id`` (as a price list does; its ``context_length`` is the input limit).
+    """
     models = payload.get("models")
+    if isinstance(models, list):
+        models = _profiles_by_id(models, path)
     if not isinstance(models, dict):
-        msg = f"{path}: expected a 'models' object mapping model ids to profiles"
+        msg = (
+            f"{path}: expected 'models' to map model ids to profiles or to list profiles "
+            f"with an 'id', got {type(models).__name__}"
+        )
         raise CatalogError(msg)
     for model, profile in models.items():
         if not isinstance(profile, dict):
             msg = f"{path}: models.{model}: expected an object, got {type(profile).__name__}"
             raise CatalogError(msg)
     return models
+
+
+def _profiles_by_id(entries: list[Any], path: Path) -> dict[str, Any]:
+    profiles: dict[str, Any] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            msg = f"{path}: models[{i}]: expected an object with a string 'id'"
+            raise CatalogError(msg)
+        profile = {k: v for k, v in entry.items() if k != "id"}
+        if "context_length" in profile:
+            profile.setdefault("max_input_tokens", profile.pop("context_length"))
+        profiles[entry["id"]] = profile
+    return profiles
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -326,6 +326,18 @@ def test_saved_model_list_and_bundled_format_files(tmp_path: Path) -> None:
     assert mine.origin == "mine"
 
 
+def test_a_price_list_file_is_a_catalog(tmp_path: Path) -> None:
+    """The shape of ``../shared/data/openrouter_4models.prices.json``: profiles with an id."""
+    prices = tmp_path / "prices.json"
+    entry = {"input_usd_per_mtok": 0.5, "output_usd_per_mtok": 1.5, "context_length": 128000}
+    prices.write_text(json.dumps({"source": "list prices", "models": [{"id": "a/b", **entry}]}))
+    catalog = load_catalog(prices)
+    assert dict(catalog) == {
+        "a/b": {"input_usd_per_mtok": 0.5, "output_usd_per_mtok": 1.5, "max_input_tokens": 128000}
+    }
+    assert list_price_cost(catalog["a/b"], 1_000_000, 1_000_000) == pytest.approx(2.0)
+
+
 @pytest.mark.parametrize(
     ("content", "error"),
     [
@@ -333,7 +345,8 @@ def test_saved_model_list_and_bundled_format_files(tmp_path: Path) -> None:
         ("[1, 2]", "expected a JSON object, got list"),
         ('{"data": [{"name": "no id"}]}', "expected {'data': \\[{'id'"),
         ('{"models": {"a/b": 3}}', r"models\.a/b: expected an object, got int"),
-        ('{"models": []}', "expected a 'models' object"),
+        ('{"models": 3}', "expected 'models' to map model ids to profiles or to list .*got int"),
+        ('{"models": [{"name": "x"}]}', r"models\[0\]: expected an object with a string 'id'"),
     ],
 )
 def test_bad_catalog_files_name_the_file_and_problem(
