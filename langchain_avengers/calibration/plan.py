@@ -168,6 +168,11 @@ class CalibrationPlan:
             pairs=total,
             already_done=done,
             max_tokens=self.max_tokens,
+            unknown={
+                m: self.catalog.nearest(m)
+                for m in [*answers, *judges]
+                if m not in self.catalog and not self.profiles.get(m)
+            },
         )
 
     def _estimate_row(self, model: str, output_tokens: int | None) -> ModelEstimate:
@@ -218,6 +223,8 @@ class SpendEstimate:
     pairs: int
     already_done: int
     max_tokens: int
+    unknown: dict[str, list[str]] = field(default_factory=dict)
+    """Models the catalog does not know, with the nearest ids it knows (a typo shows here)."""
 
     @property
     def expected(self) -> float:
@@ -251,4 +258,7 @@ class SpendEstimate:
         unpriced = [r.model for r in [*self.answers, *self.judges] if r.cost is None]
         if unpriced:
             lines.append(f"No list price (left out of the totals): {', '.join(unpriced)}.")
+        for model, nearest in self.unknown.items():
+            hint = ", ".join(nearest) or "none"
+            lines.append(f"Unknown to the catalog: {model} (nearest known: {hint}).")
         return "\n".join(lines)

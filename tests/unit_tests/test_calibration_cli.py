@@ -32,6 +32,18 @@ def test_dry_run_prints_the_estimate_and_writes_nothing(
     assert "pairs, 0 already done" in capsys.readouterr().out
 
 
+def test_dry_run_names_the_nearest_ids_of_a_model_the_catalog_does_not_know(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "records.jsonl"
+    args = ["calibrate", str(SAMPLE), "--models", "openai/gpt5", "-o", str(out), "--dry-run"]
+    assert main([*args, "--judge-model", "google/gemini-2.5-flash"]) == 0
+    printed = capsys.readouterr().out
+    assert "No list price (left out of the totals): openai/gpt5." in printed
+    assert "Unknown to the catalog: openai/gpt5 (nearest known: openai/gpt-5, " in printed
+    assert "google/gemini-2.5-flash (nearest" not in printed
+
+
 def test_a_bad_query_file_is_one_line_and_nothing_is_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
