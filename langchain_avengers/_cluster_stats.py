@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from langchain_avengers._router_params import auto_n_clusters
+from langchain_avengers._warnings import user_stacklevel
 from langchain_avengers.records import RecordsError
 
 PRIOR_QUERIES = 10
@@ -137,7 +138,7 @@ def warn_if_barely_measured(models: Sequence[str], n_scored: np.ndarray, n_sampl
             f"{PRIOR_QUERIES} calibration queries: their statistics are mostly estimated "
             "from the other models measured on the same queries; measure them on more queries",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -163,5 +164,5 @@ def warn_if_clusters_are_small(
         f"{median:g} queries each (fewer than {MIN_MEDIAN_CLUSTER_SIZE}): per-cluster accuracy "
         f"and cost are then mostly noise; {advice}",
         UserWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )

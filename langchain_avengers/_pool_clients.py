@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from langchain_avengers._openrouter import OpenRouterChatOpenAI
+from langchain_avengers._warnings import user_stacklevel
 from langchain_avengers.catalog import OpenRouterProfile, load_catalog
 
 
@@ -42,7 +43,7 @@ def resolve_profiles(
 ) -> dict[str, OpenRouterProfile]:
     """Each pool model's profile: the user's entry over the catalog's; warn on unknowns.
 
-    The warning points at the caller's caller (the chat model's construction).
+    The warning points at the user's line that built the chat model.
     """
     catalog = load_catalog()
     profiles: dict[str, Any] = {}
@@ -61,6 +62,6 @@ def resolve_profiles(
             "tool calls, structured output or media inputs) and have no list prices. "
             "Check the ids, run `avengers catalog refresh`, or pass profiles={...}. "
             f"Catalog: {catalog.describe()}",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return profiles

@@ -34,6 +34,7 @@ from langchain_avengers._catalog_types import (
     list_price_cost,
 )
 from langchain_avengers._files import write_atomically
+from langchain_avengers._warnings import user_stacklevel
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -349,7 +350,7 @@ def _usable_cache() -> Catalog | None:
             f"ignoring the live model catalog: {exc}; using the bundled snapshot "
             "(run `avengers catalog refresh` to rewrite it)",
             CatalogWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
         return None
 

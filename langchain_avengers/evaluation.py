@@ -37,6 +37,7 @@ from langchain_avengers._evaluation_results import (
     compute_figures,
 )
 from langchain_avengers._progress import progress
+from langchain_avengers._warnings import user_stacklevel
 from langchain_avengers.budgets import DEFAULT_BOOTSTRAP as DEFAULT_BOOTSTRAP
 from langchain_avengers.budgets import DEFAULT_CONFIDENCE as DEFAULT_CONFIDENCE
 from langchain_avengers.budgets import BudgetChoice
@@ -171,7 +172,7 @@ def evaluate_router(
     params = {k: v for k, v in template.get_params(deep=False).items() if k != "embedder"}
     evaluation = Evaluation(splits=splits, alphas=alphas, router_params=params, skipped=skipped)
     if skipped:
-        warnings.warn(evaluation.describe_skipped(), UserWarning, stacklevel=2)
+        warnings.warn(evaluation.describe_skipped(), UserWarning, stacklevel=user_stacklevel())
     return evaluation
 
 

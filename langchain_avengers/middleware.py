@@ -70,6 +70,7 @@ from langchain_avengers._validation import (
     check_session_id,
     misspelt_option,
 )
+from langchain_avengers._warnings import user_stacklevel
 from langchain_avengers.budgets import AlphaSource
 from langchain_avengers.chat_models import AvengersChatModel
 from langchain_avengers.conversations import (
@@ -494,7 +495,7 @@ def _warn_if_misspelt(context: object) -> None:
                 f"runtime.context[{name!r}] is not read by AvengersMiddleware; did you mean "
                 f"{guess!r}? (context fields other than {', '.join(CONTEXT_KEYS)} are ignored)",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
 
 

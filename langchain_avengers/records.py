@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from langchain_avengers._warnings import user_stacklevel
+
 if TYPE_CHECKING:
     from langchain_avengers.catalog import Catalog
 
@@ -186,7 +188,7 @@ def _warn_unknown_fields(first_seen: dict[str, str], lines: dict[str, int]) -> N
         warnings.warn(
             f"{where}: {_describe_unknown_field(name)}; ignored ({times})",
             RecordsWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -305,7 +307,7 @@ class CalibrationData:
                 warnings.warn(
                     f"calibration data: model(s) {unscored} have no score in any record "
                     "and are left out of the pool",
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
         column = {m: j for j, m in enumerate(models)}
         scores = np.full((len(records), len(models)), np.nan)
@@ -354,7 +356,11 @@ class CalibrationData:
 
         priced = price_missing_costs(load_records(path, strict=strict), catalog)
         if priced.summary.priced:
-            warnings.warn(f"{path}: {priced.summary.describe()}", PricedCostsWarning, stacklevel=2)
+            warnings.warn(
+                f"{path}: {priced.summary.describe()}",
+                PricedCostsWarning,
+                stacklevel=user_stacklevel(),
+            )
         return cls.from_records(priced.records)
 
     def __len__(self) -> int:

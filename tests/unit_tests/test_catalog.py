@@ -440,6 +440,8 @@ def test_unknown_pool_models_are_named_with_the_nearest_known_ids(
     with pytest.warns(UserWarning, match="no profile for pool model") as caught:
         llm = AvengersChatModel(router=mixed_pool_router, api_key="test-key")
     message = " ".join(str(w.message) for w in caught)
+    ours = [w for w in caught if "no profile for pool model" in str(w.message)]
+    assert [w.filename for w in ours] == [__file__]  # the user's line, not pydantic's
     assert "openai/gpt5 (nearest known: openai/gpt-5" in message
     assert "acme/large (nearest known:" in message
     assert "qwen/qwen3-235b-a22b-2507" not in message

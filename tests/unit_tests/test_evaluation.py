@@ -733,6 +733,7 @@ def test_fit_warnings_are_said_once_over_all_seeds(small_jsonl: Path, keyword_em
         evaluate_router(with_lucky_model(small_jsonl), router, alphas=[1.0], seeds=range(6))
     fitted = [w for w in caught if "fewer than 10 calibration queries" in str(w.message)]
     assert len(fitted) == 1
+    assert fitted[0].filename == __file__  # the user's evaluate_router, not our fit inside it
 
 
 def test_every_seed_failing_is_one_clear_error(small_jsonl: Path, keyword_embeddings) -> None:
