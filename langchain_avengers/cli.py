@@ -218,7 +218,9 @@ def _load_data(args: argparse.Namespace) -> CalibrationData:
 
 def cmd_fit(args: argparse.Namespace) -> None:
     """Fit and save a router."""
-    router = _router_from_args(args).fit(_load_data(args))
+    data = _load_data(args)
+    _refuse_unsavable_model_ids(data.models, args.data)
+    router = _router_from_args(args).fit(data)
     router.save(args.output)
     chosen = " (n_clusters=auto)" if router.n_clusters == "auto" else ""
     print(
@@ -226,6 +228,18 @@ def cmd_fit(args: argparse.Namespace) -> None:
         f"top_p {router.top_p_}; {len(router.models_)} models: {', '.join(router.models_)}; "
         f"wrote {args.output}"
     )
+
+
+def _refuse_unsavable_model_ids(models: Sequence[str], source: object) -> None:
+    """Refuse before fitting a model id that saving the router would refuse after it."""
+    from langchain_avengers._router_checks import describe, model_id_problem
+
+    for model in models:
+        if (problem := model_id_problem(model)) is not None:
+            msg = (
+                f"{source}: model id {describe(model)} {problem}; a router cannot be saved with it"
+            )
+            raise RecordsError(msg)
 
 
 def _add_reprice_parser(sub: argparse._SubParsersAction) -> None:

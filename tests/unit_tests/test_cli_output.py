@@ -125,9 +125,11 @@ def test_model_ids_with_escape_codes_are_printed_escaped(
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     shown = "acme/evil\\x1b[2J\\x1b]0;pwned\\x07"
 
-    # a router with such an id is never written (load would refuse it): one escaped error line
+    # a router with such an id is never written (load would refuse it): one escaped error
+    # line naming the data file, said before fitting (not by save, after the k-means fits)
     assert main(["fit", str(data), "-o", str(tmp_path / "r"), *ROUTER_OPTIONS]) == 2
     refused = one_error_line(capsys.readouterr().err)
+    assert f"{data}: model id 'acme/evil" in refused
     assert "holds control or invisible characters" in refused
     assert shown in refused
     assert not (tmp_path / "r").exists()
