@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage
 
+from langchain_avengers._costs import format_usd
 from langchain_avengers._openrouter import estimate_tokens, media_inputs
 from langchain_avengers._plan import Plan
 from langchain_avengers._runs import THREAD_KEY
@@ -93,10 +94,13 @@ class CostCap:
     def reason(self, cost: float) -> str:
         """Why a model expected to cost ``cost`` is excluded."""
         if self.kind == "call":
-            return f"expected cost ${cost:.6f} exceeds max_cost_per_call ${self.usd:.6f}"
+            return (
+                f"expected cost {format_usd(cost)} exceeds max_cost_per_call {format_usd(self.usd)}"
+            )
+        run_cap = self.usd if self.run_cap is None else self.run_cap
         return (
-            f"expected cost ${cost:.6f} exceeds the ${self.usd:.6f} left of max_run_cost "
-            f"${self.run_cap:.6f}"
+            f"expected cost {format_usd(cost)} exceeds the {format_usd(self.usd)} left of "
+            f"max_run_cost {format_usd(run_cap)}"
         )
 
 
@@ -344,8 +348,8 @@ class RoutingPath:
             raise OverRunBudgetError(msg, over)
         msg = (
             f"no model of the pool is expected to cost at most max_cost_per_call "
-            f"${cap.usd:.6f} for this call (~{call.tokens} input tokens): {listed}; raise the "
-            "cap or shorten the call"
+            f"{format_usd(cap.usd)} for this call (~{call.tokens} input tokens): {listed}; raise "
+            "the cap or shorten the call"
         )
         raise NoCapableModelError(msg)
 

@@ -56,7 +56,7 @@ from langgraph.types import Command
 from typing_extensions import NotRequired
 
 from langchain_avengers._agent_pool import path_options, pinning_for, resolve_pool
-from langchain_avengers._costs import AnswerCost, annotate_answer, answer_cost
+from langchain_avengers._costs import AnswerCost, annotate_answer, answer_cost, format_usd
 from langchain_avengers._plan import Plan
 from langchain_avengers._routing import (
     AUTO_STRUCTURED,
@@ -442,13 +442,16 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
         """
         spent, cap = step.run_cost, step.max_run_cost
         assert cap is not None
-        text = f"Run budget reached: this run has spent ${spent:.6f} of its max_run_cost ${cap:.6f}"
+        text = (
+            f"Run budget reached: this run has spent {format_usd(spent)} of its max_run_cost "
+            f"{format_usd(cap)}"
+        )
         priced = {m: c for m, c in expected.items() if c is not None}
         if priced:
             cheapest = min(priced, key=lambda m: priced[m])
             text += (
-                f", and the next model call would cost about ${priced[cheapest]:.6f} even on "
-                f"the cheapest capable model ({cheapest})"
+                ", and the next model call would cost about "
+                f"{format_usd(priced[cheapest])} even on the cheapest capable model ({cheapest})"
             )
         text += ", so no further model call was made."
         if self.budget_exit_behavior == "error":

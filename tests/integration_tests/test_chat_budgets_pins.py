@@ -19,6 +19,7 @@ from local_chat import Joke, magic_function, make_llm
 from openrouter_server import TestServer
 
 from langchain_avengers import AvengersChatModel
+from langchain_avengers._costs import format_usd
 from langchain_avengers.budgets import expected_call_cost
 from langchain_avengers.chat_models import NoCapableModelError
 from langchain_avengers.conversations import InMemoryPinStore, routing_text
@@ -60,7 +61,7 @@ def test_max_cost_per_call_excludes_models_expected_to_cost_more(
     info = message.response_metadata["avengers"]
     assert info["over_cost_cap"] == {PRO: pytest.approx(costs[PRO])}
     assert info["excluded"][PRO] == (
-        f"expected cost ${costs[PRO]:.6f} exceeds max_cost_per_call ${cap:.6f}"
+        f"expected cost {format_usd(costs[PRO])} exceeds max_cost_per_call {format_usd(cap)}"
     )
     assert info["max_cost_per_call"] == cap
     metadata = collected.traced_runs[0].extra["metadata"]
@@ -82,7 +83,7 @@ def test_max_cost_per_call_per_call_and_bound(server: TestServer, router: Any) -
 
 def test_a_cap_no_model_meets_fails_before_any_request(server: TestServer) -> None:
     llm = make_llm(server, max_cost_per_call=1e-9)
-    with pytest.raises(NoCapableModelError, match=r"max_cost_per_call \$0\.000000.*google"):
+    with pytest.raises(NoCapableModelError, match=r"max_cost_per_call \$0\.000000001 .*google"):
         llm.invoke(QUERY)
     with pytest.raises(NoCapableModelError):
         list(llm.stream(QUERY))

@@ -58,7 +58,7 @@ EXPECTED: dict[str, list[str]] = {
         rf"turn spend: \$0\.\d*[1-9]\d* over 2 calls on {ANY_POOL_MODEL}",
         rf"turn 2 \(alpha 0\.1, same thread\): .*\n  served by {ANY_POOL_MODEL} at alpha=0\.1\n"
         rf"    pinned: conversation; router's own pick: {ANY_POOL_MODEL}",
-        r"  stopped: Run budget reached: this run has spent \$0\.000000 of its max_run_cost",
+        r"  stopped: Run budget reached: this run has spent \$0 of its max_run_cost",
     ],
     "agent_costs.py": [
         r"Q \(alpha=0\.2\): .*\nA: The multiply tool returned: 50\.0",

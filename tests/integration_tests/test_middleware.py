@@ -175,7 +175,7 @@ def test_a_run_whose_budget_is_spent_ends_with_a_message(server: TestServer, rou
     nothing = agent.invoke(ask(), context={"max_run_cost": costs[cheapest] / 2})
     assert server.requests == []
     stop = nothing["messages"][-1]
-    assert stop.content.startswith("Run budget reached: this run has spent $0.000000")
+    assert stop.content.startswith("Run budget reached: this run has spent $0 of")
     assert f"({cheapest})" in stop.content
     assert stop.response_metadata["avengers"]["stopped"] == "max_run_cost"
 

@@ -17,7 +17,7 @@ from langchain_core.messages.ai import add_usage as core_add_usage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
 
-from langchain_avengers._costs import add_usage, answer_cost, billed_cost
+from langchain_avengers._costs import add_usage, answer_cost, billed_cost, format_usd
 from langchain_avengers._streaming import FirstChunk
 from langchain_avengers.callbacks import UsageCostCallbackHandler, get_usage_metadata_callback
 
@@ -179,3 +179,18 @@ def test_plausible_billed_costs() -> None:
     assert billed_cost(0, 10) == (0.0, None)
     assert billed_cost("0.0125", 10) == (0.0125, None)
     assert billed_cost(2.4, 1500) == (2.4, None)
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        (1e-9, "$0.000000001"),  # six fixed decimals printed a 1e-9 cap as $0.000000
+        (3.29696e-05, "$0.00003297"),
+        (0.0189451, "$0.01895"),
+        (1.0, "$1"),
+        (4.4, "$4.4"),
+        (0.0, "$0"),
+    ],
+)
+def test_usd_amounts_in_messages_keep_four_significant_digits(amount: float, shown: str) -> None:
+    assert format_usd(amount) == shown

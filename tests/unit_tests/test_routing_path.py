@@ -16,6 +16,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from manual_clock import ManualClock
 
 from langchain_avengers import ClusterRouter
+from langchain_avengers._costs import format_usd
 from langchain_avengers._routing import (
     NoCapableModelError,
     OverRunBudgetError,
@@ -109,7 +110,9 @@ def test_cost_cap_excludes_dear_models_and_routes_among_the_rest(router: Cluster
     assert plan.order == [c.model for c in among_rest.candidates]
     assert plan.summary["over_cost_cap"] == {LARGE: pytest.approx(costs[LARGE])}
     assert plan.summary["max_cost_per_call"] == cap
-    assert plan.summary["excluded"][LARGE].startswith(f"expected cost ${costs[LARGE]:.6f} exceeds")
+    assert plan.summary["excluded"][LARGE].startswith(
+        f"expected cost {format_usd(costs[LARGE])} exceeds"
+    )
     shown = {c["model"]: c["expected_call_cost"] for c in plan.summary["candidates"]}
     assert shown == {m: pytest.approx(costs[m]) for m in (TINY, MEDIUM)}
     assert plan.run_metadata()["avengers_over_cost_cap"] == plan.summary["over_cost_cap"]
@@ -130,7 +133,7 @@ def test_the_expected_cost_is_prompt_tokens_at_list_price_plus_calibration_cost(
 
 def test_a_cap_no_model_meets_fails_before_any_request(router: ClusterRouter) -> None:
     p = path(router, max_cost_per_call=1e-9)
-    with pytest.raises(NoCapableModelError, match=r"max_cost_per_call \$0\.000000.*acme/tiny"):
+    with pytest.raises(NoCapableModelError, match=r"max_cost_per_call \$0\.000000001 .*acme/tiny"):
         p.route(p.call(ask()))
 
 
@@ -158,7 +161,7 @@ def test_run_budget_left_is_a_cap_and_says_so(router: ClusterRouter) -> None:
     left = (costs[TINY] + costs[MEDIUM]) / 2
     plan = p.route(p.call(ask(), options={"alpha": 1.0}, run_left=(left, 1.0)))
     assert plan.order == [TINY]
-    assert plan.summary["excluded"][MEDIUM].endswith("left of max_run_cost $1.000000")
+    assert plan.summary["excluded"][MEDIUM].endswith("left of max_run_cost $1")
     with pytest.raises(OverRunBudgetError) as raised:
         p.route(p.call(ask(), run_left=(costs[TINY] / 2, 1.0)))
     assert raised.value.expected_costs == {m: pytest.approx(c) for m, c in costs.items()}
