@@ -225,9 +225,14 @@ def cmd_fit(args: argparse.Namespace) -> None:
     chosen = " (n_clusters=auto)" if router.n_clusters == "auto" else ""
     print(
         f"fitted {router.n_clusters_} clusters{chosen} on {router.n_samples_fit_} queries, "
-        f"top_p {router.top_p_}; {len(router.models_)} models: {', '.join(router.models_)}; "
+        f"top_p {router.top_p_}; {_count(len(router.models_), 'model')}: "
+        f"{', '.join(router.models_)}; "
         f"wrote {args.output}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _refuse_unsavable_model_ids(models: Sequence[str], source: object) -> None:
@@ -288,8 +293,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.plot:
         from langchain_avengers.plotting import plot_pareto, plot_usage
 
+        usage_plot = args.plot.with_name(f"{args.plot.stem}_usage{args.plot.suffix}")
         plot_pareto(evaluation, args.plot)
-        plot_usage(evaluation, args.plot.with_name(f"{args.plot.stem}_usage{args.plot.suffix}"))
+        plot_usage(evaluation, usage_plot)
+        print(f"avengers: wrote {args.plot} and {usage_plot}", file=sys.stderr)
     if args.json:
         report = {"data": str(args.data), **evaluation.to_dict()}
         if choice is not None:

@@ -364,6 +364,17 @@ def _empty_row(record: CalibrationRecord) -> dict[str, Any]:
     }
 
 
+def _difference(
+    new: tuple[Any, dict[str, Any] | None], old: tuple[Any, dict[str, Any] | None]
+) -> str:
+    """What differs between two versions of one pair: the score, or which usage fields."""
+    if new[0] != old[0]:
+        return f"score {new[0]} vs {old[0]}"
+    a, b = new[1] or {}, old[1] or {}
+    fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return "usage " + ", ".join(f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in fields[:3])
+
+
 def _merge_pairs(
     row: dict[str, Any], seen: dict[str, str], record: CalibrationRecord, path: str
 ) -> int:
@@ -376,7 +387,7 @@ def _merge_pairs(
             if known != value:
                 msg = (
                     f"{path}: model {model} on query {row['query'][:60]!r} differs from "
-                    f"{seen[model]} (score {value[0]} vs {known[0]}, or its usage); "
+                    f"{seen[model]} ({_difference(value, known)}); "
                     "merge only outputs of one calibration"
                 )
                 raise StoreError(msg)

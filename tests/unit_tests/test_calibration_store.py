@@ -179,8 +179,14 @@ def test_merge_joins_rows_and_keeps_identical_pairs_once(tmp_path: Path) -> None
 def test_merge_refuses_conflicts_and_names_both_files(tmp_path: Path) -> None:
     a = write_rows(tmp_path / "a.jsonl", row(0, m1=1.0))
     b = write_rows(tmp_path / "b.jsonl", row(0, m1=0.0))
-    with pytest.raises(StoreError, match=rf"{b}: model m1 .* differs from {a}"):
+    with pytest.raises(
+        StoreError, match=rf"{b}: model m1 .* differs from {a} \(score 0.0 vs 1.0\)"
+    ):
         merge_records([a, b], tmp_path / "out.jsonl")
+    slower = {**row(0, m1=1.0), "usages": {"m1": {"cost": 0.5, "latency_s": 2.0}}}
+    d = write_rows(tmp_path / "d.jsonl", slower)
+    with pytest.raises(StoreError, match=r"\(usage latency_s 2.0 vs 1.0\)"):
+        merge_records([a, d], tmp_path / "out.jsonl")
     other_text = {**row(0, m2=1.0), "query": "Something else"}
     c = write_rows(tmp_path / "c.jsonl", other_text)
     with pytest.raises(StoreError, match=rf"{c}: query .* in {a}"):

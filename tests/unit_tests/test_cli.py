@@ -206,9 +206,12 @@ def test_evaluate_plot_and_text_report(
         *ROUTER_OPTIONS,
     ]
     assert main(args) == 0
-    out = capsys.readouterr().out
-    for path in (plot, tmp_path / "plots" / "frontier_usage.png"):
+    captured = capsys.readouterr()
+    out = captured.out
+    usage = tmp_path / "plots" / "frontier_usage.png"
+    for path in (plot, usage):
         assert path.read_bytes()[:8] == PNG_MAGIC
+    assert f"avengers: wrote {plot} and {usage}" in captured.err
     assert "| acme/large |" in out
     assert "| router α=0.5 |" in out
     for figure in ("acc@best-cost", "cost-to-match", "cost-to-95%", "AIQ"):
