@@ -223,9 +223,10 @@ def cmd_fit(args: argparse.Namespace) -> None:
     router = _router_from_args(args).fit(data)
     router.save(args.output)
     chosen = " (n_clusters=auto)" if router.n_clusters == "auto" else ""
+    clamped = f" ({router.top_p} clamped to the clusters)" if router.top_p != router.top_p_ else ""
     print(
         f"fitted {router.n_clusters_} clusters{chosen} on {router.n_samples_fit_} queries, "
-        f"top_p {router.top_p_}; {_count(len(router.models_), 'model')}: "
+        f"top_p {router.top_p_}{clamped}; {_count(len(router.models_), 'model')}: "
         f"{', '.join(router.models_)}; "
         f"wrote {args.output}"
     )

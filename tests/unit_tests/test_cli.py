@@ -90,7 +90,7 @@ def test_fit_options_reach_the_router(
         "5",
     ]
     assert main(args) == 0
-    capsys.readouterr()
+    assert "top_p 1; 3 models" in capsys.readouterr().out
     params = json.loads((out / "router.json").read_text())["params"]
     keys = (
         "n_clusters",
@@ -445,7 +445,7 @@ def test_fit_with_two_clusters_clamps_the_default_top_p(
     small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", "2"]) == 0
-    assert capsys.readouterr().out.startswith("fitted 2 clusters on 90 queries, top_p 2;")
+    assert capsys.readouterr().out.startswith("fitted 2 clusters on 90 queries, top_p 2 (4 clamped to the clusters);")
 
 
 def test_too_many_clusters_is_a_one_line_warning(
@@ -752,3 +752,11 @@ def test_evaluate_plot_without_matplotlib_says_what_to_install_before_evaluating
     assert "matplotlib" in line
     assert 'pip install "langchain-avengers[plot]"' in line
     assert not plot.exists()
+
+
+def test_fit_says_when_top_p_is_clamped(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", "3"]
+    assert main([*args, "--top-p", "100", "--cluster-scales", "1"]) == 0
+    assert "top_p 3 (100 clamped to the clusters); 3 models" in capsys.readouterr().out
