@@ -121,6 +121,17 @@ def expected_advantage(gaps: np.ndarray, paired: np.ndarray, onehot: np.ndarray)
     return (cluster_gaps + k * prior) / (cluster_n + k)
 
 
+def warn_if_one_model(models: Sequence[str]) -> None:
+    """A router over one model has nothing to choose: say so rather than route silently."""
+    if len(models) == 1:
+        warnings.warn(
+            f"calibration data: one model ({models[0]}) has scores, so the router always "
+            "picks it; calibrate at least two models to route",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
 def warn_if_barely_measured(models: Sequence[str], n_scored: np.ndarray, n_samples: int) -> None:
     """One warning naming the models scored on fewer than :data:`PRIOR_QUERIES` queries.
 

@@ -32,6 +32,7 @@ from langchain_avengers._cluster_stats import (
     require_measured,
     warn_if_barely_measured,
     warn_if_clusters_are_small,
+    warn_if_one_model,
 )
 from langchain_avengers._estimator import Estimator, check_fitted
 from langchain_avengers._router_params import AUTO_MAX_CLUSTERS as AUTO_MAX_CLUSTERS
@@ -275,6 +276,7 @@ class ClusterRouter(Estimator):
         warn_if_clusters_are_small(self.cluster_sizes_, self.cluster_counts_, n_clusters, len(data))
         # every query is in one cluster of each k-means fit: count it once
         warn_if_barely_measured(self.models_, self.n_scored_.sum(axis=0) // len(counts), len(data))
+        warn_if_one_model(self.models_)
         return self
 
     def _fit_price_schedule(self, vectors: np.ndarray) -> np.ndarray:

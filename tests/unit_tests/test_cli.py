@@ -445,7 +445,9 @@ def test_fit_with_two_clusters_clamps_the_default_top_p(
     small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", "2"]) == 0
-    assert capsys.readouterr().out.startswith("fitted 2 clusters on 90 queries, top_p 2 (4 clamped to the clusters);")
+    assert capsys.readouterr().out.startswith(
+        "fitted 2 clusters on 90 queries, top_p 2 (4 clamped to the clusters);"
+    )
 
 
 def test_too_many_clusters_is_a_one_line_warning(

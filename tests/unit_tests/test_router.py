@@ -849,3 +849,11 @@ def test_many_distinct_candidate_sets_keep_the_normalisation_cache_bounded() -> 
     assert len(subsets) > 4 * NORM_CACHE_SIZE
     assert len(router._norm_cache) <= NORM_CACHE_SIZE
     assert router.route(query, 0.5, allowed_models=list(first)) == before  # recomputed alike
+
+
+def test_a_router_over_one_model_says_it_has_nothing_to_choose() -> None:
+    rows, vectors = three_group_data()
+    only_big = [record(r.query, {BIG: r.records[BIG]}, {BIG: r.usages[BIG].cost}) for r in rows]
+    with pytest.warns(UserWarning, match=rf"one model \({BIG}\) has scores, so the router always"):
+        router = ClusterRouter(n_clusters=3, top_p=2, **PAPER).fit(only_big, embeddings=vectors)
+    assert router.route(vectors[0], 0.0).model == BIG
