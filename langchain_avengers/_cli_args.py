@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import TypeVar
 
 EXIT_BAD_INPUT = 2
@@ -97,3 +98,12 @@ def _model_list(text: str) -> list[str]:
         msg = f"expected comma-separated model ids, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return models
+
+
+def _png_path(text: str) -> Path:
+    """A path ending in ``.png`` (the plots are PNG images)."""
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        msg = f"expected a .png path (the plots are PNG images), got {text}"
+        raise argparse.ArgumentTypeError(msg)
+    return path

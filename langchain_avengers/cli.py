@@ -27,6 +27,7 @@ from langchain_avengers._cli_args import (
     _fraction,
     _n_clusters,
     _non_negative_float,
+    _png_path,
     _positive_float,
     _positive_int,
 )
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--test-size", type=_fraction, default=0.3, help="held-out fraction (0.3)")
     ev.add_argument(
         "--plot",
-        type=Path,
+        type=_png_path,
         help="write the accuracy-cost plot here (PNG); the "
         "usage plot goes beside it as NAME_usage.png",
     )

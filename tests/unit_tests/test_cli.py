@@ -762,3 +762,15 @@ def test_fit_says_when_top_p_is_clamped(
     args = ["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", "3"]
     assert main([*args, "--top-p", "100", "--cluster-scales", "1"]) == 0
     assert "top_p 3 (100 clamped to the clusters); 3 models" in capsys.readouterr().out
+
+
+def test_plot_paths_must_be_png(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(small_jsonl), "--plot", str(tmp_path / "plot.txt")])
+    assert info.value.code == 2
+    assert "--plot: expected a .png path (the plots are PNG images), got" in (
+        capsys.readouterr().err
+    )
+    assert list(tmp_path.iterdir()) == []
