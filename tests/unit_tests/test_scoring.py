@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from hand_built_router import BIG, E1, E2, E3, MID, SMALL, record, three_group_data
 
 from langchain_avengers import ClusterRouter
 from langchain_avengers._scoring import (
@@ -19,7 +20,6 @@ from langchain_avengers._scoring import (
     price_schedule,
     utility_weights,
 )
-from tests.unit_tests.test_router import BIG, E1, E2, E3, MID, SMALL, record, three_group_data
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a median")
 
