@@ -20,7 +20,7 @@ import difflib
 import hashlib
 import json
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -144,7 +144,7 @@ def _is_json_scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def read_json_object(text: str, where: str, error: type[ValueError]) -> dict[str, Any]:
+def _read_json_object(text: str, where: str, error: type[ValueError]) -> dict[str, Any]:
     """The JSON object on one line, or ``error`` naming ``where`` and what is wrong with it."""
     try:
         raw = json.loads(text)
@@ -163,9 +163,26 @@ def read_json_object(text: str, where: str, error: type[ValueError]) -> dict[str
     return raw
 
 
-def _parse_line(text: str, where: str) -> tuple[CalibrationRecord, list[str]]:
-    """The record on one line, and the top-level fields it has that a record does not know."""
-    raw = read_json_object(text, where, RecordsError)
+def json_objects(
+    path: Path, error: type[ValueError], what: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each non-blank line's JSON object with its line number; ``error`` names file and line.
+
+    One reader for records and query files, so both split lines alike and refuse bad JSON,
+    deep nesting and over-long numbers with the same one-line errors.
+    """
+    try:
+        lines = read_jsonl_lines(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: cannot read {what} ({exc})"
+        raise error(msg) from None
+    for number, text in enumerate(lines, start=1):
+        if text.strip():
+            yield number, _read_json_object(text, f"{path}:{number}", error)
+
+
+def _validate_record(raw: dict[str, Any], where: str) -> tuple[CalibrationRecord, list[str]]:
+    """The record a line holds, and the top-level fields it has that a record does not know."""
     try:
         record = CalibrationRecord.model_validate(raw)
     except ValidationError as exc:
@@ -234,20 +251,13 @@ def load_records(path: str | Path, *, strict: bool = False) -> list[CalibrationR
             message names file, line and field.
     """
     path = Path(path)
-    try:
-        lines = read_jsonl_lines(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"{path}: cannot read calibration records ({exc})"
-        raise RecordsError(msg) from None
     records: list[CalibrationRecord] = []
     keyed: list[tuple[tuple[str | None, str | int], str]] = []
     unknown_first_seen: dict[str, str] = {}
     unknown_lines: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, raw in json_objects(path, RecordsError, "calibration records"):
         where = f"{path}:{number}"
-        record, unknown = _parse_line(line, where)
+        record, unknown = _validate_record(raw, where)
         if unknown and strict:
             msg = f"{where}: {_describe_unknown_field(unknown[0])} (strict)"
             raise RecordsError(msg)

@@ -38,7 +38,7 @@ from pydantic import (
     model_validator,
 )
 
-from langchain_avengers.records import read_json_object, read_jsonl_lines
+from langchain_avengers.records import json_objects
 
 __all__ = [
     "ChoiceGrader",
@@ -308,17 +308,10 @@ def load_queries(path: str | Path) -> list[Query]:
             the line and the field.
     """
     path = Path(path)
-    try:
-        lines = read_jsonl_lines(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"{path}: cannot read the query file ({exc})"
-        raise QueryFileError(msg) from None
     queries: list[Query] = []
     first_seen: dict[str, int] = {}
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        query = _parse_line(text, f"{path}:{number}")
+    for number, raw in json_objects(path, QueryFileError, "the query file"):
+        query = _validate_query(raw, f"{path}:{number}")
         query._line = number
         query._source = str(path)
         if query.key in first_seen:
@@ -340,8 +333,7 @@ def _describe_key(query: Query) -> str:
     return "(same system message and query text, no index)"
 
 
-def _parse_line(text: str, where: str) -> Query:
-    raw = read_json_object(text, where, QueryFileError)
+def _validate_query(raw: dict[str, Any], where: str) -> Query:
     try:
         return Query.model_validate(raw)
     except ValidationError as exc:
