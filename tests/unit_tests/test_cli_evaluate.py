@@ -52,11 +52,8 @@ def test_evaluate_json_is_exactly_one_object(
     assert report["best_single"] == pytest.approx(api.to_dict()["best_single"])
 
 
-def test_evaluate_plot_and_text_report(
-    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    plot = tmp_path / "plots" / "frontier.png"
-    args = [
+def evaluate_args(small_jsonl: Path, *extra: str) -> list[str]:
+    return [
         "evaluate",
         str(small_jsonl),
         "--seeds",
@@ -65,11 +62,16 @@ def test_evaluate_plot_and_text_report(
         "0",
         "0.5",
         "1",
-        "--plot",
-        str(plot),
+        *extra,
         *ROUTER_OPTIONS,
     ]
-    assert main(args) == 0
+
+
+def test_evaluate_plot_and_text_report(
+    small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "plots" / "frontier.png"
+    assert main(evaluate_args(small_jsonl, "--plot", str(plot))) == 0
     captured = capsys.readouterr()
     out = captured.out
     usage = tmp_path / "plots" / "frontier_usage.png"
@@ -90,21 +92,6 @@ def test_evaluate_plot_and_text_report(
     assert [b["benchmark"] for b in bench["benchmarks"]] == ["arith", "capitals", "code"]
     for b in bench["benchmarks"]:
         assert f"{b['benchmark']} {100 * b['delta']:+.2f}" in line
-
-
-def evaluate_args(small_jsonl: Path, *budget: str) -> list[str]:
-    return [
-        "evaluate",
-        str(small_jsonl),
-        "--seeds",
-        "2",
-        "--alphas",
-        "0",
-        "0.5",
-        "1",
-        *budget,
-        *ROUTER_OPTIONS,
-    ]
 
 
 def library_choice(small_jsonl: Path, **budget: float) -> dict:
