@@ -136,45 +136,50 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_router_options(parser: argparse.ArgumentParser) -> None:
+    from langchain_avengers.router import ClusterRouter
+
+    defaults = ClusterRouter().get_params()  # the CLI's defaults are the estimator's own
     parser.add_argument(
         "--n-clusters",
         type=_n_clusters,
-        default="auto",
+        default=defaults["n_clusters"],
         help="k-means clusters, or auto (default): round(sqrt(queries)), from 2 to 60",
     )
     parser.add_argument(
         "--top-p",
         type=_positive_int,
-        default=4,
+        default=defaults["top_p"],
         help="nearest clusters used (4; at most the number of clusters)",
     )
     parser.add_argument(
         "--scoring",
         choices=("utility", "minmax"),
-        default="utility",
+        default=defaults["scoring"],
         help="expected accuracy minus a price of cost (default) or per-cluster min-max (the paper)",
     )
     parser.add_argument(
         "--cluster-scales",
         type=_positive_float,
         nargs="+",
-        default=[0.5, 1.0, 2.0],
+        default=list(defaults["cluster_scales"]),
         help="one k-means fit per scale, times the cluster count, averaged "
         "(default 0.5 1 2; 1 = the paper's single fit)",
     )
     parser.add_argument(
         "--cost-scale",
         choices=("log", "linear"),
-        default="linear",
+        default=defaults["cost_scale"],
         help="score raw cost (default, the paper) or log cost",
     )
     parser.add_argument(
         "--shrinkage",
         type=_non_negative_float,
-        default=10.0,
+        default=defaults["shrinkage"],
         help="pseudo-count pulling small clusters toward the pool mean (default 10; 0 = the paper)",
     )
-    parser.add_argument("--random-state", type=int, default=0, help="k-means seed")
+    parser.add_argument(
+        "--random-state", type=int, default=defaults["random_state"], help="k-means seed"
+    )
 
 
 def _router_from_args(args: argparse.Namespace) -> ClusterRouter:
