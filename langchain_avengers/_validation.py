@@ -7,6 +7,7 @@ name, the nearest known one.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
@@ -96,15 +97,19 @@ def _unknown(where: str, name: str, choices: Iterable[str]) -> ValueError:
     return ValueError(f"{where}: unknown argument {name!r}{hint}")
 
 
-def misspelt_option(name: str, options: Sequence[str]) -> str | None:
-    """The option ``name`` most likely misspells (a close match that is not itself an option)."""
+@functools.lru_cache(maxsize=1024)
+def misspelt_option(name: str, options: tuple[str, ...]) -> str | None:
+    """The option ``name`` most likely misspells (a close match that is not itself an option).
+
+    Cached: every call's keywords pass through here, and difflib costs ~7 us a name.
+    """
     if name in options:
         return None
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.8)
     return close[0] if close else None
 
 
-def check_call_keywords(kwargs: Mapping[str, Any], options: Sequence[str], where: str) -> None:
+def check_call_keywords(kwargs: Mapping[str, Any], options: tuple[str, ...], where: str) -> None:
     """Refuse a call keyword that misspells a routing option.
 
     Other keywords go to the provider's API as they are (as with ChatOpenAI), where a typo of
