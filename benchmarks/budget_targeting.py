@@ -34,8 +34,8 @@ import numpy as np
 from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter
-from langchain_avengers.budgets import DEFAULT_CONFIDENCE
-from langchain_avengers.evaluation import (
+from langchain_avengers.evaluation.budgets import DEFAULT_CONFIDENCE
+from langchain_avengers.evaluation.evaluate import (
     DEFAULT_ALPHAS,
     Evaluation,
     evaluate_router,

@@ -192,7 +192,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from openrouter_server import serve
 
-    from langchain_avengers.embeddings import MAX_EMBEDDED_CHARS
+    from langchain_avengers.routing.embeddings import MAX_EMBEDDED_CHARS
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print("## Long inputs (`python benchmarks/long_inputs.py`)\n")

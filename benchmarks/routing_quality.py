@@ -1,7 +1,7 @@
 """Routing quality of the paper recipe and the default configuration on both shared data sets.
 
 For each data set (RouterBench 11 models, OpenRouter 4 models) and each configuration, the
-router is evaluated with :func:`langchain_avengers.evaluation.evaluate_router`: five seeded
+router is evaluated with :func:`langchain_avengers.evaluation.evaluate.evaluate_router`: five seeded
 70/30 splits (seeds 0-4), default WordLlama embedder, default alpha grid (0, 0.02, ..., 1).
 Prints, as Markdown: the best single model and the oracle, the four figures (seed mean ± std)
 checked against the floor measured with the paper's recipe, a Table-3-like table of the
@@ -24,7 +24,7 @@ import numpy as np
 from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter
-from langchain_avengers.evaluation import Evaluation, Figures, evaluate_router
+from langchain_avengers.evaluation.evaluate import Evaluation, Figures, evaluate_router
 
 DATASETS = ("routerbench_11models", "openrouter_4models")
 SEEDS = (0, 1, 2, 3, 4)

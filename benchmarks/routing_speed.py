@@ -32,7 +32,7 @@ import numpy as np
 from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter, WordLlamaEmbeddings
-from langchain_avengers.embeddings import embed_texts
+from langchain_avengers.routing.embeddings import embed_texts
 
 FIT_FILE = "openrouter_4models"
 OTHER_FILE = "routerbench_11models"
@@ -324,7 +324,7 @@ def size_section(router: ClusterRouter) -> tuple[str, float]:
 
 def token_counts(texts: Sequence[str]) -> np.ndarray:
     """Real (unpadded) WordLlama token count per text."""
-    from langchain_avengers.embeddings import _load_wordllama  # diagnosis only
+    from langchain_avengers.routing.embeddings import _load_wordllama  # diagnosis only
 
     model = _load_wordllama(256)
     return np.array([int(sum(e.attention_mask)) for e in model.tokenize(list(texts))])

@@ -7,9 +7,9 @@ and one human message. ``routing_text="latest_human"`` (the default) routes on t
 router: five seeded 70/30 splits (seeds 0-4, stratified), the router fitted on the training
 queries as calibrated (no system prompt), and the held-out queries routed on the text each
 option builds from ``[SystemMessage(prompt), HumanMessage(query)]`` with
-``langchain_avengers.conversations.routing_text``. "query alone, cut" routes on the query
+``langchain_avengers.policies.pins.routing_text``. "query alone, cut" routes on the query
 through the conversation option's truncation, to separate the effect of the prompt from that of
-the cut. Figures as in ``langchain_avengers.evaluation`` (acc@best-cost and AIQ in accuracy
+the cut. Figures as in ``langchain_avengers.evaluation.evaluate`` (acc@best-cost and AIQ in accuracy
 points, cost-to-95% as a fraction of the best single model's cost), mean ± std over seeds, and
 the seed-paired AIQ difference against the default.
 
@@ -29,8 +29,13 @@ from _common import DEFAULT_DATA_DIR, load_data
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from langchain_avengers import CalibrationData, ClusterRouter
-from langchain_avengers.conversations import DEFAULT_ROUTING_TEXT_CHARS, routing_text
-from langchain_avengers.evaluation import DEFAULT_ALPHAS, Evaluation, evaluate_split, split_indices
+from langchain_avengers.evaluation.evaluate import (
+    DEFAULT_ALPHAS,
+    Evaluation,
+    evaluate_split,
+    split_indices,
+)
+from langchain_avengers.policies.routing_text import DEFAULT_ROUTING_TEXT_CHARS, routing_text
 
 SEEDS = (0, 1, 2, 3, 4)
 DATASETS = ("openrouter_4models", "routerbench_11models")

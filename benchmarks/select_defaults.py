@@ -20,7 +20,7 @@ import numpy as np
 from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter
-from langchain_avengers.evaluation import evaluate_router, split_indices
+from langchain_avengers.evaluation.evaluate import evaluate_router, split_indices
 
 DATASETS = ("routerbench_11models", "openrouter_4models")
 CANDIDATES = {  # at the paper's k = 60, the default when these options were chosen

@@ -32,7 +32,7 @@ import numpy as np
 from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter
-from langchain_avengers.evaluation import SplitEvaluation, evaluate_split, split_indices
+from langchain_avengers.evaluation.evaluate import SplitEvaluation, evaluate_split, split_indices
 
 DATASETS = ("routerbench_11models", "openrouter_4models")
 OUTER_SEEDS = (0, 1, 2, 3, 4)

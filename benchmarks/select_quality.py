@@ -33,15 +33,15 @@ import numpy as np
 from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter
-from langchain_avengers._scoring import utility_weights
-from langchain_avengers.evaluation import (
+from langchain_avengers.evaluation.evaluate import (
     DEFAULT_ALPHAS,
     SplitEvaluation,
     evaluate_router,
     evaluate_split,
     split_indices,
 )
-from langchain_avengers.router import BatchScores
+from langchain_avengers.routing.router import BatchScores
+from langchain_avengers.routing.scoring import utility_weights
 
 DATASETS = ("routerbench_11models", "openrouter_4models")
 OUTER_SEEDS = (0, 1, 2, 3, 4)

@@ -37,9 +37,9 @@ import numpy as np
 from _common import DEFAULT_DATA_DIR, load_data
 
 from langchain_avengers import CalibrationData, ClusterRouter
-from langchain_avengers.budgets import SpendPacer
-from langchain_avengers.embeddings import embed_texts
-from langchain_avengers.evaluation import split_indices
+from langchain_avengers.evaluation.evaluate import split_indices
+from langchain_avengers.policies.pacing import SpendPacer
+from langchain_avengers.routing.embeddings import embed_texts
 
 DATASETS = ("routerbench_11models", "openrouter_4models")
 SEEDS = (0, 1, 2, 3, 4)

@@ -21,7 +21,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_avengers.middleware import AvengersMiddleware
+from langchain_avengers.agents.middleware import AvengersMiddleware
 
 
 @tool

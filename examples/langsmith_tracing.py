@@ -32,7 +32,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tracers.context import collect_runs
 from langchain_core.tracers.langchain import wait_for_all_tracers
 
-from langchain_avengers.chat_models import ROUTE_EVENT
+from langchain_avengers.chat_models.base import ROUTE_EVENT
 
 
 class RouteEvents(BaseCallbackHandler):

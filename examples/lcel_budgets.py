@@ -19,7 +19,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import LLMResult
 from langchain_core.prompts import ChatPromptTemplate
 
-from langchain_avengers.chat_models import ROUTE_EVENT
+from langchain_avengers.chat_models.base import ROUTE_EVENT
 
 QUESTIONS = [
     "What is the capital of Australia?",

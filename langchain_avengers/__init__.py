@@ -2,19 +2,14 @@
 
 from typing import TYPE_CHECKING, Any
 
-from langchain_avengers._persistence import RouterFileError
 from langchain_avengers._version import __version__
-from langchain_avengers.budgets import SpendPacer
-from langchain_avengers.embeddings import EmbeddingCache, WordLlamaEmbeddings, embed_texts
-from langchain_avengers.pool import load_default_router
-from langchain_avengers.records import (
-    CalibrationData,
-    CalibrationRecord,
-    RecordsError,
-    Usage,
-    load_records,
-)
-from langchain_avengers.router import (
+from langchain_avengers.policies.pacing import SpendPacer
+from langchain_avengers.records.data import CalibrationData
+from langchain_avengers.records.format import CalibrationRecord, RecordsError, Usage, load_records
+from langchain_avengers.routing.bundled import load_default_router
+from langchain_avengers.routing.embeddings import EmbeddingCache, WordLlamaEmbeddings, embed_texts
+from langchain_avengers.routing.persistence import RouterFileError
+from langchain_avengers.routing.router import (
     CandidateScore,
     ClusterMatch,
     ClusterRouter,
@@ -22,13 +17,13 @@ from langchain_avengers.router import (
 )
 
 if TYPE_CHECKING:
-    from langchain_avengers.chat_models import AvengersChatModel
+    from langchain_avengers.chat_models.base import AvengersChatModel
 
 
 def __getattr__(name: str) -> Any:
     """Import the chat model on first use: the offline tools and CLI skip langchain-openai."""
     if name == "AvengersChatModel":
-        from langchain_avengers.chat_models import AvengersChatModel
+        from langchain_avengers.chat_models.base import AvengersChatModel
 
         return AvengersChatModel
     msg = f"module {__name__!r} has no attribute {name!r}"

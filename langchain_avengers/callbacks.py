@@ -32,7 +32,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from langchain_avengers._costs import add_usage
+from langchain_avengers.chat_models.costs import add_usage
 
 __all__ = ["UsageCostCallbackHandler", "add_usage", "get_usage_metadata_callback"]
 

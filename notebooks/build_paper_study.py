@@ -60,8 +60,8 @@ import numpy as np
 from IPython.display import Image, Markdown, display
 
 import langchain_avengers
-from langchain_avengers.evaluation import evaluate_router
-from langchain_avengers.plotting import plot_pareto, plot_usage
+from langchain_avengers.evaluation.evaluate import evaluate_router
+from langchain_avengers.evaluation.plots import plot_pareto, plot_usage
 
 # tqdm.auto warns on import in a kernel without ipywidgets, even with progress bars off
 warnings.filterwarnings("ignore", message="IProgress not found")

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from langchain_avengers.catalog import profile_from_openrouter
+from langchain_avengers.catalog.base import profile_from_openrouter
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "langchain_avengers/data/openrouter_catalog.json"

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from langchain_avengers import ClusterRouter
-from langchain_avengers.pool import default_router_path
+from langchain_avengers.routing.bundled import default_router_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_avengers.catalog import CACHE_DIR_ENV
+from langchain_avengers.catalog.base import CACHE_DIR_ENV
 
 pytest.register_assert_rewrite("cli_errors")  # a helper module with asserts: detailed failures
 

@@ -1,6 +1,6 @@
 """A stand-in spend pacer for wiring tests: alphas from a script, every recorded cost kept.
 
-The real ``SpendPacer`` (``langchain_avengers.budgets``) is tested on its own; these tests check
+The real ``SpendPacer`` is tested on its own; these tests check
 that the chat model and the middleware ask it for alpha only when a call gives none, and tell it
 each answered call's cost exactly once.
 """

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from langchain_avengers.evaluation import (
+from langchain_avengers.evaluation.evaluate import (
     CurvePoint,
     Evaluation,
     Figures,

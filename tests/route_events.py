@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 
-from langchain_avengers.chat_models import ROUTE_EVENT
+from langchain_avengers.chat_models.base import ROUTE_EVENT
 
 
 class EventLog(BaseCallbackHandler):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from langchain_avengers._persistence import _content_digest
+from langchain_avengers.routing.persistence import _content_digest
 
 
 def read_metadata(path: Path) -> dict:

@@ -51,7 +51,7 @@ from langchain_avengers.calibration.store import (
     journal_path,
     merge_records,
 )
-from langchain_avengers.catalog import Catalog, load_catalog
+from langchain_avengers.catalog.base import Catalog, load_catalog
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",

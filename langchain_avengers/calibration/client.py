@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import openai
 
-from langchain_avengers.catalog import list_price_cost
+from langchain_avengers.catalog.base import list_price_cost
 
 __all__ = ["ApiSettings", "Completion", "EmptyAnswerError", "complete", "make_client"]
 

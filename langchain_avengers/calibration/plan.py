@@ -19,7 +19,7 @@ from langchain_avengers.calibration.spend import (
     worst_case_cost,
 )
 from langchain_avengers.calibration.store import JournalRef, PairKey
-from langchain_avengers.catalog import Catalog, list_price_cost
+from langchain_avengers.catalog.base import Catalog, list_price_cost
 
 __all__ = ["CalibrationPlan", "ModelEstimate", "Shard", "SpendEstimate"]
 

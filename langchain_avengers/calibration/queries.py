@@ -38,7 +38,7 @@ from pydantic import (
     model_validator,
 )
 
-from langchain_avengers.records import json_objects
+from langchain_avengers.records.format import json_objects
 
 __all__ = [
     "ChoiceGrader",

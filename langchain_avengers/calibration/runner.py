@@ -23,7 +23,7 @@ from typing import Any
 
 import openai
 
-from langchain_avengers._progress import progress
+from langchain_avengers._utils.progress import progress
 from langchain_avengers.calibration.client import (
     ApiSettings,
     Completion,
@@ -45,7 +45,7 @@ from langchain_avengers.calibration.store import (
     journal_path,
     write_records,
 )
-from langchain_avengers.catalog import list_price_cost
+from langchain_avengers.catalog.base import list_price_cost
 
 __all__ = ["CalibrationRun", "run_calibration"]
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_avengers._openrouter import estimate_text_tokens
+from langchain_avengers.openrouter.messages import estimate_text_tokens
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",

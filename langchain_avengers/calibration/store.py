@@ -8,7 +8,7 @@ the calls in flight). A torn last line (a power cut mid-write) is ignored and cu
 the next append. A later line for the same pair supersedes an earlier one (``regrade``).
 
 ``RECORDS.jsonl`` is rebuilt from the journal and the query file and replaced atomically; it
-is in the calibration-record format of :mod:`langchain_avengers.records`.
+is in the calibration-record format of :mod:`langchain_avengers.records.format`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_avengers._files import write_lines_atomically
+from langchain_avengers._utils.files import write_lines_atomically
 from langchain_avengers.calibration.queries import Query
-from langchain_avengers.records import CalibrationRecord, load_records
+from langchain_avengers.records.format import CalibrationRecord, load_records
 
 try:  # advisory locks keep two runs from appending to one journal (POSIX only)
     import fcntl

@@ -25,8 +25,8 @@ from openrouter_server import REASONING_MODELS, TestServer
 from langchain_avengers import AvengersChatModel, ClusterRouter, load_records
 from langchain_avengers.calibration import ApiSettings, calibrate, load_queries
 from langchain_avengers.calibration.store import journal_path
-from langchain_avengers.catalog import bundled_catalog, list_price_cost
-from langchain_avengers.cli import main
+from langchain_avengers.catalog.base import bundled_catalog, list_price_cost
+from langchain_avengers.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "examples" / "calibration" / "queries.jsonl"

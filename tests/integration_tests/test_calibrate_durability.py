@@ -22,7 +22,7 @@ from langchain_avengers import load_records
 from langchain_avengers.calibration import load_queries
 from langchain_avengers.calibration.sandbox import run_python_tests
 from langchain_avengers.calibration.store import journal_path, read_journal
-from langchain_avengers.cli import main
+from langchain_avengers.cli.main import main
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "calibration" / "queries.jsonl"
 POOL = "openai/gpt-5,anthropic/claude-sonnet-4.5,qwen/qwen3-235b-a22b-2507"

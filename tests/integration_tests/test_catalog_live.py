@@ -22,9 +22,9 @@ from local_chat import SECRET, Joke, magic_function, make_llm
 from openrouter_server import TestServer, models_payload
 
 from langchain_avengers import ClusterRouter, load_default_router
-from langchain_avengers.catalog import bundled_catalog, list_price_cost, load_catalog
-from langchain_avengers.chat_models import NoCapableModelError
-from langchain_avengers.cli import main
+from langchain_avengers.catalog.base import bundled_catalog, list_price_cost, load_catalog
+from langchain_avengers.chat_models.base import NoCapableModelError
+from langchain_avengers.cli.main import main
 
 LLAMA = "meta-llama/llama-3.1-8b-instruct"
 FLASH = "google/gemini-2.5-flash"

@@ -19,10 +19,11 @@ from local_chat import Joke, magic_function, make_llm
 from openrouter_server import TestServer
 
 from langchain_avengers import AvengersChatModel
-from langchain_avengers._costs import format_usd
-from langchain_avengers.budgets import expected_call_cost
-from langchain_avengers.chat_models import NoCapableModelError
-from langchain_avengers.conversations import InMemoryPinStore, routing_text
+from langchain_avengers.chat_models.base import NoCapableModelError
+from langchain_avengers.chat_models.costs import format_usd
+from langchain_avengers.policies.pacing import expected_call_cost
+from langchain_avengers.policies.pins import InMemoryPinStore
+from langchain_avengers.policies.routing_text import routing_text
 
 QUERY = "Prove that there are infinitely many prime numbers."
 FOLLOW_UP = "ok"

@@ -20,7 +20,7 @@ from route_events import EventLog
 
 from langchain_avengers import ClusterRouter, WordLlamaEmbeddings
 from langchain_avengers import callbacks as avengers_callbacks
-from langchain_avengers.pool import default_router_path, load_default_router
+from langchain_avengers.routing.bundled import default_router_path, load_default_router
 
 QUERY = "Prove that there are infinitely many prime numbers."
 OTHER = "What is the capital of Australia?"

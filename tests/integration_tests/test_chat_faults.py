@@ -17,8 +17,8 @@ from langchain_core.messages import AIMessageChunk
 from openrouter_server import TestServer
 
 from langchain_avengers import AvengersChatModel, load_default_router
-from langchain_avengers.catalog import load_catalog
-from langchain_avengers.chat_models import DEFAULT_TIMEOUT_S
+from langchain_avengers.catalog.base import load_catalog
+from langchain_avengers.chat_models.base import DEFAULT_TIMEOUT_S
 
 SECRET = "sk-or-v1-test-secret-faults-0123456789"
 QUERY = "Prove that there are infinitely many prime numbers."

@@ -17,7 +17,7 @@ from openrouter_server import TestServer
 from route_events import AsyncEventLog, EventLog
 
 from langchain_avengers import AvengersChatModel
-from langchain_avengers.chat_models import NoCapableModelError
+from langchain_avengers.chat_models.base import NoCapableModelError
 
 QUERY = "Prove that there are infinitely many prime numbers."
 
@@ -213,8 +213,8 @@ def test_list_price_cost_when_openrouter_gives_none(server: TestServer) -> None:
     message = make_llm(server).invoke(QUERY, alpha=0.7)
     assert message.response_metadata["avengers"]["cost_source"] == "openrouter"
     # The same answer priced from the catalog, as the model does when usage.cost is absent.
-    from langchain_avengers._costs import answer_cost
-    from langchain_avengers.catalog import load_catalog
+    from langchain_avengers.catalog.base import load_catalog
+    from langchain_avengers.chat_models.costs import answer_cost
 
     model = message.response_metadata["model_name"]
     cost = answer_cost(message.usage_metadata, None, load_catalog()[model])

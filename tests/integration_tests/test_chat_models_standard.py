@@ -19,7 +19,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from openrouter_server import serve
 from standard_capabilities import AvengersCapabilities
 
-from langchain_avengers.chat_models import DEFAULT_BASE_URL
+from langchain_avengers.chat_models.base import DEFAULT_BASE_URL
 
 pytestmark = pytest.mark.vcr
 RECORDING_MODES = {"once", "new_episodes", "all", "rewrite"}

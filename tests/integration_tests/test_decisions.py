@@ -36,16 +36,16 @@ def choice(criteria: dict[str, Any]) -> Any:
 
 @pytest.mark.skipif(HAS_DECISIONS, reason="langchain-core >= 1.8 is installed")
 def test_without_langchain_core_18_the_import_error_says_what_to_install() -> None:
-    sys.modules.pop("langchain_avengers.decisions", None)
+    sys.modules.pop("langchain_avengers.agents.decisions", None)
     with pytest.raises(
         ImportError, match=r"langchain-core >= 1\.8.*langchain-avengers\[decisions\]"
     ):
-        importlib.import_module("langchain_avengers.decisions")
+        importlib.import_module("langchain_avengers.agents.decisions")
 
 
 @needs_core_18
 def test_choice_is_the_routers_pick_with_softmax_probabilities(router: Any) -> None:
-    from langchain_avengers.decisions import AvengersDecisionModel
+    from langchain_avengers.agents.decisions import AvengersDecisionModel
 
     model = AvengersDecisionModel(router=router, labels=LABELS, alpha=0.6, temperature=0.5)
     question = choice({"fast": "simple tasks", "strong": "hard tasks"})
@@ -66,7 +66,7 @@ def test_choice_is_the_routers_pick_with_softmax_probabilities(router: Any) -> N
 
 @needs_core_18
 async def test_labels_may_be_pool_ids_and_states_may_be_text_or_messages(router: Any) -> None:
-    from langchain_avengers.decisions import AvengersDecisionModel
+    from langchain_avengers.agents.decisions import AvengersDecisionModel
 
     model = AvengersDecisionModel(router=router, alpha=1.0)
     question = choice(dict.fromkeys(router.models_))
@@ -84,7 +84,7 @@ async def test_labels_may_be_pool_ids_and_states_may_be_text_or_messages(router:
 def test_questions_the_router_cannot_answer_are_refused(router: Any) -> None:
     from langchain_core.decisions import Noul
 
-    from langchain_avengers.decisions import AvengersDecisionModel
+    from langchain_avengers.agents.decisions import AvengersDecisionModel
 
     model = AvengersDecisionModel(router=router, labels=LABELS)
     with pytest.raises(ValueError, match=r"questions\['q'\]: .*not 'noul' questions"):
@@ -107,7 +107,7 @@ def test_model_router_middleware_routes_an_agent_with_it(server: TestServer, rou
     from langchain.agents.middleware import ModelChoice, ModelRouterMiddleware
     from langchain_openai import ChatOpenAI
 
-    from langchain_avengers.decisions import AvengersDecisionModel
+    from langchain_avengers.agents.decisions import AvengersDecisionModel
 
     def chat(model: str) -> ChatOpenAI:
         return ChatOpenAI(model=model, base_url=server.base_url, api_key="k", max_retries=0)

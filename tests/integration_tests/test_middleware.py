@@ -29,9 +29,9 @@ from openrouter_server import TestServer
 from pydantic import BaseModel
 
 from langchain_avengers import AvengersChatModel, load_default_router
-from langchain_avengers.budgets import expected_call_cost
-from langchain_avengers.chat_models import NoCapableModelError
-from langchain_avengers.middleware import AvengersMiddleware, RunBudgetExceededError
+from langchain_avengers.agents.middleware import AvengersMiddleware, RunBudgetExceededError
+from langchain_avengers.chat_models.base import NoCapableModelError
+from langchain_avengers.policies.pacing import expected_call_cost
 
 QUESTION = "Use multiply to compute 6 times 7."
 SECOND = "Now use multiply to compute 3 times 5."

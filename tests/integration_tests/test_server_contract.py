@@ -21,7 +21,7 @@ from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from openrouter_server import MODELS, NO_TOOL_ENDPOINTS, TestServer
 
-from langchain_avengers._openrouter import classify
+from langchain_avengers.openrouter.errors import classify
 
 MODEL = "google/gemini-2.5-flash"
 

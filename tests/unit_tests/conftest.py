@@ -25,8 +25,8 @@ import pytest
 from langchain_core.embeddings import Embeddings
 from pytest_socket import disable_socket, enable_socket
 
-from langchain_avengers import embeddings as embeddings_module
-from langchain_avengers.embeddings import EmbeddingCache
+from langchain_avengers.routing import embeddings as embeddings_module
+from langchain_avengers.routing.embeddings import EmbeddingCache
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures"
 SMALL_JSONL = FIXTURES_DIR / "small.jsonl"

@@ -17,12 +17,8 @@ import numpy as np
 import pytest
 from manual_clock import ManualClock
 
-from langchain_avengers.budgets import (
-    DEFAULT_WINDOW_CALLS,
-    SpendPacer,
-    bootstrap_means,
-    expected_call_cost,
-)
+from langchain_avengers.evaluation.budgets import bootstrap_means
+from langchain_avengers.policies.pacing import DEFAULT_WINDOW_CALLS, SpendPacer, expected_call_cost
 
 CHEAP, DEAR = 0.0005, 0.01
 """USD per call of the synthetic cheap and dear models (their means)."""

@@ -11,7 +11,7 @@ from cli_errors import one_error_line
 from langchain_avengers import load_records
 from langchain_avengers.calibration import Query, load_queries
 from langchain_avengers.calibration.store import Journal, JournalEntry, journal_path
-from langchain_avengers.cli import main
+from langchain_avengers.cli.main import main
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "calibration" / "queries.jsonl"
 POOL = "openai/gpt-5,qwen/qwen3-235b-a22b-2507"

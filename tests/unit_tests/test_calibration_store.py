@@ -32,7 +32,7 @@ from langchain_avengers.calibration.store import (
     read_journal,
     write_records,
 )
-from langchain_avengers.catalog import bundled_catalog
+from langchain_avengers.catalog.base import bundled_catalog
 
 POOL = ["openai/gpt-5", "qwen/qwen3-235b-a22b-2507"]
 

@@ -19,8 +19,8 @@ from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 
 from langchain_avengers import AvengersChatModel, ClusterRouter
-from langchain_avengers import catalog as catalog_module
-from langchain_avengers.catalog import (
+from langchain_avengers.catalog import base as catalog_module
+from langchain_avengers.catalog.base import (
     Catalog,
     CatalogError,
     CatalogWarning,
@@ -33,12 +33,12 @@ from langchain_avengers.catalog import (
     profile_from_openrouter,
     refresh_catalog,
 )
-from langchain_avengers.chat_models import NoCapableModelError
+from langchain_avengers.chat_models.base import NoCapableModelError
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 MODELS_API = FIXTURES / "openrouter_models_api.json"
-NOTICE = Path(catalog_module.__file__).with_name("data") / "NOTICE"
+NOTICE = catalog_module.DATA_DIR / "NOTICE"
 SNAPSHOT_COMMIT = "f3fc692299671838c7c65fd8126bf84d81a2e817"
 SNAPSHOT_DATE = "2026-07-02T00:40:28+08:00"
 GPT5 = "openai/gpt-5"

@@ -14,7 +14,7 @@ import pytest
 from langchain_core.rate_limiters import InMemoryRateLimiter
 
 from langchain_avengers import AvengersChatModel, RouterFileError
-from langchain_avengers.pool import default_router_path
+from langchain_avengers.routing.bundled import default_router_path
 
 KEY = "sk-or-v1-construction-test-key-77c1"
 POOL = [

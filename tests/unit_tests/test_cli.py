@@ -21,7 +21,7 @@ from cli_errors import one_error_line
 from cli_runs import MODELS, ROUTER_OPTIONS
 
 from langchain_avengers import ClusterRouter
-from langchain_avengers.cli import DEMO_QUERIES, main
+from langchain_avengers.cli.main import DEMO_QUERIES, main
 
 MODEL_LIST = "acme/tiny, acme/medium, acme/large"
 
@@ -261,7 +261,7 @@ def test_evaluate_plot_without_matplotlib_says_what_to_install_before_evaluating
     script = (
         "import sys\n"
         "sys.modules['matplotlib'] = None  # as if matplotlib were not installed\n"
-        "from langchain_avengers.cli import main\n"
+        "from langchain_avengers.cli.main import main\n"
         f"code = main(['evaluate', {str(small_jsonl)!r}, '--plot', {str(plot)!r}])\n"
         "assert 'sklearn' not in sys.modules, 'the evaluation ran before the check'\n"
         "sys.exit(code)\n"

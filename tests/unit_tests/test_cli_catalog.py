@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cli_errors import one_error_line
 
-from langchain_avengers.catalog import bundled_catalog, load_catalog
-from langchain_avengers.cli import main
+from langchain_avengers.catalog.base import bundled_catalog, load_catalog
+from langchain_avengers.cli.main import main
 
 MODELS_API = Path(__file__).resolve().parents[1] / "fixtures" / "openrouter_models_api.json"
 SNAPSHOT_DATE = "2026-07-02T00:40:28+08:00"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_errors import one_error_line
 
-from langchain_avengers.cli import main
+from langchain_avengers.cli.main import main
 
 # ---------------------------------------------------------------- cluster count and splits
 

@@ -12,8 +12,8 @@ from cli_errors import one_error_line
 from cli_runs import MODELS, ROUTER_OPTIONS
 
 from langchain_avengers import ClusterRouter
-from langchain_avengers.cli import main
-from langchain_avengers.evaluation import evaluate_router
+from langchain_avengers.cli.main import main
+from langchain_avengers.evaluation.evaluate import evaluate_router
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

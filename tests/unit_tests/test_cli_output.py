@@ -14,9 +14,9 @@ import pytest
 from cli_errors import one_error_line
 
 from langchain_avengers import CalibrationData, __version__, load_records
-from langchain_avengers.cli import EXIT_STDOUT_CLOSED, main
-from langchain_avengers.evaluation import split_indices
-from langchain_avengers.pool import load_default_router
+from langchain_avengers.cli.main import EXIT_STDOUT_CLOSED, main
+from langchain_avengers.evaluation.evaluate import split_indices
+from langchain_avengers.routing.bundled import load_default_router
 
 ROUTER_OPTIONS = ["--n-clusters", "3", "--top-p", "1"]
 ESCAPE = "\x1b[2J\x1b]0;pwned\x07"

@@ -13,9 +13,9 @@ from cli_errors import one_error_line
 from cli_runs import ROUTER_OPTIONS
 
 from langchain_avengers import CalibrationData, ClusterRouter
-from langchain_avengers.catalog import load_catalog
-from langchain_avengers.cli import main
-from langchain_avengers.pricing import PricedCostsWarning
+from langchain_avengers.catalog.base import load_catalog
+from langchain_avengers.cli.main import main
+from langchain_avengers.records.pricing import PricedCostsWarning
 
 # ---------------------------------------------------------------- prices and repricing
 

@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langgraph.store.memory import InMemoryStore
 from manual_clock import ManualClock
 
-from langchain_avengers.conversations import (
+from langchain_avengers.policies.pins import (
     InMemoryPinStore,
     LangGraphPinStore,
     Pin,
@@ -18,8 +18,8 @@ from langchain_avengers.conversations import (
     PinStore,
     check_pin_store,
     check_pin_ttl,
-    routing_text,
 )
+from langchain_avengers.policies.routing_text import routing_text
 
 SYSTEM = SystemMessage("You are a careful maths tutor.")
 SUMMARY = HumanMessage(
@@ -126,7 +126,7 @@ def test_a_stored_value_that_is_not_a_pin_is_ignored_loudly(
 ) -> None:
     shared = InMemoryStore()
     shared.put(("langchain_avengers", "pins"), "t", {"model": 3})
-    with caplog.at_level(logging.WARNING, logger="langchain_avengers.conversations"):
+    with caplog.at_level(logging.WARNING, logger="langchain_avengers.policies.pins"):
         assert LangGraphPinStore(shared).get("t") is None
     assert "not one" in caplog.text
 

@@ -17,9 +17,9 @@ from langchain_core.messages.ai import add_usage as core_add_usage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
 
-from langchain_avengers._costs import add_usage, answer_cost, billed_cost, format_usd
-from langchain_avengers._streaming import FirstChunk
 from langchain_avengers.callbacks import UsageCostCallbackHandler, get_usage_metadata_callback
+from langchain_avengers.chat_models.costs import add_usage, answer_cost, billed_cost, format_usd
+from langchain_avengers.chat_models.streaming import FirstChunk
 
 PROFILE = {"input_usd_per_mtok": 1.0, "output_usd_per_mtok": 3.0}
 TOKENS = {"input_tokens": 1000, "output_tokens": 500, "total_tokens": 1500}

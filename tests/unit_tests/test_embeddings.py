@@ -14,16 +14,16 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
 from langchain_avengers import ClusterRouter, EmbeddingCache, WordLlamaEmbeddings, embed_texts
-from langchain_avengers import embeddings as embeddings_module
-from langchain_avengers.embeddings import (
+from langchain_avengers.evaluation.evaluate import evaluate_router
+from langchain_avengers.records.data import CalibrationData
+from langchain_avengers.routing import embeddings as embeddings_module
+from langchain_avengers.routing.embeddings import (
     MAX_EMBEDDED_CHARS,
     bounded_text,
     embedder_identity,
     normalize_rows,
     process_cache,
 )
-from langchain_avengers.evaluation import evaluate_router
-from langchain_avengers.records import CalibrationData
 
 # ---------------------------------------------------------------- WordLlama (default)
 
@@ -240,7 +240,7 @@ def test_loading_wordllama_leaves_the_root_logger_alone() -> None:
     before = (list(root.handlers), root.level)
     for name in [m for m in sys.modules if m == "wordllama" or m.startswith("wordllama.")]:
         del sys.modules[name]
-    importlib.import_module("langchain_avengers.embeddings")._import_wordllama()
+    importlib.import_module("langchain_avengers.routing.embeddings")._import_wordllama()
     assert (list(root.handlers), root.level) == before
 
 

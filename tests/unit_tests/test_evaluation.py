@@ -20,7 +20,7 @@ import pytest
 from hand_made_evaluation import BEST, SINGLES, point, single, two_seed_evaluation
 
 from langchain_avengers import CalibrationData
-from langchain_avengers.evaluation import (
+from langchain_avengers.evaluation.evaluate import (
     AIQ_POINTS,
     CurvePoint,
     ModelPoint,
@@ -28,7 +28,7 @@ from langchain_avengers.evaluation import (
     compute_figures,
     split_indices,
 )
-from langchain_avengers.plotting import plot_pareto, plot_usage
+from langchain_avengers.evaluation.plots import plot_pareto, plot_usage
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hand_made_evaluation import BEST, SINGLES, point, single, two_seed_evaluation
 
-from langchain_avengers.evaluation import Evaluation, SplitEvaluation, compute_figures
+from langchain_avengers.evaluation.evaluate import Evaluation, SplitEvaluation, compute_figures
 
 
 @pytest.mark.parametrize(

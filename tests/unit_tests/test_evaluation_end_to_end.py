@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from langchain_avengers import CalibrationData, ClusterRouter, RecordsError, load_records
-from langchain_avengers.evaluation import (
+from langchain_avengers.evaluation.evaluate import (
     DEFAULT_ALPHAS,
     compute_figures,
     evaluate_router,

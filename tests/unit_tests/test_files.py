@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_avengers._files import write_atomically, write_lines_atomically
+from langchain_avengers._utils.files import write_atomically, write_lines_atomically
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
 

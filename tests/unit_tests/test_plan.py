@@ -12,8 +12,8 @@ import httpx2
 import openai
 import pytest
 
-from langchain_avengers._openrouter import ProviderError, classify, retry_after
-from langchain_avengers._plan import MAX_RETRY_WAIT_S, Plan
+from langchain_avengers.chat_models.attempts import MAX_RETRY_WAIT_S, Plan
+from langchain_avengers.openrouter.errors import ProviderError, classify, retry_after
 
 REQUEST = httpx2.Request("POST", "http://127.0.0.1:9/api/v1/chat/completions")
 MODELS = ["m-a", "m-b", "m-c"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langchain_avengers.evaluation import (
+from langchain_avengers.evaluation.evaluate import (
     DEFAULT_ALPHAS,
     CurvePoint,
     Evaluation,
@@ -17,7 +17,7 @@ from langchain_avengers.evaluation import (
     ModelPoint,
     SplitEvaluation,
 )
-from langchain_avengers.plotting import (
+from langchain_avengers.evaluation.plots import (
     _pareto_figure,
     _pyplot,
     _usage_figure,

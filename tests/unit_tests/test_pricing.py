@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from langchain_avengers import CalibrationData, CalibrationRecord, RecordsError, load_records
-from langchain_avengers.catalog import CatalogError, CatalogWarning, load_catalog
-from langchain_avengers.pricing import (
+from langchain_avengers.catalog.base import CatalogError, CatalogWarning, load_catalog
+from langchain_avengers.records.format import RecordsWarning
+from langchain_avengers.records.pricing import (
     PricedCostsWarning,
     PricingError,
     price_missing_costs,
     reprice_file,
     reprice_records,
 )
-from langchain_avengers.records import RecordsWarning
 
 # list prices of acme_catalog.json, USD per million tokens (input, output)
 PRICES = {"acme/tiny": (0.1, 0.2), "acme/medium": (3.0, 6.0), "acme/large": (60.0, 120.0)}

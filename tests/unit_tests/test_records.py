@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from langchain_avengers import CalibrationData, CalibrationRecord, RecordsError, Usage, load_records
-from langchain_avengers.records import RecordsWarning
+from langchain_avengers.records.format import RecordsWarning
 
 
 def write(path: Path, *lines: str) -> Path:

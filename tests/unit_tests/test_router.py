@@ -40,7 +40,7 @@ from langchain_avengers import (
     RecordsError,
     RoutingDecision,
 )
-from langchain_avengers.router import NORM_CACHE_SIZE
+from langchain_avengers.routing.router import NORM_CACHE_SIZE
 
 # the hand-built geometry has 4 queries a cluster, below what fitting calls enough
 pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a median")

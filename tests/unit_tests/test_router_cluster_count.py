@@ -15,7 +15,7 @@ import pytest
 from hand_built_router import QUERY_12, cluster_of, fit_three_groups
 
 from langchain_avengers import ClusterRouter
-from langchain_avengers.router import auto_n_clusters
+from langchain_avengers.routing.router import auto_n_clusters
 
 # the hand-built geometry has 4 queries a cluster, below what fitting calls enough
 pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a median")

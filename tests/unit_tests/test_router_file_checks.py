@@ -24,7 +24,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from router_files import arrays_file, npy_header, read_metadata, replace_member, reseal
 
 from langchain_avengers import ClusterRouter, RouterFileError
-from langchain_avengers._persistence import _sha256
+from langchain_avengers.routing.persistence import _sha256
 
 MiB = 2**20
 EMBEDDER = DeterministicFakeEmbedding(size=4)

@@ -180,7 +180,7 @@ def test_a_save_waits_for_another_and_gives_up_clearly(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from langchain_avengers import _persistence
+    from langchain_avengers.routing import persistence as _persistence
 
     path = routers[0].save(tmp_path / "router")
     monkeypatch.setattr(_persistence, "SAVE_LOCK_TIMEOUT", 0.2)

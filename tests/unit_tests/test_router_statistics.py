@@ -23,8 +23,8 @@ from hand_built_router import (
 )
 
 from langchain_avengers import CalibrationRecord, ClusterRouter
-from langchain_avengers.embeddings import normalize_rows
-from langchain_avengers.records import Usage, load_records
+from langchain_avengers.records.format import Usage, load_records
+from langchain_avengers.routing.embeddings import normalize_rows
 
 # the hand-built geometry has 4 queries a cluster, below what fitting calls enough
 pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a median")

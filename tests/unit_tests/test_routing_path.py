@@ -16,15 +16,16 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from manual_clock import ManualClock
 
 from langchain_avengers import ClusterRouter
-from langchain_avengers._costs import format_usd
-from langchain_avengers._routing import (
+from langchain_avengers.chat_models.costs import format_usd
+from langchain_avengers.chat_models.routing import (
     NoCapableModelError,
     OverRunBudgetError,
     RoutingPath,
     Sticky,
 )
-from langchain_avengers.budgets import AlphaSource, expected_call_cost
-from langchain_avengers.conversations import InMemoryPinStore, Pinning, routing_text
+from langchain_avengers.policies.pacing import AlphaSource, expected_call_cost
+from langchain_avengers.policies.pins import InMemoryPinStore, Pinning
+from langchain_avengers.policies.routing_text import routing_text
 
 TINY, MEDIUM, LARGE = "acme/tiny", "acme/medium", "acme/large"
 QUERY = "Write a Python function that reverses a list."

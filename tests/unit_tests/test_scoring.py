@@ -14,12 +14,8 @@ import pytest
 from hand_built_router import BIG, E1, E2, E3, MID, SMALL, record, three_group_data
 
 from langchain_avengers import ClusterRouter
-from langchain_avengers._scoring import (
-    ensemble_counts,
-    hull_breakpoints,
-    price_schedule,
-    utility_weights,
-)
+from langchain_avengers.routing.kmeans import ensemble_counts
+from langchain_avengers.routing.scoring import hull_breakpoints, price_schedule, utility_weights
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a median")
 

@@ -1,0 +1,126 @@
+"""What a router's parameters and routing arguments may be, and what ``n_clusters="auto"`` picks.
+
+Parameters are checked when fitting and when loading a saved router, so both refuse the same
+values with the same message.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from langchain_avengers.routing.router import ClusterRouter
+
+AUTO_MIN_CLUSTERS = 2
+AUTO_MAX_CLUSTERS = 60
+"""The paper's k, which ``n_clusters="auto"`` reaches at about 3,500 calibration queries."""
+
+
+def auto_n_clusters(n_samples: int) -> int:
+    """The number of clusters ``n_clusters="auto"`` fits on ``n_samples`` calibration queries.
+
+    ``round(sqrt(n))``, at least 2 and at most 60 (and never more than ``n_samples``): 10
+    clusters for 100 queries, 12 for 150, 24 for 600, 60 from about 3,500. Chosen on inner
+    validation splits against fixed 60 and other rules, see ``benchmarks/select_n_clusters.py``.
+    """
+    k = int(np.floor(np.sqrt(n_samples) + 0.5))
+    return max(1, min(n_samples, AUTO_MAX_CLUSTERS, max(AUTO_MIN_CLUSTERS, k)))
+
+
+def fit_sizes(router: ClusterRouter, n_samples: int) -> tuple[int, int]:
+    """Check the router's parameters for ``n_samples`` queries; the cluster count and top_p.
+
+    The cluster count is ``auto_n_clusters(n_samples)`` for ``n_clusters="auto"``, and top_p
+    is clamped to it.
+    """
+    auto = router.n_clusters == "auto"
+    n_clusters = auto_n_clusters(n_samples) if auto else router.n_clusters
+    checks = [
+        (
+            auto or (is_int(n_clusters) and 1 <= int(n_clusters) <= n_samples),
+            f"n_clusters must be 'auto' or an int in [1, {n_samples}] (the number of "
+            f"calibration queries), got {router.n_clusters!r}; choose fewer clusters "
+            "(n_clusters=..., avengers --n-clusters) or give more calibration data",
+        ),
+        (
+            is_int(router.top_p) and router.top_p >= 1,
+            f"top_p must be an int >= 1 (clamped to the number of clusters), got {router.top_p!r}",
+        ),
+        (
+            router.cost_scale in ("linear", "log"),
+            f"cost_scale must be 'linear' or 'log', got {router.cost_scale!r}",
+        ),
+        (
+            router.scoring in ("utility", "minmax"),
+            f"scoring must be 'utility' or 'minmax', got {router.scoring!r}",
+        ),
+        (
+            is_scale_list(router.cluster_scales),
+            "cluster_scales must be a non-empty sequence of positive numbers (cluster "
+            f"counts relative to n_clusters), got {router.cluster_scales!r}",
+        ),
+        (
+            router.cluster_weights in ("uniform", "softmax"),
+            f"cluster_weights must be 'uniform' or 'softmax', got {router.cluster_weights!r}",
+        ),
+        (router.shrinkage >= 0, f"shrinkage must be >= 0, got {router.shrinkage!r}"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ValueError(msg)
+    return int(n_clusters), min(int(router.top_p), int(n_clusters))
+
+
+def is_int(value: object) -> bool:
+    """Python or numpy integers (grid searches hand out numpy ones), never bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float, refused outside [0, 1]."""
+    if not 0.0 <= float(alpha) <= 1.0:
+        msg = f"alpha must be in [0, 1], got {alpha!r}"
+        raise ValueError(msg)
+    return float(alpha)
+
+
+def is_scale_list(value: object) -> bool:
+    """A non-empty sequence (not a string) of finite positive numbers."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        return False
+    return all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < float(v) < np.inf
+        for v in value
+    )
+
+
+def check_top_p(top: int, n_clusters: int) -> int:
+    """A routing call's ``top_p``: an int in [1, ``n_clusters``] (the router's clusters)."""
+    if not is_int(top) or not 1 <= top <= n_clusters:
+        msg = f"top_p must be an int in [1, {n_clusters}] (the router's clusters), got {top!r}"
+        raise ValueError(msg)
+    return int(top)
+
+
+def candidate_columns(models: list[str], allowed_models: Sequence[str] | None) -> tuple[int, ...]:
+    """Columns of ``models`` that ``allowed_models`` names (all for ``None``), sorted.
+
+    Raises:
+        ValueError: an unknown model id or an empty list.
+    """
+    if allowed_models is None:
+        return tuple(range(len(models)))
+    if isinstance(allowed_models, str):
+        allowed_models = [allowed_models]
+    unknown = [m for m in allowed_models if m not in models]
+    if unknown:
+        msg = f"allowed_models: unknown model id(s) {unknown}; the router knows {models}"
+        raise ValueError(msg)
+    if not allowed_models:
+        msg = "allowed_models is empty: at least one candidate model is needed"
+        raise ValueError(msg)
+    return tuple(sorted({models.index(m) for m in allowed_models}))
