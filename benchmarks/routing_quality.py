@@ -33,7 +33,7 @@ CONFIGS: dict[str, Callable[[], ClusterRouter]] = {
     # every option spelled out, so a change of the package's defaults never changes the recipe
     "paper recipe": lambda: ClusterRouter(
         n_clusters=60,
-        top_p=4,
+        nearest_clusters=4,
         scoring="minmax",
         cluster_scales=(1.0,),
         cost_scale="linear",
@@ -43,7 +43,7 @@ CONFIGS: dict[str, Callable[[], ClusterRouter]] = {
     "default": ClusterRouter,
 }
 CONFIG_NOTES = {
-    "paper recipe": '`ClusterRouter(n_clusters=60, top_p=4, scoring="minmax", '
+    "paper recipe": '`ClusterRouter(n_clusters=60, nearest_clusters=4, scoring="minmax", '
     'cluster_scales=(1.0,), cost_scale="linear", cluster_weights="uniform", shrinkage=0.0)`: '
     "one k-means fit of 60 clusters, the 4 nearest weighed alike, raw per-cluster means, "
     "min-max of accuracy and linear mean cost",

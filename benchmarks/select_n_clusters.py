@@ -4,7 +4,7 @@ For every outer seed the usual 70/30 split is made and its 30% test part is neve
 the 70% training part is split again, twice (70/30, inner validation seeds 100 + seed, as in
 ``select_defaults.py``, and 200 + seed). The inner-training part is subsampled to each
 calibration size (100, 150, 300, 600, 1200 and all of it); each candidate rule gives the
-number of clusters k for that size (``top_p`` is min(4, k)), the router is fitted on the
+number of clusters k for that size (``nearest_clusters`` is min(4, k)), the router is fitted on the
 subsample and scored on the whole inner-validation part, so every size is judged on the
 same queries. Rules are ranked by their mean rank over
 both data sets, all sizes and three figures (AIQ, cost-to-95%, acc@best-cost; cost-to-95% is
@@ -114,7 +114,7 @@ def study(data: CalibrationData) -> dict[tuple[int | None, str], dict[str, float
                 for label, rule in RULES.items():
                     k = rule(len(rows))
                     if k not in by_k:
-                        router = ClusterRouter(n_clusters=k, top_p=min(4, k))
+                        router = ClusterRouter(n_clusters=k, nearest_clusters=min(4, k))
                         split = evaluate_split(part, router, rows, inner_val, seed=seed)
                         by_k[k] = {**measure(split, dominated), "k": k, "n": len(rows)}
                     per_split.setdefault((size, label), []).append(by_k[k])
@@ -161,7 +161,7 @@ def print_report(tables: dict[str, dict], seconds: float) -> None:
         f"{len(OUTER_SEEDS)} outer seeds x {len(INNER_SEED_OFFSETS)} inner splits (c95: mean "
         "where reached, with (reached/splits) when not every split reaches it); each router "
         "is fitted on a subsample of the inner-training part (size n) and scored on the "
-        "whole inner-validation part; top_p = min(4, k); k clipped to "
+        "whole inner-validation part; nearest_clusters = min(4, k); k clipped to "
         f"[{K_MIN}, {K_MAX}]. 'dom.' = share of inner-validation queries routed at alpha = 1 "
         "to a model worse than another pool model on every task family (on the outer "
         "training part). Rank = mean rank over 2 data sets x "

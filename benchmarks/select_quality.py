@@ -77,8 +77,8 @@ class KnnBlendRouter(ClusterRouter):
         super().fit(data, embeddings=embeddings)
         return self
 
-    def _score_vectors(self, vectors, candidates, top_p, nearest=None, *, parts=True):  # type: ignore[no-untyped-def]
-        base = super()._score_vectors(vectors, candidates, top_p, nearest, parts=False)
+    def _score_vectors(self, vectors, candidates, nearest_clusters, nearest=None, *, parts=True):  # type: ignore[no-untyped-def]
+        base = super()._score_vectors(vectors, candidates, nearest_clusters, nearest, parts=False)
         train, scores, costs = self._knn
         idx = np.argpartition(-(vectors @ train.T), self.neighbours - 1, axis=1)
         idx = idx[:, : self.neighbours]

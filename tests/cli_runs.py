@@ -5,4 +5,4 @@ options of the small routers they fit on it.
 from __future__ import annotations
 
 MODELS = {"acme/tiny", "acme/medium", "acme/large"}
-ROUTER_OPTIONS = ["--n-clusters", "4", "--top-p", "2"]
+ROUTER_OPTIONS = ["--n-clusters", "4", "--nearest-clusters", "2"]

@@ -83,7 +83,7 @@ def three_group_data() -> tuple[list[CalibrationRecord], np.ndarray]:
 
 def fit_three_groups(**params: object) -> ClusterRouter:
     rows, vectors = three_group_data()
-    params = {"n_clusters": 3, "top_p": 2, "cost_scale": "linear", **PAPER, **params}
+    params = {"n_clusters": 3, "nearest_clusters": 2, "cost_scale": "linear", **PAPER, **params}
     return ClusterRouter(**params).fit(rows, embeddings=vectors)
 
 
@@ -123,5 +123,5 @@ def summed(x_of, clusters: Sequence[int], alpha: float) -> dict[str, float]:
 
 def one_cluster_router(rows: list[CalibrationRecord], **params: object) -> ClusterRouter:
     vectors = np.tile(E1, (len(rows), 1))
-    params = {"n_clusters": 1, "top_p": 1, "cost_scale": "linear", **PAPER, **params}
+    params = {"n_clusters": 1, "nearest_clusters": 1, "cost_scale": "linear", **PAPER, **params}
     return ClusterRouter(**params).fit(rows, embeddings=vectors)

@@ -6,10 +6,11 @@ answers with the router: the labels are pool model ids (or are mapped to them wi
 ``labels=``), the chosen label is the router's pick at ``alpha``, and the probabilities are a
 softmax of the routing scores::
 
-    p(label) = softmax(score(label) / top_p / temperature)
+    p(label) = softmax(score(label) / nearest_clusters / temperature)
 
 where ``score`` is the router's ``alpha * acc~ + (1 - alpha) * (1 - cost~)`` summed over the
-query's ``top_p`` nearest clusters (so ``score / top_p`` is in [0, 1]) and ``temperature``
+query's ``nearest_clusters`` nearest clusters (so ``score / nearest_clusters`` is in [0, 1]) and
+``temperature``
 (default 0.25) sets how peaked they are: a gap of a quarter of the score range is a factor e
 in odds, the whole range a factor e**4 (98% between two labels). These are routing
 preferences, not calibrated probabilities of a correct answer. The confidence is the chosen
@@ -48,7 +49,7 @@ except ImportError as error:
 from langchain_core.messages import BaseMessage
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from langchain_avengers.chat_models.options import check_top_p
+from langchain_avengers.chat_models.options import check_nearest_clusters
 from langchain_avengers.openrouter.messages import message_text
 from langchain_avengers.policies.routing_text import routing_text
 from langchain_avengers.routing.router import ClusterRouter, RoutingDecision
@@ -88,7 +89,7 @@ class AvengersDecisionModel(BaseDecisionModel):
     """Choice label -> pool model id; ``None``: the labels are pool model ids themselves."""
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     """Weight of accuracy against cost (1: the best expected answer, 0: the cheapest)."""
-    top_p: int | None = None
+    nearest_clusters: int | None = None
     """Nearest clusters used; ``None``: the router's own."""
     temperature: float = Field(default=0.25, gt=0.0)
     """Softmax temperature on the mean per-cluster score (see the module docstring)."""
@@ -103,9 +104,9 @@ class AvengersDecisionModel(BaseDecisionModel):
         return load_router(value)
 
     def model_post_init(self, context: Any, /) -> None:
-        """Check labels and ``top_p`` against the router once."""
+        """Check labels and ``nearest_clusters`` against the router once."""
         router: ClusterRouter = self.router
-        check_top_p(self.top_p, router.n_clusters_)
+        check_nearest_clusters(self.nearest_clusters, router.n_clusters_)
         unknown = sorted(m for m in (self.labels or {}).values() if m not in router.models_)
         if unknown:
             msg = f"labels: model id(s) {unknown} are not in the router's pool {router.models_}"
@@ -121,7 +122,10 @@ class AvengersDecisionModel(BaseDecisionModel):
         for name, question in questions.items():
             models = self._models(name, question)
             decision = self.router.route(
-                text, self.alpha, allowed_models=list(models), top_p=self.top_p
+                text,
+                self.alpha,
+                allowed_models=list(models),
+                nearest_clusters=self.nearest_clusters,
             )
             answers[name] = self._answer(models, decision)
         return ClassifierResponse(model=self.model, answers=answers)
@@ -132,7 +136,10 @@ class AvengersDecisionModel(BaseDecisionModel):
         for name, question in questions.items():
             models = self._models(name, question)
             decision = await self.router.aroute(
-                text, self.alpha, allowed_models=list(models), top_p=self.top_p
+                text,
+                self.alpha,
+                allowed_models=list(models),
+                nearest_clusters=self.nearest_clusters,
             )
             answers[name] = self._answer(models, decision)
         return ClassifierResponse(model=self.model, answers=answers)
@@ -172,7 +179,7 @@ class AvengersDecisionModel(BaseDecisionModel):
     def _answer(self, models: Mapping[str, str], decision: RoutingDecision) -> ChoiceAnswer:
         """The router's pick as a label, with softmax probabilities of the scores."""
         logits = {
-            models[c.model]: c.score / decision.top_p / self.temperature
+            models[c.model]: c.score / decision.nearest_clusters / self.temperature
             for c in decision.candidates
         }
         top = max(logits.values())

@@ -176,7 +176,7 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
             ``input_usd_per_mtok``/``output_usd_per_mtok``), merged key by key over the
             model's own ``.profile`` and over the OpenRouter catalog's entry for its id.
         alpha: Default alpha (else the pool's, or the pacer's, or 0.5).
-        top_p: Nearest clusters used for routing.
+        nearest_clusters: Nearest clusters used for routing.
         models: Restrict routing to these pool ids.
         max_cost_per_call: USD cap on every call's expected cost.
         max_run_cost: Default USD budget of one run (``runtime.context`` can set its own).
@@ -208,7 +208,7 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
         router: ClusterRouter | str | Path | None = None,
         profiles: Mapping[str, Mapping[str, Any]] | None = None,
         alpha: float | None = None,
-        top_p: int | None = None,
+        nearest_clusters: int | None = None,
         models: list[str] | None = None,
         max_cost_per_call: float | None = None,
         max_run_cost: float | None = None,
@@ -236,7 +236,7 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
         overrides = path_options(
             base,
             alpha=alpha,
-            top_p=top_p,
+            nearest_clusters=nearest_clusters,
             models=models,
             max_cost_per_call=max_cost_per_call,
             pacer=pacer,

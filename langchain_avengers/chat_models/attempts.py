@@ -109,7 +109,7 @@ class Plan:
             "avengers_model": self.first_model,
             "avengers_alpha": self.summary["alpha"],
             "avengers_routed": self.summary["routed"],
-            "avengers_top_p": self.summary["top_p"],
+            "avengers_nearest_clusters": self.summary["nearest_clusters"],
             "avengers_candidates": [
                 {k: c[k] for k in ("model", "score", "expected_accuracy", "expected_cost")}
                 for c in self.summary["candidates"][:TOP_CANDIDATES]

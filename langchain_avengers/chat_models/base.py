@@ -119,7 +119,7 @@ class AvengersChatModel(RoutedChatModel):
             cheap = llm.bind(alpha=0.2)  # a per-chain budget
             tools_llm = llm.bind_tools([my_tool])  # only tool-capable models
 
-    Per call: ``alpha``, ``top_p``, ``models`` (restrict the pool), ``model`` (pin one
+    Per call: ``alpha``, ``nearest_clusters``, ``models`` (restrict the pool), ``model`` (pin one
     model), ``max_cost_per_call`` and ``session_id`` (the conversation, with
     ``pin_conversations``) may be given to ``invoke``/``bind``. Unknown constructor arguments
     are refused.
@@ -132,9 +132,10 @@ class AvengersChatModel(RoutedChatModel):
     package (four OpenRouter models)."""
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     """Weight of accuracy against cost: 1 buys the best expected answer, 0 the cheapest."""
-    top_p: int | None = None
+    nearest_clusters: int | None = None
     """Nearest clusters used for routing, in [1, the router's ``n_clusters_``]; ``None`` keeps
-    the router's fitted ``top_p_`` (its ``top_p`` clamped to its cluster count)."""
+    the router's fitted ``nearest_clusters_`` (its ``nearest_clusters`` clamped to its cluster
+    count)."""
     base_url: str = Field(default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL))
     """OpenRouter (or compatible) API base URL; env ``OPENROUTER_BASE_URL``."""
     api_key: SecretStr | None = Field(
@@ -216,7 +217,7 @@ class AvengersChatModel(RoutedChatModel):
 
         Raises:
             ValueError: an unknown argument (with the nearest known one), ``model=``, a bad
-                ``alpha``/``top_p``/``models``/``model_kwargs``.
+                ``alpha``/``nearest_clusters``/``models``/``model_kwargs``.
             RouterFileError: a router path that does not hold a valid router.
         """
         check_constructor_arguments(type(self).model_fields, kwargs)
@@ -306,7 +307,7 @@ class AvengersChatModel(RoutedChatModel):
             "router_models": self.pool,
             "router_fingerprint": self.fitted_router.data_fingerprint_,
             "alpha": self.alpha,
-            "top_p": self.top_p,
+            "nearest_clusters": self.nearest_clusters,
             "base_url": self.base_url,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
@@ -361,7 +362,7 @@ class AvengersChatModel(RoutedChatModel):
             pool=tuple(self.pool),
             alpha=self.alpha,
             alpha_is_bound=self._alpha_bound,
-            top_p=self.top_p,
+            nearest_clusters=self.nearest_clusters,
             models=tuple(self.models) if self.models else None,
             max_cost_per_call=self.max_cost_per_call,
             routing_text=self.routing_text,
@@ -525,7 +526,8 @@ class AvengersChatModel(RoutedChatModel):
     def bind(self, **kwargs: Any) -> _ChatModelBinding:
         """Bind call arguments; routing options stay with the model through later wrapping.
 
-        ``alpha``, ``top_p``, ``models`` and ``max_cost_per_call`` are set on a copy of this
+        ``alpha``, ``nearest_clusters``, ``models`` and ``max_cost_per_call`` are set on a copy of
+        this
         model (sharing its clients) rather than on the binding, so
         ``llm.bind(alpha=0.2).bind_tools(...)``, ``.with_structured_output(...)`` or an agent
         built on the binding keep the budget.
@@ -540,7 +542,7 @@ class AvengersChatModel(RoutedChatModel):
     def with_routing(self, **options: Any) -> AvengersChatModel:
         """A copy with other routing options; clients, pins and pacer shared.
 
-        Options: ``alpha``, ``top_p``, ``models``, ``max_cost_per_call``.
+        Options: ``alpha``, ``nearest_clusters``, ``models``, ``max_cost_per_call``.
 
         Raises:
             ValueError: an unknown option, alpha outside [0, 1], or a model not in the pool.
@@ -598,7 +600,8 @@ class AvengersChatModel(RoutedChatModel):
             method: "function_calling" (a forced tool call), "json_schema" (OpenAI
                 ``response_format``) or "json_mode".
             strict: Ask for schema-exact output.
-            kwargs: Routing options (``alpha``, ``top_p``, ``models``); anything else raises.
+            kwargs: Routing options (``alpha``, ``nearest_clusters``, ``models``); anything else
+            raises.
         """
         llm = self.with_routing(**kwargs) if kwargs else self
         return structured_output(llm, schema, include_raw=include_raw, method=method, strict=strict)

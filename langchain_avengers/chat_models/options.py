@@ -22,10 +22,10 @@ __all__ = [
     "check_constructor_arguments",
     "check_max_cost",
     "check_models",
+    "check_nearest_clusters",
     "check_pinned_model",
     "check_routing_options",
     "check_session_id",
-    "check_top_p",
     "client_overrides",
 ]
 
@@ -178,7 +178,9 @@ def check_session_id(value: object, where: str = "session_id") -> str:
     return value
 
 
-def check_top_p(value: object, n_clusters: int, where: str = "top_p") -> int | None:
+def check_nearest_clusters(
+    value: object, n_clusters: int, where: str = "nearest_clusters"
+) -> int | None:
     """None (the router's own setting) or an int in [1, n_clusters]."""
     if value is None:
         return None
@@ -218,7 +220,7 @@ def check_pinned_model(value: object, pool: Sequence[str]) -> str:
     return value
 
 
-ROUTING_OPTIONS = ("alpha", "top_p", "models", "max_cost_per_call")
+ROUTING_OPTIONS = ("alpha", "nearest_clusters", "models", "max_cost_per_call")
 """Routing options a model copy may carry (``bind``, ``with_routing``, the constructor)."""
 
 
@@ -232,8 +234,10 @@ def check_routing_options(
     checked = dict(options)
     if "alpha" in options:
         checked["alpha"] = check_alpha(options["alpha"])
-    if "top_p" in options:
-        checked["top_p"] = check_top_p(options["top_p"], n_clusters)
+    if "nearest_clusters" in options:
+        checked["nearest_clusters"] = check_nearest_clusters(
+            options["nearest_clusters"], n_clusters
+        )
     if "models" in options:
         checked["models"] = check_models(options["models"], pool)
     if "max_cost_per_call" in options:

@@ -28,9 +28,9 @@ from langchain_avengers.chat_models.options import (
     check_call_keywords,
     check_max_cost,
     check_models,
+    check_nearest_clusters,
     check_pinned_model,
     check_session_id,
-    check_top_p,
 )
 from langchain_avengers.chat_models.runs import THREAD_KEY
 from langchain_avengers.openrouter.messages import estimate_tokens, media_inputs
@@ -53,7 +53,7 @@ __all__ = [
     "required_capabilities",
 ]
 
-CHAT_OPTIONS = ("alpha", "top_p", "models", "model", "max_cost_per_call")
+CHAT_OPTIONS = ("alpha", "nearest_clusters", "models", "model", "max_cost_per_call")
 """Per-call routing options of a chat model call (``session_id`` aside)."""
 AUTO_STRUCTURED = "structured_output_or_forced_tool"
 """A need met by ``structured_output`` or by ``tool_calling`` with ``tool_choice``: an agent's
@@ -113,7 +113,7 @@ class Call:
     alpha_source: str
     """``"call"`` (given with the call), ``"bound"`` (``bind``/constructor), ``"pacer"`` or
     ``"default"``."""
-    top_p: int | None
+    nearest_clusters: int | None
     needs: frozenset[str]
     tokens: int
     usable: list[str]
@@ -144,7 +144,7 @@ class RoutingPath:
     alpha: float = 0.5
     alpha_is_bound: bool = False
     """Whether ``alpha`` was given explicitly (then it wins over the pacer)."""
-    top_p: int | None = None
+    nearest_clusters: int | None = None
     models: tuple[str, ...] | None = None
     max_cost_per_call: float | None = None
     routing_text: RoutingTextMode = "latest_human"
@@ -172,7 +172,8 @@ class RoutingPath:
 
         Args:
             messages: The messages sent to the model (system prompt included).
-            options: Per-call options: ``alpha``, ``top_p``, ``models``, ``model`` (pin one
+            options: Per-call options: ``alpha``, ``nearest_clusters``, ``models``, ``model`` (pin
+            one
                 model), ``max_cost_per_call``, ``session_id`` (the conversation key).
             needs: Profile flags the call needs (tools, structured output...); media inputs
                 are added from the messages.
@@ -189,7 +190,9 @@ class RoutingPath:
             msg = "messages: empty list; a call needs at least one message"
             raise ValueError(msg)
         alpha, alpha_source = self._alpha(options)
-        top_p = check_top_p(options.get("top_p", self.top_p), self.router.n_clusters_)
+        nearest_clusters = check_nearest_clusters(
+            options.get("nearest_clusters", self.nearest_clusters), self.router.n_clusters_
+        )
         pinned = check_pinned_model(options["model"], self.pool) if "model" in options else None
         allowed = check_models(options.get("models", self.models), self.pool) or list(self.pool)
         candidates = [pinned] if pinned else allowed
@@ -209,7 +212,7 @@ class RoutingPath:
             text=routing_text(list(messages), self.routing_text, self.routing_text_chars),
             alpha=alpha,
             alpha_source=alpha_source,
-            top_p=top_p,
+            nearest_clusters=nearest_clusters,
             needs=all_needs,
             tokens=tokens,
             usable=usable,
@@ -320,11 +323,13 @@ class RoutingPath:
         return self.pinning, call.session
 
     def _decide(self, call: Call, allowed: list[str]) -> RoutingDecision:
-        return self.router.route(call.text, call.alpha, allowed_models=allowed, top_p=call.top_p)
+        return self.router.route(
+            call.text, call.alpha, allowed_models=allowed, nearest_clusters=call.nearest_clusters
+        )
 
     async def _adecide(self, call: Call, allowed: list[str]) -> RoutingDecision:
         return await self.router.aroute(
-            call.text, call.alpha, allowed_models=allowed, top_p=call.top_p
+            call.text, call.alpha, allowed_models=allowed, nearest_clusters=call.nearest_clusters
         )
 
     def _over_cap(self, call: Call, decision: RoutingDecision) -> dict[str, float | None]:
@@ -394,7 +399,7 @@ class RoutingPath:
         summary: dict[str, Any] = {
             "alpha": call.alpha,
             "alpha_source": call.alpha_source,
-            "top_p": decision.top_p,
+            "nearest_clusters": decision.nearest_clusters,
             "routed": call.pinned is None,
             "required_capabilities": sorted(_as_flags(call.needs)),
             "estimated_input_tokens": call.tokens,

@@ -55,7 +55,7 @@ THREAD_KEY = "_avengers_thread"
 ROUTER_KWARGS = (
     "alpha",
     "models",
-    "top_p",
+    "nearest_clusters",
     "model",
     "avengers_capabilities",
     "max_cost_per_call",

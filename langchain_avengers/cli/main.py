@@ -146,9 +146,9 @@ def _add_router_options(parser: argparse.ArgumentParser) -> None:
         help="k-means clusters, or auto (default): round(sqrt(queries)), from 2 to 60",
     )
     parser.add_argument(
-        "--top-p",
+        "--nearest-clusters",
         type=_positive_int,
-        default=defaults["top_p"],
+        default=defaults["nearest_clusters"],
         help="nearest clusters used (4; at most the number of clusters)",
     )
     parser.add_argument(
@@ -187,7 +187,7 @@ def _router_from_args(args: argparse.Namespace) -> ClusterRouter:
 
     return ClusterRouter(
         n_clusters=args.n_clusters,
-        top_p=args.top_p,
+        nearest_clusters=args.nearest_clusters,
         scoring=args.scoring,
         cluster_scales=tuple(args.cluster_scales),
         cost_scale=args.cost_scale,
@@ -229,10 +229,15 @@ def cmd_fit(args: argparse.Namespace) -> None:
     router = _router_from_args(args).fit(data)
     router.save(args.output)
     chosen = " (n_clusters=auto)" if router.n_clusters == "auto" else ""
-    clamped = f" ({router.top_p} clamped to the clusters)" if router.top_p != router.top_p_ else ""
+    clamped = (
+        f" ({router.nearest_clusters} clamped to the clusters)"
+        if router.nearest_clusters != router.nearest_clusters_
+        else ""
+    )
     print(
         f"fitted {router.n_clusters_} clusters{chosen} on {router.n_samples_fit_} queries, "
-        f"top_p {router.top_p_}{clamped}; {_count(len(router.models_), 'model')}: "
+        f"nearest_clusters {router.nearest_clusters_}{clamped}; "
+        f"{_count(len(router.models_), 'model')}: "
         f"{', '.join(router.models_)}; "
         f"wrote {args.output}"
     )

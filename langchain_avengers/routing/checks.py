@@ -31,7 +31,7 @@ CENTROID_NORM_TOLERANCE = 1e-3
 DIGEST_MEMBER = "metadata_sha256"
 SAVED_PARAMS = (
     "n_clusters",
-    "top_p",
+    "nearest_clusters",
     "scoring",
     "cluster_scales",
     "cost_scale",
@@ -341,7 +341,7 @@ def check_text(value: object, where: str, pattern: re.Pattern[str] | None = None
 
 _PARAM_CHECKS: dict[str, tuple[Any, str]] = {
     "n_clusters": (lambda v: v == "auto" or (is_count(v) and v >= 1), "'auto' or an integer >= 1"),
-    "top_p": (lambda v: is_count(v) and v >= 1, "an integer >= 1"),
+    "nearest_clusters": (lambda v: is_count(v) and v >= 1, "an integer >= 1"),
     "scoring": (lambda v: v in ("utility", "minmax"), "'utility' or 'minmax'"),
     "cluster_scales": (
         lambda v: (
@@ -369,7 +369,7 @@ def check_metadata_values(
     """Everything ``router.json`` says beyond its format and sizes; the fitted sizes.
 
     ``metadata`` as :func:`with_defaults` gives it; the result has ``n_clusters_``,
-    ``top_p_`` and ``n_fits`` (the k-means fits of the ensemble).
+    ``nearest_clusters_`` and ``n_fits`` (the k-means fits of the ensemble).
     """
     check_model_ids(metadata["models"])
     params = check_params(metadata["params"])
@@ -381,10 +381,10 @@ def check_metadata_values(
     else:  # format 1: the parameters were the fitted values
         fitted = {
             "n_clusters_": params["n_clusters"],
-            "top_p_": params["top_p"],
+            "nearest_clusters_": params["nearest_clusters"],
             "cluster_counts_": [params["n_clusters"]],
         }
-    k, top_p = check_fitted(params, fitted, n_samples)
+    k, nearest_clusters = check_fitted(params, fitted, n_samples)
     counts = fitted["cluster_counts_"] if isinstance(fitted, dict) else None
     if counts != ensemble_counts(k, params["cluster_scales"], n_samples):
         refuse(
@@ -396,7 +396,7 @@ def check_metadata_values(
     check_text(metadata["data_fingerprint"], "data_fingerprint", _FINGERPRINT)
     if "package_version" in metadata:
         check_text(metadata["package_version"], "package_version")
-    return {"n_clusters_": k, "top_p_": top_p, "n_fits": len(counts)}
+    return {"n_clusters_": k, "nearest_clusters_": nearest_clusters, "n_fits": len(counts)}
 
 
 def check_params(params: object) -> dict[str, Any]:
@@ -415,23 +415,32 @@ def check_params(params: object) -> dict[str, Any]:
 
 
 def check_fitted(params: Mapping[str, Any], fitted: object, n_samples: int) -> tuple[int, int]:
-    """The fitted cluster count and top_p: in range, and what the parameters give."""
+    """The fitted cluster count and nearest_clusters: in range, and what the parameters give."""
     if not isinstance(fitted, dict):
         refuse("field 'fitted'", f"expected a JSON object, got {describe(fitted)}")
-    k, top_p = fitted.get("n_clusters_"), fitted.get("top_p_")
-    if not (is_count(k) and 1 <= k <= n_samples and is_count(top_p) and 1 <= top_p <= k):
+    k, nearest_clusters = fitted.get("n_clusters_"), fitted.get("nearest_clusters_")
+    if not (
+        is_count(k)
+        and 1 <= k <= n_samples
+        and is_count(nearest_clusters)
+        and 1 <= nearest_clusters <= k
+    ):
         refuse(
             "field 'fitted'",
-            f"fitted sizes out of range: n_clusters_={describe(k)}, top_p_={describe(top_p)} "
+            f"fitted sizes out of range: n_clusters_={describe(k)}, "
+            f"nearest_clusters_={describe(nearest_clusters)} "
             f"for {n_samples} queries",
         )
-    if params["n_clusters"] not in ("auto", k) or top_p != min(params["top_p"], k):
+    if params["n_clusters"] not in ("auto", k) or nearest_clusters != min(
+        params["nearest_clusters"], k
+    ):
         refuse(
             "field 'fitted'",
-            f"n_clusters_={k}, top_p_={top_p} do not follow from the parameters "
-            f"n_clusters={params['n_clusters']!r}, top_p={params['top_p']!r}",
+            f"n_clusters_={k}, nearest_clusters_={nearest_clusters} do not follow from "
+            "the parameters "
+            f"n_clusters={params['n_clusters']!r}, nearest_clusters={params['nearest_clusters']!r}",
         )
-    return k, top_p
+    return k, nearest_clusters
 
 
 def check_embedder(stored: Mapping[str, Any], known_dimensions: Mapping[str, int]) -> None:

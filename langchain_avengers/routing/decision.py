@@ -41,7 +41,7 @@ class RoutingDecision:
 
     model: str
     alpha: float
-    top_p: int
+    nearest_clusters: int
     candidates: tuple[CandidateScore, ...]
     """Every candidate, best first."""
     clusters: tuple[ClusterMatch, ...]

@@ -32,10 +32,10 @@ def auto_n_clusters(n_samples: int) -> int:
 
 
 def fit_sizes(router: ClusterRouter, n_samples: int) -> tuple[int, int]:
-    """Check the router's parameters for ``n_samples`` queries; the cluster count and top_p.
+    """Check the router's parameters for ``n_samples`` queries; the cluster count and neighbours.
 
-    The cluster count is ``auto_n_clusters(n_samples)`` for ``n_clusters="auto"``, and top_p
-    is clamped to it.
+    The cluster count is ``auto_n_clusters(n_samples)`` for ``n_clusters="auto"``, and
+    ``nearest_clusters`` is clamped to it.
     """
     auto = router.n_clusters == "auto"
     n_clusters = auto_n_clusters(n_samples) if auto else router.n_clusters
@@ -47,8 +47,9 @@ def fit_sizes(router: ClusterRouter, n_samples: int) -> tuple[int, int]:
             "(n_clusters=..., avengers --n-clusters) or give more calibration data",
         ),
         (
-            is_int(router.top_p) and router.top_p >= 1,
-            f"top_p must be an int >= 1 (clamped to the number of clusters), got {router.top_p!r}",
+            is_int(router.nearest_clusters) and router.nearest_clusters >= 1,
+            "nearest_clusters must be an int >= 1 (clamped to the number of clusters), "
+            f"got {router.nearest_clusters!r}",
         ),
         (
             router.cost_scale in ("linear", "log"),
@@ -72,7 +73,7 @@ def fit_sizes(router: ClusterRouter, n_samples: int) -> tuple[int, int]:
     for ok, msg in checks:
         if not ok:
             raise ValueError(msg)
-    return int(n_clusters), min(int(router.top_p), int(n_clusters))
+    return int(n_clusters), min(int(router.nearest_clusters), int(n_clusters))
 
 
 def is_int(value: object) -> bool:
@@ -98,10 +99,13 @@ def is_scale_list(value: object) -> bool:
     )
 
 
-def check_top_p(top: int, n_clusters: int) -> int:
-    """A routing call's ``top_p``: an int in [1, ``n_clusters``] (the router's clusters)."""
+def check_nearest_clusters(top: int, n_clusters: int) -> int:
+    """A routing call's ``nearest_clusters``: an int in [1, ``n_clusters``]."""
     if not is_int(top) or not 1 <= top <= n_clusters:
-        msg = f"top_p must be an int in [1, {n_clusters}] (the router's clusters), got {top!r}"
+        msg = (
+            f"nearest_clusters must be an int in [1, {n_clusters}] (the router's clusters), "
+            f"got {top!r}"
+        )
         raise ValueError(msg)
     return int(top)
 

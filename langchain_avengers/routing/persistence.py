@@ -2,7 +2,8 @@
 
 No pickle anywhere, and nothing named in a file is imported, so loading a router someone else
 wrote cannot run code. The JSON records the format and package versions, fit parameters, the
-fitted cluster count and top_p, embedder identity and dimension, model ids, a fingerprint of
+fitted cluster count and nearest_clusters, embedder identity and dimension, model ids, a
+fingerprint of
 the calibration data, and the name and SHA-256 of the arrays file; the arrays file holds a
 hash of the JSON, so an edit to either is caught. Every value is then checked
 (:mod:`._router_checks`): sizes and dtypes from the ``.npy`` headers before anything is
@@ -20,8 +21,9 @@ own files are touched; anything else in the directory stays.
 Format 4 added the k-means ensemble and the utility score (params ``scoring`` and
 ``cluster_scales``, ``fitted.cluster_counts_`` and the ``log_prices_`` array); files of
 formats 1-3 load as the single-fit min-max routers they were. Format 3 introduced the file
-layout above. Format 2 added ``fitted`` (``n_clusters_``, ``top_p_``) when ``n_clusters``
-gained ``"auto"``; format 1 files (an integer ``n_clusters`` and a ``top_p`` no larger) still
+layout above. Format 2 added ``fitted`` (``n_clusters_``, ``nearest_clusters_``) when ``n_clusters``
+gained ``"auto"``; format 1 files (an integer ``n_clusters`` and a ``nearest_clusters`` no larger)
+still
 load, their fitted values being their parameters. Formats 1 and 2 keep their arrays in
 ``arrays.npz``.
 """
@@ -163,7 +165,7 @@ def _metadata(router: ClusterRouter) -> dict[str, Any]:
         "params": {name: _json_scalar(getattr(router, name)) for name in SAVED_PARAMS},
         "fitted": {
             "n_clusters_": _json_scalar(router.n_clusters_),
-            "top_p_": _json_scalar(router.top_p_),
+            "nearest_clusters_": _json_scalar(router.nearest_clusters_),
             "cluster_counts_": [int(c) for c in np.ravel(router.cluster_counts_)],
         },
         "embedder": {
@@ -483,7 +485,7 @@ def _build_router(
     counts = view["fitted"]["cluster_counts_"] if "fitted" in view else [fitted["n_clusters_"]]
     router.cluster_counts_ = np.asarray(counts, dtype=np.int64)
     router.n_clusters_ = fitted["n_clusters_"]
-    router.top_p_ = fitted["top_p_"]
+    router.nearest_clusters_ = fitted["nearest_clusters_"]
     router.models_ = list(metadata["models"])
     router.n_features_in_ = stored["dimension"]
     router.embedder_id_ = embedder_identity(resolved)

@@ -1,7 +1,8 @@
 """The Avengers-Pro cluster router (Zhang et al., arXiv 2508.12631).
 
 Fitting: embed the calibration queries, k-means them, and keep every model's mean score and
-mean cost per query in every cluster. Routing: embed the query, take its ``top_p`` nearest
+mean cost per query in every cluster. Routing: embed the query, take its ``nearest_clusters``
+nearest
 clusters, min-max normalise accuracy and cost among the candidate models in each cluster, score
 ``alpha * acc~ + (1 - alpha) * (1 - cost~)``, sum over the clusters and pick the best model.
 
@@ -46,14 +47,14 @@ from langchain_avengers.routing.params import (
     auto_n_clusters,
     candidate_columns,
     check_alpha,
-    check_top_p,
+    check_nearest_clusters,
     fit_sizes,
 )
 from langchain_avengers.routing.scoring import (
     cost_floor,
+    find_nearest_clusters,
     hull_breakpoints,
     minmax_rows,
-    nearest_clusters,
     price_schedule,
     rank,
     utility_weights,
@@ -111,9 +112,10 @@ class ClusterRouter(Estimator):
         alpha = 1 to a model worse on every task family, against 49% with 60 clusters
         (RouterBench; ``benchmarks/select_n_clusters.py``, ``benchmarks/SELECTION.md``).
         Fitting warns when the clusters hold a median of fewer than 5 queries.
-    top_p : int, default=4
+    nearest_clusters : int, default=4
         Nearest clusters whose scores are summed when routing (the paper's p); clamped at
-        fit to the number of clusters (``top_p_``), and per k-means fit of the ensemble to
+        fit to the number of clusters (``nearest_clusters_``), and per k-means fit of the ensemble
+        to
         its cluster count.
     embedder : Embeddings, default=None
         Any LangChain embeddings; ``None`` uses :class:`WordLlamaEmbeddings` (offline).
@@ -129,7 +131,7 @@ class ClusterRouter(Estimator):
         Chosen on inner validation splits: ``benchmarks/select_quality.py``.
     cluster_scales : sequence of float, default=(0.5, 1.0, 2.0)
         One k-means fit per scale, with ``round(scale * n_clusters_)`` clusters; a query's
-        expected accuracy and cost are the mean over the fits of its top-p clusters'
+        expected accuracy and cost are the mean over the fits of its nearest-clusters clusters'
         statistics. Averaging partitions of several sizes smooths the noise of small
         clusters (it helped most on 150-600 calibration queries); ``(1.0,)`` is the paper's
         single fit. Chosen on inner validation splits: ``benchmarks/select_quality.py``.
@@ -138,8 +140,9 @@ class ClusterRouter(Estimator):
         or its logarithm. With ``scoring="minmax"``, ``"log"`` keeps cheap models apart
         when one model costs orders of magnitude more (``benchmarks/select_defaults.py``).
     cluster_weights : {"uniform", "softmax"}, default="uniform"
-        Sum the top-p clusters equally (the paper) or weight them by
-        ``softmax(beta * cosine similarity)`` (the reference code), rescaled to sum to top_p.
+        Sum the nearest-clusters clusters equally (the paper) or weight them by
+        ``softmax(beta * cosine similarity)`` (the reference code), rescaled to sum to
+        nearest_clusters.
     beta : float, default=9.0
         Softmax sharpness for ``cluster_weights="softmax"``.
     shrinkage : float, default=10.0
@@ -160,8 +163,8 @@ class ClusterRouter(Estimator):
     ----------
     n_clusters_ : int
         Number of clusters fitted (``n_clusters``, or the automatic choice).
-    top_p_ : int
-        Nearest clusters used when routing: ``min(top_p, n_clusters_)``.
+    nearest_clusters_ : int
+        Nearest clusters used when routing: ``min(nearest_clusters, n_clusters_)``.
     models_ : list of str
         Model ids, the columns of the statistics.
     cluster_counts_ : ndarray of shape (n_fits,)
@@ -203,7 +206,7 @@ class ClusterRouter(Estimator):
     def __init__(
         self,
         n_clusters: int | Literal["auto"] = "auto",
-        top_p: int = 4,
+        nearest_clusters: int = 4,
         *,
         embedder: Embeddings | None = None,
         scoring: Literal["utility", "minmax"] = "utility",
@@ -217,7 +220,7 @@ class ClusterRouter(Estimator):
         show_progress: bool = False,
     ) -> None:
         self.n_clusters = n_clusters
-        self.top_p = top_p
+        self.nearest_clusters = nearest_clusters
         self.embedder = embedder
         self.scoring = scoring
         self.cluster_scales = cluster_scales
@@ -247,7 +250,7 @@ class ClusterRouter(Estimator):
             The fitted router.
         """
         data = as_calibration_data(records)
-        n_clusters, top_p = self._validate_params(len(data))
+        n_clusters, nearest_clusters = self._validate_params(len(data))
         # checked before any fitted attribute changes, so a failed refit leaves the router as
         # it was (and before paying for embeddings)
         require_measured(data.models, data.scores, "score")
@@ -257,7 +260,7 @@ class ClusterRouter(Estimator):
         counts = ensemble_counts(n_clusters, self.cluster_scales, len(data))
         centers, labels = fit_kmeans_ensemble(vectors, counts, self.n_init, self.random_state)
         self.n_clusters_ = n_clusters
-        self.top_p_ = top_p
+        self.nearest_clusters_ = nearest_clusters
         self.models_ = list(data.models)
         self.cluster_counts_ = np.asarray(counts, dtype=np.int64)
         self.cluster_centers_ = normalize_rows(centers)
@@ -282,12 +285,12 @@ class ClusterRouter(Estimator):
     def _fit_price_schedule(self, vectors: np.ndarray) -> np.ndarray:
         """Alpha -> log price table from where the calibration queries' best choice changes."""
         all_models = tuple(range(len(self.models_)))
-        batch = self._score_vectors(vectors, all_models, self.top_p_, parts=False)
+        batch = self._score_vectors(vectors, all_models, self.nearest_clusters_, parts=False)
         cost = self._cost_term(batch.expected_cost)
         return price_schedule(hull_breakpoints(batch.expected_accuracy, cost))
 
     def _validate_params(self, n_samples: int) -> tuple[int, int]:
-        """Check the parameters for ``n_samples`` queries; the cluster count and top_p to fit."""
+        """Check the parameters for ``n_samples`` queries; the cluster count and neighbours."""
         return fit_sizes(self, n_samples)
 
     def _fit_embeddings(self, data: CalibrationData, embeddings: np.ndarray | None) -> np.ndarray:
@@ -314,7 +317,7 @@ class ClusterRouter(Estimator):
         alpha: float = 0.5,
         *,
         allowed_models: Sequence[str] | None = None,
-        top_p: int | None = None,
+        nearest_clusters: int | None = None,
     ) -> RoutingDecision:
         """Choose the model for one query.
 
@@ -322,8 +325,9 @@ class ClusterRouter(Estimator):
             query: Query text, or its embedding from this router's embedder.
             alpha: Weight of accuracy against cost, in [0, 1] (1: accuracy only).
             allowed_models: Restrict the candidates (normalisation is done among them).
-            top_p: Number of nearest clusters to use, in [1, ``n_clusters_``]; default the
-                router's ``top_p_``.
+            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``]; default
+            the
+                router's ``nearest_clusters_``.
 
         Returns:
             The decision, with every candidate's score and the clusters used.
@@ -333,7 +337,7 @@ class ClusterRouter(Estimator):
                 embedding of the wrong size.
         """
         vector = self._as_vectors([query])
-        top = self._resolve_top_p(top_p)
+        top = self._resolve_nearest_clusters(nearest_clusters)
         nearest = self._nearest_clusters(vector, top)
         batch = self._score_vectors(vector, self._candidate_columns(allowed_models), top, nearest)
         alpha = check_alpha(alpha)
@@ -343,7 +347,7 @@ class ClusterRouter(Estimator):
         return RoutingDecision(
             model=batch.models[order[0]],
             alpha=alpha,
-            top_p=top,
+            nearest_clusters=top,
             candidates=tuple(
                 CandidateScore(
                     model=batch.models[j],
@@ -366,7 +370,7 @@ class ClusterRouter(Estimator):
         alpha: float = 0.5,
         *,
         allowed_models: Sequence[str] | None = None,
-        top_p: int | None = None,
+        nearest_clusters: int | None = None,
     ) -> RoutingDecision:
         """:meth:`route` without blocking the event loop.
 
@@ -381,10 +385,16 @@ class ClusterRouter(Estimator):
             query = np.asarray(vectors[0], dtype=np.float32)
         elif isinstance(query, str):
             route = functools.partial(
-                self.route, query, alpha, allowed_models=allowed_models, top_p=top_p
+                self.route,
+                query,
+                alpha,
+                allowed_models=allowed_models,
+                nearest_clusters=nearest_clusters,
             )
             return await asyncio.get_running_loop().run_in_executor(None, route)
-        return self.route(query, alpha, allowed_models=allowed_models, top_p=top_p)
+        return self.route(
+            query, alpha, allowed_models=allowed_models, nearest_clusters=nearest_clusters
+        )
 
     def route_batch(
         self,
@@ -392,7 +402,7 @@ class ClusterRouter(Estimator):
         alpha: float = 0.5,
         *,
         allowed_models: Sequence[str] | None = None,
-        top_p: int | None = None,
+        nearest_clusters: int | None = None,
     ) -> list[str]:
         """Choose the model for many queries at once (vectorised).
 
@@ -400,8 +410,9 @@ class ClusterRouter(Estimator):
             queries: Query texts, or a ``(n_queries, n_features)`` embedding array.
             alpha: Weight of accuracy against cost, in [0, 1].
             allowed_models: Restrict the candidates (normalisation is done among them).
-            top_p: Number of nearest clusters to use, in [1, ``n_clusters_``]; default the
-                router's ``top_p_``.
+            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``]; default
+            the
+                router's ``nearest_clusters_``.
 
         Returns:
             The chosen model id per query.
@@ -410,7 +421,9 @@ class ClusterRouter(Estimator):
         if len(queries) == 0:
             self._candidate_columns(allowed_models)  # still refuse bad arguments
             return []
-        batch = self.score_batch(queries, allowed_models=allowed_models, top_p=top_p)
+        batch = self.score_batch(
+            queries, allowed_models=allowed_models, nearest_clusters=nearest_clusters
+        )
         chosen = batch.choose(alpha)
         return [batch.models[j] for j in chosen]
 
@@ -419,24 +432,26 @@ class ClusterRouter(Estimator):
         queries: Sequence[str] | np.ndarray,
         *,
         allowed_models: Sequence[str] | None = None,
-        top_p: int | None = None,
+        nearest_clusters: int | None = None,
     ) -> BatchScores:
         """Alpha-independent scores of many queries; see :class:`BatchScores`."""
         vectors = self._as_vectors(queries)
         candidates = self._candidate_columns(allowed_models)
-        return self._score_vectors(vectors, candidates, self._resolve_top_p(top_p))
+        return self._score_vectors(
+            vectors, candidates, self._resolve_nearest_clusters(nearest_clusters)
+        )
 
     def _score_vectors(
         self,
         vectors: np.ndarray,
         candidates: tuple[int, ...],
-        top_p: int,
+        nearest_clusters: int,
         nearest: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         *,
         parts: bool = True,
     ) -> BatchScores:
         """Expected accuracy and cost of the candidates, and (``parts``) the score parts."""
-        clusters, _, weights = nearest or self._nearest_clusters(vectors, top_p)
+        clusters, _, weights = nearest or self._nearest_clusters(vectors, nearest_clusters)
         accuracy, cost, acc_norm, cost_norm = self._candidate_tables(candidates)
         w = weights[:, :, None]
         total = weights.sum(axis=1, keepdims=True)
@@ -484,22 +499,25 @@ class ClusterRouter(Estimator):
             raise ValueError(msg)
         return normalize_rows(vectors)
 
-    def _resolve_top_p(self, top_p: int | None) -> int:
-        return check_top_p(self.top_p_ if top_p is None else top_p, self.n_clusters_)
+    def _resolve_nearest_clusters(self, nearest_clusters: int | None) -> int:
+        return check_nearest_clusters(
+            self.nearest_clusters_ if nearest_clusters is None else nearest_clusters,
+            self.n_clusters_,
+        )
 
     def _candidate_columns(self, allowed_models: Sequence[str] | None) -> tuple[int, ...]:
         check_fitted(self)
         return candidate_columns(self.models_, allowed_models)
 
     def _nearest_clusters(
-        self, vectors: np.ndarray, top_p: int
+        self, vectors: np.ndarray, nearest_clusters: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Top-p cluster indices, similarities and weights per query (:func:`nearest_clusters`)."""
-        return nearest_clusters(
+        """Indices, similarities and weights of each query's nearest clusters."""
+        return find_nearest_clusters(
             vectors,
             self.cluster_centers_,
             self.cluster_counts_,
-            top_p,
+            nearest_clusters,
             weighting=self.cluster_weights,
             beta=self.beta,
         )

@@ -2,7 +2,7 @@
 
 Ensemble: k-means is fitted once per scale in ``cluster_scales`` (``round(scale * k)``
 clusters each) and a query's expected accuracy and cost are the mean over the fits of the
-top-p clusters' statistics. Averaging several partitions of the same queries smooths the
+nearest-clusters clusters' statistics. Averaging several partitions of the same queries smooths the
 noise of small clusters without new assumptions (bandwidth averaging).
 
 Utility score: ``expected accuracy - price * expected cost``, with the price of one USD in
@@ -87,20 +87,22 @@ def utility_weights(alpha: float, log_prices: np.ndarray) -> tuple[float, float]
     return 1.0, float(np.exp(np.interp(alpha, grid, log_prices)))
 
 
-def nearest_clusters(
+def find_nearest_clusters(
     vectors: np.ndarray,
     centers: np.ndarray,
     counts: Sequence[int] | np.ndarray,
-    top_p: int,
+    nearest_clusters: int,
     *,
     weighting: str,
     beta: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-p cluster indices, similarities and weights; a zero vector gets the pool row.
+    """Nearest-clusters cluster indices, similarities and weights; a zero vector gets the pool row.
 
     Each k-means fit of the ensemble (``counts`` clusters each, their ``centers`` stacked)
-    contributes its own top-p clusters (at most its cluster count) with weights summing to
-    ``top_p / n_fits``, so a single fit weighs each cluster 1 as in the paper. The pool row
+    contributes its own nearest-clusters clusters (at most its cluster count) with weights summing
+    to
+    ``nearest_clusters / n_fits``, so a single fit weighs each cluster 1 as in the paper. The pool
+    row
     (the row after the clusters) holds pool-wide statistics, so a query with no embeddable
     text is routed on what is known about the whole calibration set.
     """
@@ -108,8 +110,10 @@ def nearest_clusters(
     found = []
     start = 0
     for count in counts:
-        top, top_sims = top_k(sims[:, start : start + count], min(top_p, int(count)))
-        weights = cluster_weights(top_sims, top_p / len(counts), weighting=weighting, beta=beta)
+        top, top_sims = top_k(sims[:, start : start + count], min(nearest_clusters, int(count)))
+        weights = cluster_weights(
+            top_sims, nearest_clusters / len(counts), weighting=weighting, beta=beta
+        )
         found.append((top + start, top_sims, weights))
         start += int(count)
     top, top_sims, weights = (np.hstack(arrays) for arrays in zip(*found, strict=True))

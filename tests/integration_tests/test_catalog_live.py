@@ -222,7 +222,7 @@ def test_user_profiles_over_the_refreshed_cache_over_the_bundled_snapshot(
 @pytest.fixture
 def catalog_pool_router(small_records_as: Callable[[Mapping[str, str]], Path]) -> ClusterRouter:
     """A router fitted on small.jsonl with its models renamed to three catalog models."""
-    return ClusterRouter(n_clusters=3, top_p=1).fit(small_records_as(CATALOG_POOL))
+    return ClusterRouter(n_clusters=3, nearest_clusters=1).fit(small_records_as(CATALOG_POOL))
 
 
 def test_a_pool_from_the_catalog_needs_no_profiles(

@@ -116,8 +116,8 @@ def test_bad_per_call_options_fail_inside_the_run_before_any_request(server: Tes
     llm = make_llm(server)
     with pytest.raises(ValueError, match=r"alpha: expected a number in \[0, 1\].*'high'"):
         llm.invoke(QUERY, alpha="high", config={"callbacks": [log]})
-    with pytest.raises(ValueError, match="top_p"):
-        llm.invoke(QUERY, top_p=0)
+    with pytest.raises(ValueError, match="nearest_clusters"):
+        llm.invoke(QUERY, nearest_clusters=0)
     with pytest.raises(ValueError, match="not in the router's pool"):
         llm.invoke(QUERY, model="openai/gpt-5")
     assert len(log.starts) == 1, "the failed call is a traced run"

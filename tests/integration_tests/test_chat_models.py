@@ -178,10 +178,10 @@ def test_metadata_records_decision_and_openrouter_cost(server: TestServer) -> No
     info = meta["avengers"]
     assert meta["model_name"] == info["model"]
     assert info["alpha"] == 0.7
-    assert info["top_p"] == 4
+    assert info["nearest_clusters"] == 4
     assert info["candidates"][0]["model"] == info["model"]
     assert len(info["candidates"]) == 4
-    assert len(info["clusters"]) == 4 * 3  # top_p in each of the 3 k-means fits
+    assert len(info["clusters"]) == 4 * 3  # nearest_clusters in each of the 3 k-means fits
     assert info["cost_source"] == "openrouter"
     assert info["actual_cost"] == pytest.approx(meta["token_usage"]["cost"])
     assert info["expected_cost"] > 0

@@ -53,7 +53,7 @@ def test_choice_is_the_routers_pick_with_softmax_probabilities(router: Any) -> N
     answer = response.choices["route"]
     decision = router.route(QUERY, 0.6, allowed_models=[FLASH, PRO])
     assert answer.choice == {FLASH: "fast", PRO: "strong"}[decision.model]
-    scores = {c.model: c.score / decision.top_p / 0.5 for c in decision.candidates}
+    scores = {c.model: c.score / decision.nearest_clusters / 0.5 for c in decision.candidates}
     norm = sum(math.exp(s) for s in scores.values())
     assert answer.probabilities == {
         "fast": pytest.approx(math.exp(scores[FLASH]) / norm),

@@ -30,7 +30,7 @@ DECISION_KEYS = {
     "avengers_model",
     "avengers_alpha",
     "avengers_routed",
-    "avengers_top_p",
+    "avengers_nearest_clusters",
     "avengers_candidates",
     "avengers_excluded",
     "avengers_required_capabilities",

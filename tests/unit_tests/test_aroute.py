@@ -18,7 +18,9 @@ QUERIES = ["What is 7 + 5?", "What is the capital of Peru?", "Write a Python fun
 
 @pytest.fixture
 def router(small_jsonl: Path, keyword_embeddings: Embeddings) -> ClusterRouter:
-    return ClusterRouter(n_clusters=3, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    return ClusterRouter(n_clusters=3, nearest_clusters=2, embedder=keyword_embeddings).fit(
+        small_jsonl
+    )
 
 
 async def test_aroute_agrees_with_route_off_the_event_loop(router: ClusterRouter) -> None:
@@ -34,8 +36,8 @@ async def test_aroute_agrees_with_route_off_the_event_loop(router: ClusterRouter
     embedder.embed_documents = recording  # type: ignore[method-assign]
     for query in QUERIES:
         for alpha in (0.0, 0.5, 1.0):
-            decision = await router.aroute(query, alpha, top_p=1)
-            assert decision == router.route(query, alpha, top_p=1)
+            decision = await router.aroute(query, alpha, nearest_clusters=1)
+            assert decision == router.route(query, alpha, nearest_clusters=1)
     on_the_loop = threading.current_thread().name
     assert len(threads) == 2 * 9
     assert on_the_loop not in threads[::2], "aroute embeds in the executor"

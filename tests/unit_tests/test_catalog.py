@@ -431,7 +431,7 @@ def mixed_pool_router(
     records = small_records_as(
         {"acme/tiny": "qwen/qwen3-235b-a22b-2507", "acme/medium": "openai/gpt5"}
     )
-    return ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings).fit(records)
+    return ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=keyword_embeddings).fit(records)
 
 
 def test_unknown_pool_models_are_named_with_the_nearest_known_ids(
@@ -460,7 +460,9 @@ def test_catalog_pool_builds_without_a_warning(
             "acme/large": GPT5,
         }
     )
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings).fit(records)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=keyword_embeddings).fit(
+        records
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         llm = AvengersChatModel(router=router, api_key="test-key")

@@ -88,8 +88,8 @@ def test_langchain_base_arguments_and_aliases_are_accepted() -> None:
         ({"alpha": True}, r"alpha: expected a number"),
         ({"alpha": 1.5}, r"alpha must be in \[0, 1\], got 1.5"),
         ({"alpha": float("nan")}, r"alpha must be in \[0, 1\]"),
-        ({"top_p": 0}, r"top_p: must be in \[1, 60\]"),
-        ({"top_p": 2.5}, r"top_p: expected an int in \[1, 60\]"),
+        ({"nearest_clusters": 0}, r"nearest_clusters: must be in \[1, 60\]"),
+        ({"nearest_clusters": 2.5}, r"nearest_clusters: expected an int in \[1, 60\]"),
     ],
 )
 def test_routing_options_are_checked_at_construction(kwargs: dict[str, Any], match: str) -> None:
@@ -112,9 +112,9 @@ def test_a_misspelt_routing_option_in_a_call_is_refused_before_any_request() -> 
 
 
 def test_valid_routing_options_are_kept() -> None:
-    llm = build(models=[PRO, PRO, POOL[0]], alpha=1, top_p=2)
+    llm = build(models=[PRO, PRO, POOL[0]], alpha=1, nearest_clusters=2)
     assert llm.models == [PRO, POOL[0]]
-    assert (llm.alpha, llm.top_p) == (1.0, 2)
+    assert (llm.alpha, llm.nearest_clusters) == (1.0, 2)
 
 
 def test_model_kwargs_override_sampling_settings_per_model() -> None:

@@ -45,16 +45,17 @@ def test_fit_writes_a_router_equal_to_the_api_one(
     assert main(["fit", str(small_jsonl), "-o", str(out), *ROUTER_OPTIONS]) == 0
     captured = capsys.readouterr()
     assert captured.out == (
-        f"fitted 4 clusters on 90 queries, top_p 2; 3 models: {MODEL_LIST}; wrote {out}\n"
+        f"fitted 4 clusters on 90 queries, nearest_clusters 2; 3 models: {MODEL_LIST}; "
+        f"wrote {out}\n"
     )
     assert captured.err == ""
     arrays = json.loads((out / "router.json").read_text())["arrays"]["file"]
     assert sorted(p.name for p in out.iterdir()) == [".router.lock", arrays, "router.json"]
 
     loaded = ClusterRouter.load(out)
-    direct = ClusterRouter(n_clusters=4, top_p=2).fit(small_jsonl)
+    direct = ClusterRouter(n_clusters=4, nearest_clusters=2).fit(small_jsonl)
     assert loaded.data_fingerprint_ == direct.data_fingerprint_
-    assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (4, 2, "linear")
+    assert (loaded.n_clusters, loaded.nearest_clusters, loaded.cost_scale) == (4, 2, "linear")
     assert (loaded.scoring, loaded.cluster_scales) == ("utility", (0.5, 1.0, 2.0))
     queries = list(DEMO_QUERIES)
     for alpha in (0.0, 0.3, 1.0):
@@ -72,7 +73,7 @@ def test_fit_options_reach_the_router(
         str(out),
         "--n-clusters",
         "3",
-        "--top-p",
+        "--nearest-clusters",
         "1",
         "--cost-scale",
         "log",
@@ -86,11 +87,11 @@ def test_fit_options_reach_the_router(
         "5",
     ]
     assert main(args) == 0
-    assert "top_p 1; 3 models" in capsys.readouterr().out
+    assert "nearest_clusters 1; 3 models" in capsys.readouterr().out
     params = json.loads((out / "router.json").read_text())["params"]
     keys = (
         "n_clusters",
-        "top_p",
+        "nearest_clusters",
         "cost_scale",
         "scoring",
         "cluster_scales",
@@ -119,7 +120,7 @@ def test_route_json(router_dir: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert decision["model"] == ClusterRouter.load(router_dir).route(query, 1.0).model
     assert decision["alpha"] == 1.0
     assert {c["model"] for c in decision["candidates"]} == MODELS
-    assert len(decision["clusters"]) == 2 * 3  # top_p=2 in each of the 3 k-means fits
+    assert len(decision["clusters"]) == 2 * 3  # nearest_clusters=2 in each of the 3 k-means fits
 
 
 def test_route_restricted_to_some_models(
@@ -215,7 +216,8 @@ def test_python_m_cli_fit_and_route(small_jsonl: Path, tmp_path: Path) -> None:
     )
     assert fit.returncode == 0, fit.stderr
     assert fit.stdout == (
-        f"fitted 4 clusters on 90 queries, top_p 2; 3 models: {MODEL_LIST}; wrote {out}\n"
+        f"fitted 4 clusters on 90 queries, nearest_clusters 2; 3 models: {MODEL_LIST}; "
+        f"wrote {out}\n"
     )
 
     query = "What is the capital city of Peru?"

@@ -72,7 +72,16 @@ def test_model_without_costs_is_one_line(
             for i in range(5)
         )
     )
-    args = ["fit", str(data), "-o", str(tmp_path / "r"), "--n-clusters", "2", "--top-p", "1"]
+    args = [
+        "fit",
+        str(data),
+        "-o",
+        str(tmp_path / "r"),
+        "--n-clusters",
+        "2",
+        "--nearest-clusters",
+        "1",
+    ]
     assert main(args) == 2
     line = one_error_line(capsys.readouterr().err)
     assert f"{data}:1: field 'usages.b.cost'" in line

@@ -1,4 +1,5 @@
-"""``avengers fit``'s cluster count and ``top_p`` (what it says about them) and router options;
+"""``avengers fit``'s cluster count and ``nearest_clusters`` (what it says about them) and router
+options;
 test sizes ``avengers evaluate`` cannot split with.
 """
 
@@ -21,17 +22,19 @@ def test_fit_default_cluster_count_follows_the_data(
     out = tmp_path / "r"
     assert main(["fit", str(small_jsonl), "-o", str(out)]) == 0
     captured = capsys.readouterr()
-    assert captured.out.startswith("fitted 9 clusters (n_clusters=auto) on 90 queries, top_p 4;")
+    assert captured.out.startswith(
+        "fitted 9 clusters (n_clusters=auto) on 90 queries, nearest_clusters 4;"
+    )
     assert captured.err == ""
     assert json.loads((out / "router.json").read_text())["fitted"]["n_clusters_"] == 9
 
 
-def test_fit_with_two_clusters_clamps_the_default_top_p(
+def test_fit_with_two_clusters_clamps_the_default_nearest_clusters(
     small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", "2"]) == 0
     assert capsys.readouterr().out.startswith(
-        "fitted 2 clusters on 90 queries, top_p 2 (4 clamped to the clusters);"
+        "fitted 2 clusters on 90 queries, nearest_clusters 2 (4 clamped to the clusters);"
     )
 
 
@@ -55,7 +58,7 @@ def test_too_many_clusters_is_a_one_line_warning(
             for b in ("0", "-3", "2.5", "x")
         ],
         *[("--shrinkage", b, "expected a number >= 0") for b in ("-1", "nan", "inf", "abc")],
-        ("--top-p", "two", "expected a positive integer"),
+        ("--nearest-clusters", "two", "expected a positive integer"),
         ("--cluster-scales", "big", "expected a positive number"),
     ],
 )
@@ -101,9 +104,9 @@ def test_fit_names_the_models_and_hints_at_n_clusters(
     assert "--n-clusters" in capsys.readouterr().err
 
 
-def test_fit_says_when_top_p_is_clamped(
+def test_fit_says_when_nearest_clusters_is_clamped(
     small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["fit", str(small_jsonl), "-o", str(tmp_path / "r"), "--n-clusters", "3"]
-    assert main([*args, "--top-p", "100", "--cluster-scales", "1"]) == 0
-    assert "top_p 3 (100 clamped to the clusters); 3 models" in capsys.readouterr().out
+    assert main([*args, "--nearest-clusters", "100", "--cluster-scales", "1"]) == 0
+    assert "nearest_clusters 3 (100 clamped to the clusters); 3 models" in capsys.readouterr().out

@@ -47,7 +47,9 @@ def test_evaluate_json_is_exactly_one_object(
     ]
     assert all(0.0 <= f <= 1.0 for f in fractions)
 
-    api = evaluate_router(small_jsonl, ClusterRouter(n_clusters=4, top_p=2), seeds=[0, 1])
+    api = evaluate_router(
+        small_jsonl, ClusterRouter(n_clusters=4, nearest_clusters=2), seeds=[0, 1]
+    )
     assert report["figures"] == pytest.approx(json.loads(json.dumps(api.to_dict()["figures"])))
     assert report["best_single"] == pytest.approx(api.to_dict()["best_single"])
 
@@ -83,7 +85,10 @@ def test_evaluate_plot_and_text_report(
     for figure in ("acc@best-cost", "cost-to-match", "cost-to-95%", "AIQ"):
         assert figure in out
     api = evaluate_router(
-        small_jsonl, ClusterRouter(n_clusters=4, top_p=2), alphas=[0, 0.5, 1], seeds=[0, 1]
+        small_jsonl,
+        ClusterRouter(n_clusters=4, nearest_clusters=2),
+        alphas=[0, 0.5, 1],
+        seeds=[0, 1],
     )
     gap = api.oracle_gap()
     assert f"{100 * gap['oracle_minus_router']:.2f} pp above the router's most accurate" in out
@@ -96,7 +101,7 @@ def test_evaluate_plot_and_text_report(
 
 def library_choice(small_jsonl: Path, **budget: float) -> dict:
     """What the library chooses for the evaluation the CLI runs with ``evaluate_args``."""
-    router = ClusterRouter(n_clusters=4, top_p=2)
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2)
     evaluation = evaluate_router(small_jsonl, router, alphas=[0, 0.5, 1], seeds=range(2))
     return evaluation.choose_alpha(**budget).__dict__
 

@@ -18,7 +18,7 @@ from langchain_avengers.cli.main import EXIT_STDOUT_CLOSED, main
 from langchain_avengers.evaluation.evaluate import split_indices
 from langchain_avengers.routing.bundled import load_default_router
 
-ROUTER_OPTIONS = ["--n-clusters", "3", "--top-p", "1"]
+ROUTER_OPTIONS = ["--n-clusters", "3", "--nearest-clusters", "1"]
 ESCAPE = "\x1b[2J\x1b]0;pwned\x07"
 """Clear the screen and set the window title: what a hostile model id could do raw."""
 

@@ -55,7 +55,7 @@ def test_tokens_only_answers_are_priced_with_a_note(
     if command == "fit":
         with pytest.warns(PricedCostsWarning):
             priced = CalibrationData.from_path(data, catalog=acme_catalog)
-        direct = ClusterRouter(n_clusters=4, top_p=2).fit(priced)
+        direct = ClusterRouter(n_clusters=4, nearest_clusters=2).fit(priced)
         assert ClusterRouter.load(out).data_fingerprint_ == direct.data_fingerprint_
 
 

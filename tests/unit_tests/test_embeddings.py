@@ -116,7 +116,7 @@ def test_normalize_rows_keeps_zero_rows_zero() -> None:
 
 def test_any_langchain_embeddings_works_with_the_router(small_jsonl: Path) -> None:
     embedder = DeterministicFakeEmbedding(size=16)
-    router = ClusterRouter(n_clusters=4, top_p=2, embedder=embedder).fit(small_jsonl)
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=embedder).fit(small_jsonl)
     assert router.n_features_in_ == 16
     assert router.embedder_id_ == "langchain_core.embeddings.fake.DeterministicFakeEmbedding:16"
     query = "What is 2 plus 2?"
@@ -203,16 +203,16 @@ def test_embedding_cache_memory_limit_drops_oldest(tmp_path: Path) -> None:
 
 def test_refitting_and_evaluating_never_reembed(small_jsonl: Path, counting_embeddings) -> None:
     data = CalibrationData.from_path(small_jsonl)
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=counting_embeddings)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=counting_embeddings)
     router.fit(data)
     assert sorted(counting_embeddings.embedded) == sorted(data.queries)
     assert len(set(data.queries)) == len(data.queries) == 90
 
     router.fit(data)
-    ClusterRouter(n_clusters=5, top_p=2, embedder=counting_embeddings).fit(small_jsonl)
+    ClusterRouter(n_clusters=5, nearest_clusters=2, embedder=counting_embeddings).fit(small_jsonl)
     evaluate_router(
         small_jsonl,
-        ClusterRouter(n_clusters=3, top_p=1, embedder=counting_embeddings),
+        ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=counting_embeddings),
         alphas=[0.0, 0.5, 1.0],
         seeds=[0, 1],
     )
@@ -266,14 +266,14 @@ def test_fit_and_route_with_a_5_mb_query_embed_a_bounded_text(
     data = CalibrationData.from_path(small_jsonl)
     huge = "What is the capital of " + "Peru and " * 600_000 + "Chile?"
     data = dataclasses.replace(data, queries=[huge, *data.queries[1:]])
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=counting_embeddings).fit(data)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=counting_embeddings).fit(data)
     router.route(huge + " today", 0.5)
     router.route_batch([huge, "Name a prime"], 0.5)
     assert max(len(t) for t in counting_embeddings.embedded) == MAX_EMBEDDED_CHARS
 
 
 def test_wordllama_routes_a_5_mb_message_in_bounded_memory(small_jsonl: Path) -> None:
-    router = ClusterRouter(n_clusters=3, top_p=1).fit(small_jsonl)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=1).fit(small_jsonl)
     huge = "Explain this log: " + "error at line 42; " * 300_000  # 5.4 MB
     tracemalloc.start()
     try:

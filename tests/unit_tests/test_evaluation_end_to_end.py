@@ -26,7 +26,7 @@ from langchain_avengers.evaluation.evaluate import (
 
 
 def recompute_split(data: CalibrationData, seed: int) -> dict:
-    """The protocol, redone by hand with clusters = datasets and top_p = 1."""
+    """The protocol, redone by hand with clusters = datasets and nearest_clusters = 1."""
     train, test = split_indices(data, seed=seed)
     datasets = np.array(data.datasets)
     n_models = len(data.models)
@@ -91,7 +91,11 @@ def test_evaluate_router_matches_an_independent_recomputation(
     data = CalibrationData.from_records(load_records(small_jsonl), models=models)
     # one k-means fit, so its 3 clusters are the 3 datasets the recomputation uses
     router = ClusterRouter(  # raw means, as the recomputation takes them
-        n_clusters=3, top_p=1, cluster_scales=(1.0,), shrinkage=0.0, embedder=keyword_embeddings
+        n_clusters=3,
+        nearest_clusters=1,
+        cluster_scales=(1.0,),
+        shrinkage=0.0,
+        embedder=keyword_embeddings,
     )
     evaluation = evaluate_router(data, router, alphas=[0.0, 1.0], seeds=[0, 1])
     assert [s.seed for s in evaluation.splits] == [0, 1]
@@ -123,7 +127,7 @@ def test_alpha_zero_routes_to_the_cheapest_measured_model(
 ) -> None:
     # acme/tiny is the cheapest everywhere, but not measured on 6 code queries: those go to
     # acme/medium, never to an unmeasured model counted as free or as zero.
-    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=keyword_embeddings)
     evaluation = evaluate_router(small_jsonl, router, alphas=[0.0], seeds=[0])
     split = evaluation.splits[0]
     data = CalibrationData.from_path(small_jsonl)
@@ -135,7 +139,7 @@ def test_alpha_zero_routes_to_the_cheapest_measured_model(
 
 
 def test_evaluate_router_default_grid_and_report(small_jsonl: Path, keyword_embeddings) -> None:
-    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=keyword_embeddings)
     evaluation = evaluate_router(small_jsonl, router, seeds=[0, 1])
     assert evaluation.alphas == list(DEFAULT_ALPHAS)
     assert len(DEFAULT_ALPHAS) == 51
@@ -189,7 +193,7 @@ def test_evaluate_split_is_evaluate_router_on_given_rows(
     small_jsonl: Path, keyword_embeddings
 ) -> None:
     data = CalibrationData.from_path(small_jsonl)
-    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=keyword_embeddings)
     train, test = split_indices(data, seed=3)
     given = evaluate_split(data, router, train, test, alphas=[0.0, 0.5, 1.0], seed=3)
     seeded = evaluate_router(data, router, alphas=[0.0, 0.5, 1.0], seeds=[3]).splits[0]
@@ -217,7 +221,7 @@ def test_a_seed_without_training_scores_is_skipped_and_reported(
     small_jsonl: Path, keyword_embeddings
 ) -> None:
     data = with_lucky_model(small_jsonl)
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=keyword_embeddings)
     in_test = [s for s in range(10) if 0 in split_indices(data, seed=s)[1]]
     assert 0 < len(in_test) < 10  # the trial: these seeds aborted every other seed
     with pytest.warns(UserWarning, match="seeds skipped") as caught:
@@ -244,7 +248,7 @@ def test_a_seed_without_training_scores_is_skipped_and_reported(
 
 
 def test_fit_warnings_are_said_once_over_all_seeds(small_jsonl: Path, keyword_embeddings) -> None:
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=keyword_embeddings)
     with pytest.warns(UserWarning, match="fewer than 10 calibration queries") as caught:
         evaluate_router(with_lucky_model(small_jsonl), router, alphas=[1.0], seeds=range(6))
     fitted = [w for w in caught if "fewer than 10 calibration queries" in str(w.message)]
@@ -254,7 +258,7 @@ def test_fit_warnings_are_said_once_over_all_seeds(small_jsonl: Path, keyword_em
 
 def test_every_seed_failing_is_one_clear_error(small_jsonl: Path, keyword_embeddings) -> None:
     data = with_lucky_model(small_jsonl)
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=keyword_embeddings)
     in_test = [s for s in range(40) if 0 in split_indices(data, seed=s)[1]][:2]
     with pytest.raises(RecordsError) as info:
         evaluate_router(data, router, alphas=[1.0], seeds=in_test)
@@ -270,7 +274,7 @@ def test_a_benchmark_missing_from_some_held_out_splits_is_averaged_where_present
     first, *rest = load_records(small_jsonl)
     rare = first.model_copy(update={"dataset": "rare", "index": "only"})
     data = CalibrationData.from_records([rare, first, *rest])
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=keyword_embeddings)
     evaluation = evaluate_router(data, router, alphas=[0.0, 1.0], seeds=range(4))
     present = [s for s in evaluation.splits if "rare" in s.oracle.per_dataset]
     assert 0 < len(present) < len(evaluation.splits)  # held out in some seeds only
@@ -280,7 +284,7 @@ def test_a_benchmark_missing_from_some_held_out_splits_is_averaged_where_present
 
 
 def test_oracle_gap_and_per_benchmark_picture(small_jsonl: Path, keyword_embeddings) -> None:
-    router = ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=keyword_embeddings)
     evaluation = evaluate_router(small_jsonl, router, alphas=[0.0, 0.5, 1.0], seeds=[0, 1])
     gap = evaluation.oracle_gap()
     curve = evaluation.curve_mean()

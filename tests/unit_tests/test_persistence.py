@@ -51,7 +51,7 @@ def fitted(small_jsonl: Path, keyword_embeddings) -> ClusterRouter:
     if not _FITTED:  # one k-means fit, so shapes below are (4, ...) and every format holds it
         router = ClusterRouter(
             n_clusters=4,
-            top_p=2,
+            nearest_clusters=2,
             scoring="minmax",
             cluster_scales=(1.0,),
             embedder=keyword_embeddings,
@@ -79,10 +79,10 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     assert meta["n_samples_fit"] == 90
     assert meta["data_fingerprint"] == CalibrationData.from_path(small_jsonl).fingerprint()
     assert meta["params"]["n_clusters"] == 4
-    assert meta["params"]["top_p"] == 2
+    assert meta["params"]["nearest_clusters"] == 2
     assert meta["params"]["cost_scale"] == "linear"
     assert (meta["params"]["scoring"], meta["params"]["cluster_scales"]) == ("minmax", [1.0])
-    assert meta["fitted"] == {"n_clusters_": 4, "top_p_": 2, "cluster_counts_": [4]}
+    assert meta["fitted"] == {"n_clusters_": 4, "nearest_clusters_": 2, "cluster_counts_": [4]}
     assert "embedder" not in meta["params"]  # an object: recorded by identity, never pickled
     digest = hashlib.sha256(arrays.read_bytes()).hexdigest()
     assert meta["arrays"] == {"file": f"arrays-{digest[:16]}.npz", "sha256": digest}
@@ -122,7 +122,7 @@ def test_round_trip_gives_the_same_decisions(
 
 
 def test_round_trip_with_the_default_embedder(small_jsonl: Path, tmp_path: Path) -> None:
-    fitted = ClusterRouter(n_clusters=4, top_p=2).fit(small_jsonl)  # WordLlama, offline
+    fitted = ClusterRouter(n_clusters=4, nearest_clusters=2).fit(small_jsonl)  # WordLlama, offline
     path = fitted.save(tmp_path / "nested" / "router")
     meta = read_metadata(path)
     assert meta["embedder"] == {"identity": "wordllama/l2_supercat-256", "dimension": 256}
@@ -141,7 +141,7 @@ def test_round_trip_with_the_default_embedder(small_jsonl: Path, tmp_path: Path)
 
 
 def test_default_wordllama_dimension_is_restored(small_jsonl: Path, tmp_path: Path) -> None:
-    fitted = ClusterRouter(n_clusters=3, top_p=1, embedder=WordLlamaEmbeddings(dim=64))
+    fitted = ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=WordLlamaEmbeddings(dim=64))
     path = fitted.fit(small_jsonl).save(tmp_path / "r64")
     loaded = ClusterRouter.load(path)
     assert loaded.get_embedder() == WordLlamaEmbeddings(dim=64)
@@ -166,7 +166,9 @@ def test_loading_a_custom_embedder_router_without_its_embedder(saved: Path) -> N
 def test_same_embedder_class_with_another_dimension_is_refused(
     small_jsonl: Path, tmp_path: Path
 ) -> None:
-    path = ClusterRouter(n_clusters=3, top_p=1, embedder=DeterministicFakeEmbedding(size=16))
+    path = ClusterRouter(
+        n_clusters=3, nearest_clusters=1, embedder=DeterministicFakeEmbedding(size=16)
+    )
     path = path.fit(small_jsonl).save(tmp_path / "fake16")
     with pytest.raises(RouterFileError):
         ClusterRouter.load(path, embedder=DeterministicFakeEmbedding(size=32))
@@ -178,13 +180,22 @@ def test_same_embedder_class_with_another_dimension_is_refused(
 def test_automatic_cluster_count_round_trips(
     small_jsonl: Path, tmp_path: Path, keyword_embeddings
 ) -> None:
-    fitted = ClusterRouter(top_p=12, embedder=keyword_embeddings).fit(small_jsonl)
+    fitted = ClusterRouter(nearest_clusters=12, embedder=keyword_embeddings).fit(small_jsonl)
     path = fitted.save(tmp_path / "auto")
     meta = read_metadata(path)
-    assert (meta["params"]["n_clusters"], meta["params"]["top_p"]) == ("auto", 12)
-    assert meta["fitted"] == {"n_clusters_": 9, "top_p_": 9, "cluster_counts_": [5, 9, 18]}
+    assert (meta["params"]["n_clusters"], meta["params"]["nearest_clusters"]) == ("auto", 12)
+    assert meta["fitted"] == {
+        "n_clusters_": 9,
+        "nearest_clusters_": 9,
+        "cluster_counts_": [5, 9, 18],
+    }
     loaded = ClusterRouter.load(path, embedder=keyword_embeddings)
-    assert (loaded.n_clusters, loaded.top_p, loaded.n_clusters_, loaded.top_p_) == (
+    assert (
+        loaded.n_clusters,
+        loaded.nearest_clusters,
+        loaded.n_clusters_,
+        loaded.nearest_clusters_,
+    ) == (
         "auto",
         12,
         9,
@@ -223,7 +234,7 @@ def test_older_formats_still_load_as_single_fit_minmax_routers(
 ) -> None:
     as_old_format(saved, version)
     loaded = ClusterRouter.load(saved, embedder=keyword_embeddings)
-    assert (loaded.n_clusters_, loaded.top_p_) == (4, 2)
+    assert (loaded.n_clusters_, loaded.nearest_clusters_) == (4, 2)
     assert (loaded.scoring, loaded.cluster_scales, list(loaded.cluster_counts_)) == (
         "minmax",
         (1.0,),
@@ -235,7 +246,9 @@ def test_older_formats_still_load_as_single_fit_minmax_routers(
 def test_an_ensemble_router_round_trips(
     small_jsonl: Path, tmp_path: Path, keyword_embeddings
 ) -> None:
-    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=keyword_embeddings).fit(
+        small_jsonl
+    )
     meta = read_metadata(router.save(tmp_path / "ensemble"))
     assert meta["params"]["scoring"] == "utility"
     assert meta["params"]["cluster_scales"] == [0.5, 1.0, 2.0]
@@ -263,7 +276,9 @@ def test_an_ensemble_router_round_trips(
 def test_forged_ensemble_fields_are_refused(
     small_jsonl: Path, tmp_path: Path, keyword_embeddings, change, change_arrays, expected
 ) -> None:
-    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=keyword_embeddings).fit(
+        small_jsonl
+    )
     path = router.save(tmp_path / "ensemble")
     reseal(path, change or (lambda m: None), change_arrays or (lambda a: None))
     with pytest.raises(RouterFileError, match=expected):
@@ -272,17 +287,17 @@ def test_forged_ensemble_fields_are_refused(
 
 def test_the_bundled_router_still_loads() -> None:
     router = load_default_router()
-    assert (router.n_clusters, router.n_clusters_, router.top_p_) == ("auto", 60, 4)
+    assert (router.n_clusters, router.n_clusters_, router.nearest_clusters_) == ("auto", 60, 4)
     assert router.cluster_counts_.tolist() == [30, 60, 120]  # the ensemble of the default
-    assert router.route("What is the capital of France?", 0.5).top_p == 4
+    assert router.route("What is the capital of France?", 0.5).nearest_clusters == 4
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
         (lambda m: m["fitted"].update(n_clusters_=5), "do not follow from the parameters"),
-        (lambda m: m["fitted"].update(top_p_=3), "do not follow from the parameters"),
-        (lambda m: m["fitted"].update(top_p_=0), "fitted sizes out of range"),
+        (lambda m: m["fitted"].update(nearest_clusters_=3), "do not follow from the parameters"),
+        (lambda m: m["fitted"].update(nearest_clusters_=0), "fitted sizes out of range"),
         (lambda m: m["fitted"].update(n_clusters_="4"), "'fitted.n_clusters_': expected an int"),
         (lambda m: m["params"].update(n_clusters=4.5), "'params.n_clusters': expected 'auto'"),
         (lambda m: m.pop("fitted"), "'fitted.n_clusters_': expected an integer >= 1, got None"),
@@ -290,8 +305,8 @@ def test_the_bundled_router_still_loads() -> None:
     ],
     ids=[
         "count",
-        "top-p",
-        "top-p-zero",
+        "nearest-clusters",
+        "nearest-clusters-zero",
         "count-string",
         "param-float",
         "no-fitted",
@@ -308,9 +323,11 @@ def test_resealed_inconsistent_sizes_are_refused(
     assert expected in str(info.value)
 
 
-def test_resealed_format_1_top_p_out_of_range_is_refused(saved: Path, keyword_embeddings) -> None:
+def test_resealed_format_1_nearest_clusters_out_of_range_is_refused(
+    saved: Path, keyword_embeddings
+) -> None:
     as_old_format(saved, 1)
-    reseal(saved, lambda m: m["params"].update(top_p=5))
+    reseal(saved, lambda m: m["params"].update(nearest_clusters=5))
     with pytest.raises(RouterFileError, match="fitted sizes out of range"):
         ClusterRouter.load(saved, embedder=keyword_embeddings)
 
@@ -455,14 +472,18 @@ def test_saving_over_an_existing_router_replaces_it(
     small_jsonl: Path, tmp_path: Path, keyword_embeddings
 ) -> None:
     path = tmp_path / "router"
-    first = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    first = ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=keyword_embeddings).fit(
+        small_jsonl
+    )
     assert first.save(path) == path
     old_arrays = arrays_file(path)
-    second = ClusterRouter(n_clusters=3, top_p=1, cost_scale="log", embedder=keyword_embeddings)
+    second = ClusterRouter(
+        n_clusters=3, nearest_clusters=1, cost_scale="log", embedder=keyword_embeddings
+    )
     second.fit(small_jsonl).save(path)
 
     loaded = ClusterRouter.load(path, embedder=keyword_embeddings)
-    assert (loaded.n_clusters, loaded.top_p, loaded.cost_scale) == (3, 1, "log")
+    assert (loaded.n_clusters, loaded.nearest_clusters, loaded.cost_scale) == (3, 1, "log")
     assert loaded.cluster_centers_.shape == (2 + 3 + 6, 4)  # the ensemble's three fits
     assert [p.name for p in tmp_path.iterdir()] == ["router"]  # no staging or backup left
     assert sorted(p.name for p in path.iterdir()) == own_files(path)

@@ -56,7 +56,7 @@ def test_linear_cost_scale_matches_the_paper_formula_by_hand(alpha: float) -> No
     expected = summed(linear_x, [0, 1], alpha)
     assert scores_of(decision) == pytest.approx(expected)
     assert decision.model == max(expected, key=expected.get)
-    assert decision.top_p == 2
+    assert decision.nearest_clusters == 2
     assert decision.alpha == alpha
 
 
@@ -86,7 +86,7 @@ def test_log_and_linear_differ_on_the_mid_model() -> None:
 
 
 def test_every_single_cluster_by_hand() -> None:
-    router = fit_three_groups(top_p=1)
+    router = fit_three_groups(nearest_clusters=1)
     for axis, query in enumerate([[1, 0.1, 0.05], [0.1, 1, 0.05], [0.05, 0.1, 1]]):
         decision = router.route(np.array(query), 0.35)
         assert scores_of(decision) == pytest.approx(linear_x(axis, 0.35))
@@ -152,10 +152,10 @@ def test_route_accepts_lists_and_unnormalised_vectors() -> None:
     assert a == b
 
 
-def test_top_p_override_and_all_clusters() -> None:
-    router = fit_three_groups(top_p=1)
-    decision = router.route(QUERY_12, 0.5, top_p=3)
-    assert decision.top_p == 3
+def test_nearest_clusters_override_and_all_clusters() -> None:
+    router = fit_three_groups(nearest_clusters=1)
+    decision = router.route(QUERY_12, 0.5, nearest_clusters=3)
+    assert decision.nearest_clusters == 3
     assert scores_of(decision) == pytest.approx(summed(linear_x, [0, 1, 2], 0.5))
     assert [c.similarity for c in decision.clusters] == pytest.approx(SIMS_12.tolist())
 
@@ -164,7 +164,7 @@ def test_softmax_cluster_weights_by_hand() -> None:
     router = fit_three_groups(cluster_weights="softmax", beta=9.0)
     decision = router.route(QUERY_12, 0.5)
     raw = np.exp(9.0 * (SIMS_12[:2] - SIMS_12[0]))
-    weights = 2 * raw / raw.sum()  # rescaled to sum to top_p
+    weights = 2 * raw / raw.sum()  # rescaled to sum to nearest_clusters
     assert [c.weight for c in decision.clusters] == pytest.approx(weights.tolist())
     x1, x2 = linear_x(0, 0.5), linear_x(1, 0.5)
     expected = {m: weights[0] * x1[m] + weights[1] * x2[m] for m in x1}
@@ -175,7 +175,7 @@ def test_softmax_cluster_weights_by_hand() -> None:
 
 
 def test_allowed_models_renormalises_among_the_candidates() -> None:
-    router = fit_three_groups(top_p=1)
+    router = fit_three_groups(nearest_clusters=1)
     query = np.array([1.0, 0.1, 0.05])  # cluster e1 only
     everyone = router.route(query, 0.6)
     # all three: small 0.4, mid 0.6*0.5 + 0.4*7/9 = 0.6111, big 0.6
@@ -276,17 +276,19 @@ def test_route_batch_agrees_with_route_one_by_one() -> None:
     rng = np.random.default_rng(7)
     vectors = rng.normal(size=(30, 3))
     for cost_scale in ("linear", "log"):
-        for top_p in (1, 2, 3):
-            router = fit_three_groups(cost_scale=cost_scale, top_p=top_p)
+        for nearest_clusters in (1, 2, 3):
+            router = fit_three_groups(cost_scale=cost_scale, nearest_clusters=nearest_clusters)
             for allowed in (None, [BIG], [MID, SMALL], [SMALL, BIG]):
                 for alpha in (0.0, 0.2, 0.5, 0.8, 1.0):
                     batch = router.route_batch(vectors, alpha, allowed_models=allowed)
                     single = [router.route(v, alpha, allowed_models=allowed).model for v in vectors]
-                    assert batch == single, (cost_scale, top_p, allowed, alpha)
+                    assert batch == single, (cost_scale, nearest_clusters, allowed, alpha)
 
 
 def test_route_batch_on_texts_agrees_with_route(small_jsonl: Path, keyword_embeddings) -> None:
-    router = ClusterRouter(n_clusters=5, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
+    router = ClusterRouter(n_clusters=5, nearest_clusters=2, embedder=keyword_embeddings).fit(
+        small_jsonl
+    )
     queries = [
         "What is 12 plus 30? Answer with a number.",
         "What is the capital city of Spain?",
@@ -305,7 +307,11 @@ def test_text_queries_route_by_topic(small_jsonl: Path, keyword_embeddings) -> N
     # one fit of 3 clusters, one per topic (the ensemble's 2-cluster fit would merge two), raw
     # cluster means (the tie on capitals would otherwise move toward the pool means)
     router = ClusterRouter(
-        n_clusters=3, top_p=1, cluster_scales=(1.0,), shrinkage=0.0, embedder=keyword_embeddings
+        n_clusters=3,
+        nearest_clusters=1,
+        cluster_scales=(1.0,),
+        shrinkage=0.0,
+        embedder=keyword_embeddings,
     ).fit(small_jsonl)
     arith = "What is 12 plus 30? Answer with a number."
     capital = "What is the capital city of Spain?"
@@ -337,7 +343,9 @@ def test_many_distinct_candidate_sets_keep_the_normalisation_cache_bounded() -> 
         )
         for i in range(40)
     ]
-    router = ClusterRouter(n_clusters=4, top_p=2).fit(rows, embeddings=rng.normal(size=(40, 8)))
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2).fit(
+        rows, embeddings=rng.normal(size=(40, 8))
+    )
     query = rng.normal(size=8)
     subsets = {
         tuple(sorted(rng.choice(models, size=rng.integers(2, 20), replace=False)))
@@ -356,5 +364,7 @@ def test_a_router_over_one_model_says_it_has_nothing_to_choose() -> None:
     rows, vectors = three_group_data()
     only_big = [record(r.query, {BIG: r.records[BIG]}, {BIG: r.usages[BIG].cost}) for r in rows]
     with pytest.warns(UserWarning, match=rf"one model \({BIG}\) has scores, so the router always"):
-        router = ClusterRouter(n_clusters=3, top_p=2, **PAPER).fit(only_big, embeddings=vectors)
+        router = ClusterRouter(n_clusters=3, nearest_clusters=2, **PAPER).fit(
+            only_big, embeddings=vectors
+        )
     assert router.route(vectors[0], 0.0).model == BIG

@@ -1,4 +1,5 @@
-"""ClusterRouter's cluster count (``n_clusters='auto'`` follows the data size) and ``top_p``
+"""ClusterRouter's cluster count (``n_clusters='auto'`` follows the data size) and
+``nearest_clusters``
 clamped to it, with the warning for too many clusters.
 
 The geometry (12 queries on the unit vectors e1, e2, e3; models ``m-big``, ``m-mid``,
@@ -21,7 +22,8 @@ from langchain_avengers.routing.router import auto_n_clusters
 pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a median")
 
 
-# ---------------------------------------------------------------- cluster count and top_p
+# ---------------------------------------------------------------- cluster count and
+# nearest_clusters
 
 
 @pytest.mark.parametrize(
@@ -49,24 +51,30 @@ def test_auto_is_the_default_and_stays_a_parameter(small_jsonl: Path, keyword_em
     assert router.get_params()["n_clusters"] == "auto"
     router.fit(small_jsonl)
     assert router.n_clusters == "auto"
-    assert (router.n_clusters_, router.top_p_) == (9, 4)  # 90 queries
+    assert (router.n_clusters_, router.nearest_clusters_) == (9, 4)  # 90 queries
     assert router.cluster_counts_.tolist() == [5, 9, 18]  # scales 0.5, 1, 2 (4.5 rounds up)
     assert router.cluster_centers_.shape == (5 + 9 + 18, 4)
     assert len(router.route("What is 2 plus 2?", 0.5).clusters) == 3 * 4
 
 
-def test_top_p_is_clamped_to_the_cluster_count() -> None:
-    router = fit_three_groups(top_p=4)  # the trial: n_clusters 2 with the default top_p failed
-    assert (router.top_p, router.n_clusters_, router.top_p_) == (4, 3, 3)
+def test_nearest_clusters_is_clamped_to_the_cluster_count() -> None:
+    router = fit_three_groups(
+        nearest_clusters=4
+    )  # the trial: n_clusters 2 with the default nearest_clusters failed
+    assert (router.nearest_clusters, router.n_clusters_, router.nearest_clusters_) == (4, 3, 3)
     decision = router.route(QUERY_12, 0.5)
-    assert decision.top_p == 3
+    assert decision.nearest_clusters == 3
     assert [c.cluster for c in decision.clusters] == [cluster_of(router, a) for a in range(3)]
-    assert router.route(QUERY_12, 0.5, top_p=1).top_p == 1  # explicit, in range: honoured
+    assert (
+        router.route(QUERY_12, 0.5, nearest_clusters=1).nearest_clusters == 1
+    )  # explicit, in range: honoured
 
 
 def test_explicit_cluster_count_is_honoured(small_jsonl: Path, keyword_embeddings) -> None:
-    router = ClusterRouter(n_clusters=5, top_p=2, embedder=keyword_embeddings).fit(small_jsonl)
-    assert (router.n_clusters_, router.top_p_) == (5, 2)
+    router = ClusterRouter(n_clusters=5, nearest_clusters=2, embedder=keyword_embeddings).fit(
+        small_jsonl
+    )
+    assert (router.n_clusters_, router.nearest_clusters_) == (5, 2)
     assert router.cluster_counts_.tolist() == [3, 5, 10]
     assert router.cluster_sizes_.sum() == 3 * 90  # every query in one cluster of each fit
 

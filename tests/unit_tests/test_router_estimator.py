@@ -27,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*calibration queries hold a med
 
 PARAM_NAMES = {
     "n_clusters",
-    "top_p",
+    "nearest_clusters",
     "embedder",
     "cost_scale",
     "cluster_weights",
@@ -42,9 +42,9 @@ PARAM_NAMES = {
 
 
 def test_init_only_stores_parameters() -> None:
-    router = ClusterRouter(n_clusters=-3, top_p=99, cost_scale="cubic")  # type: ignore[arg-type]
+    router = ClusterRouter(n_clusters=-3, nearest_clusters=99, cost_scale="cubic")  # type: ignore[arg-type]
     assert router.n_clusters == -3
-    assert router.top_p == 99
+    assert router.nearest_clusters == 99
     assert router.cost_scale == "cubic"
     assert set(router.get_params()) == PARAM_NAMES
     assert not [k for k in vars(router) if k.endswith("_")]
@@ -54,24 +54,27 @@ def test_get_params_set_params_and_clone(keyword_embeddings) -> None:
     router = ClusterRouter(n_clusters=7, embedder=keyword_embeddings)
     params = router.get_params()
     assert params["n_clusters"] == 7
-    assert params["top_p"] == 4
+    assert params["nearest_clusters"] == 4
     assert params["embedder"] is keyword_embeddings
     assert (params["cost_scale"], params["scoring"]) == ("linear", "utility")
     assert params["cluster_scales"] == (0.5, 1.0, 2.0)
-    assert router.set_params(top_p=2, cost_scale="log") is router
-    assert (router.top_p, router.cost_scale) == (2, "log")
+    assert router.set_params(nearest_clusters=2, cost_scale="log") is router
+    assert (router.nearest_clusters, router.cost_scale) == (2, "log")
     copy = clone(router)
     assert copy is not router
-    assert copy.get_params()["top_p"] == 2
+    assert copy.get_params()["nearest_clusters"] == 2
     assert copy.get_params()["n_clusters"] == 7
     with pytest.raises(ValueError, match="Invalid parameter"):
         router.set_params(n_cluster=3)
 
 
 def test_scikit_learn_sees_an_estimator(keyword_embeddings) -> None:
-    router = ClusterRouter(n_clusters=3, top_p=2, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=2, embedder=keyword_embeddings)
     # changed parameters only, sorted by name, as scikit-learn prints them
-    assert repr(router) == f"ClusterRouter(embedder={keyword_embeddings!r}, n_clusters=3, top_p=2)"
+    assert (
+        repr(router)
+        == f"ClusterRouter(embedder={keyword_embeddings!r}, n_clusters=3, nearest_clusters=2)"
+    )
     assert repr(ClusterRouter()) == "ClusterRouter()"
     with pytest.raises(NotFittedError, match="This ClusterRouter instance is not fitted yet"):
         check_is_fitted(router)
@@ -85,13 +88,13 @@ def test_scikit_learn_sees_an_estimator(keyword_embeddings) -> None:
 
 def test_fit_returns_self_and_fitted_attributes_end_with_underscore() -> None:
     rows, vectors = three_group_data()
-    router = ClusterRouter(n_clusters=3, top_p=2)
+    router = ClusterRouter(n_clusters=3, nearest_clusters=2)
     before = set(vars(router))
     assert router.fit(rows, embeddings=vectors) is router
     public = {k for k in set(vars(router)) - before if not k.startswith("_")}
     assert public == {
         "n_clusters_",
-        "top_p_",
+        "nearest_clusters_",
         "models_",
         "cluster_centers_",
         "cluster_sizes_",
@@ -130,8 +133,8 @@ def test_unfitted_router_raises_not_fitted_error(tmp_path: Path) -> None:
         ({"n_clusters": 13}, "n_clusters"),  # more clusters than the 12 queries
         ({"n_clusters": "many"}, "n_clusters must be 'auto' or an int"),
         ({"n_clusters": 2.5}, "n_clusters"),
-        ({"n_clusters": 3, "top_p": 0}, "top_p"),
-        ({"n_clusters": 3, "top_p": 1.5}, "top_p"),
+        ({"n_clusters": 3, "nearest_clusters": 0}, "nearest_clusters"),
+        ({"n_clusters": 3, "nearest_clusters": 1.5}, "nearest_clusters"),
         ({"cost_scale": "cubic"}, "cost_scale"),
         ({"cluster_weights": "random"}, "cluster_weights"),
         ({"shrinkage": -1.0}, "shrinkage"),
@@ -139,7 +142,7 @@ def test_unfitted_router_raises_not_fitted_error(tmp_path: Path) -> None:
 )
 def test_invalid_parameters_fail_at_fit(params: dict, match: str) -> None:
     rows, vectors = three_group_data()
-    router = ClusterRouter(**{"n_clusters": 3, "top_p": 2, **params})
+    router = ClusterRouter(**{"n_clusters": 3, "nearest_clusters": 2, **params})
     with pytest.raises(ValueError, match=match):
         router.fit(rows, embeddings=vectors)
 
@@ -147,7 +150,7 @@ def test_invalid_parameters_fail_at_fit(params: dict, match: str) -> None:
 def test_wrong_embeddings_shape_at_fit() -> None:
     rows, vectors = three_group_data()
     with pytest.raises(ValueError, match=r"expected shape \(12, n_features\)"):
-        ClusterRouter(n_clusters=3, top_p=2).fit(rows, embeddings=vectors[:5])
+        ClusterRouter(n_clusters=3, nearest_clusters=2).fit(rows, embeddings=vectors[:5])
 
 
 @pytest.mark.parametrize("alpha", [-0.1, 1.5])
@@ -167,10 +170,10 @@ def test_query_embedding_of_the_wrong_size() -> None:
         router.route_batch(np.ones((2, 5)), 0.5)
 
 
-@pytest.mark.parametrize("top_p", [0, 4])
-def test_top_p_override_out_of_range(top_p: int) -> None:
-    with pytest.raises(ValueError, match="top_p"):
-        fit_three_groups().route(QUERY_12, 0.5, top_p=top_p)
+@pytest.mark.parametrize("nearest_clusters", [0, 4])
+def test_nearest_clusters_override_out_of_range(nearest_clusters: int) -> None:
+    with pytest.raises(ValueError, match="nearest_clusters"):
+        fit_three_groups().route(QUERY_12, 0.5, nearest_clusters=nearest_clusters)
 
 
 def test_a_failed_refit_leaves_the_fitted_router_as_it_was() -> None:

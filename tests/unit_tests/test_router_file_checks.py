@@ -38,7 +38,11 @@ def saved(small_jsonl: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path:
     """A fresh copy of one saved router (fitted once per module), to forge."""
     if not _PRISTINE:
         router = ClusterRouter(  # one k-means fit: the shapes below are (4, ...)
-            n_clusters=4, top_p=2, scoring="minmax", cluster_scales=(1.0,), embedder=EMBEDDER
+            n_clusters=4,
+            nearest_clusters=2,
+            scoring="minmax",
+            cluster_scales=(1.0,),
+            embedder=EMBEDDER,
         ).fit(small_jsonl)
         _PRISTINE.append(router.save(tmp_path_factory.mktemp("pristine") / "router"))
     return Path(shutil.copytree(_PRISTINE[0], tmp_path / "router"))
@@ -111,7 +115,7 @@ FORGED_METADATA = {
     "beta-negative": (set_param("beta", -1.0), "'params.beta'"),
     "shrinkage-infinite": (set_param("shrinkage", float("inf")), "'params.shrinkage'"),
     "shrinkage-string": (set_param("shrinkage", "0"), "'params.shrinkage'"),
-    "top-p-bool": (set_param("top_p", True), "'params.top_p'"),
+    "nearest-clusters-bool": (set_param("nearest_clusters", True), "'params.nearest_clusters'"),
     "cost-scale": (set_param("cost_scale", "weird"), "'params.cost_scale'"),
     "cluster-weights": (set_param("cluster_weights", ["uniform"]), "'params.cluster_weights'"),
     "n-init-zero": (set_param("n_init", 0), "'params.n_init'"),
@@ -121,7 +125,10 @@ FORGED_METADATA = {
     "missing-param": (lambda m: m["params"].pop("beta"), "missing ['beta']"),
     "samples-string": (lambda m: m.update(n_samples_fit="90"), "'n_samples_fit'"),
     "samples-zero": (lambda m: m.update(n_samples_fit=0), "'n_samples_fit'"),
-    "fitted-bool": (lambda m: m["fitted"].update(top_p_=True), "fitted sizes out of range"),
+    "fitted-bool": (
+        lambda m: m["fitted"].update(nearest_clusters_=True),
+        "fitted sizes out of range",
+    ),
     "fingerprint-number": (lambda m: m.update(data_fingerprint=123), "'data_fingerprint'"),
     "identity-escape": (
         lambda m: m["embedder"].update(identity="fake\x1b[2J"),

@@ -30,8 +30,12 @@ CRASHED = 17
 def routers(small_jsonl: Path, keyword_embeddings) -> tuple[ClusterRouter, ClusterRouter]:
     """Two routers told apart by their cluster count."""
     return (
-        ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings).fit(small_jsonl),
-        ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings).fit(small_jsonl),
+        ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=keyword_embeddings).fit(
+            small_jsonl
+        ),
+        ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=keyword_embeddings).fit(
+            small_jsonl
+        ),
     )
 
 

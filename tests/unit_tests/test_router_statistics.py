@@ -130,7 +130,7 @@ def test_a_model_never_measured_in_a_cluster_gets_its_expected_statistics_there(
     ]
     router = ClusterRouter(  # one partition: the statistics below are per cluster
         n_clusters=3,
-        top_p=1,
+        nearest_clusters=1,
         cost_scale="linear",
         scoring="minmax",
         cluster_scales=(1.0,),
@@ -158,7 +158,7 @@ def test_a_model_scored_on_one_query_does_not_take_over_routing(
             "usages": {**first.usages, "acme/lucky": Usage(cost=first.cost_of("acme/tiny"))},
         }
     )
-    router = ClusterRouter(n_clusters=4, top_p=2, embedder=keyword_embeddings)
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=keyword_embeddings)
     with pytest.warns(UserWarning, match=r"acme/lucky \(1 scored\) have a score on fewer than"):
         router.fit([lucky, *rest])
     queries = [first.query] + [r.query for r in rest]
@@ -182,7 +182,7 @@ def test_fully_measured_statistics_are_the_raw_means() -> None:
     ]
     vectors = rng.normal(size=(40, 3))
     router = ClusterRouter(
-        n_clusters=4, top_p=2, scoring="minmax", cluster_scales=(1.0,), shrinkage=0.0
+        n_clusters=4, nearest_clusters=2, scoring="minmax", cluster_scales=(1.0,), shrinkage=0.0
     ).fit(rows, embeddings=vectors)
     labels = np.argmax(normalize_rows(vectors) @ router.cluster_centers_.T, axis=1)
     for k in range(4):

@@ -34,7 +34,9 @@ PRICES = {TINY: 0.1, MEDIUM: 3.0, LARGE: 60.0}
 
 @pytest.fixture
 def router(small_jsonl: Path, keyword_embeddings: Any) -> ClusterRouter:
-    return ClusterRouter(n_clusters=3, top_p=1, embedder=keyword_embeddings).fit(small_jsonl)
+    return ClusterRouter(n_clusters=3, nearest_clusters=1, embedder=keyword_embeddings).fit(
+        small_jsonl
+    )
 
 
 def profiles(**changes: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -83,7 +83,8 @@ def test_ensemble_counts(k: int, scales: tuple[float, ...], n: int, expected: li
 
 # ---------------------------------------------------------------- the router, by hand
 
-# top_p = 1: each calibration query is scored on its own cluster. (cost, accuracy) per cluster:
+# nearest_clusters = 1: each calibration query is scored on its own cluster. (cost, accuracy) per
+# cluster:
 #   e1: small (.001, .5), mid (.003, .75), big (.01, 1): hull slopes 125 then 250/7 = 35.7
 #   e2: small (.001, 0), mid (.002, 1), big (.02, 2/3) dominated: slope 1000
 #   e3: small never measured there, so its pool means (.001, .25); mid (.005, .5) lies under
@@ -95,7 +96,13 @@ SLOPES = {"e1": (125.0, 250 / 7), "e2": (1000.0,), "e3": (0.75 / 0.009,)}
 
 def utility_router(**params: object) -> ClusterRouter:
     rows, vectors = three_group_data()
-    params = {"n_clusters": 3, "top_p": 1, "cluster_scales": (1.0,), "shrinkage": 0.0, **params}
+    params = {
+        "n_clusters": 3,
+        "nearest_clusters": 1,
+        "cluster_scales": (1.0,),
+        "shrinkage": 0.0,
+        **params,
+    }
     return ClusterRouter(**params).fit(rows, embeddings=vectors)
 
 
@@ -140,7 +147,7 @@ def test_utility_keeps_a_tiny_gap_tiny() -> None:
         for i in range(4):
             rows.append(record(f"{name}-{i}", scores, {BIG: 0.01, SMALL: 0.001}))
             vectors.append(vector)
-    fit = {"n_clusters": 3, "top_p": 1, "cluster_scales": (1.0,), "shrinkage": 0.0}
+    fit = {"n_clusters": 3, "nearest_clusters": 1, "cluster_scales": (1.0,), "shrinkage": 0.0}
     paper = ClusterRouter(scoring="minmax", **fit).fit(rows, embeddings=np.array(vectors))
     utility = ClusterRouter(**fit).fit(rows, embeddings=np.array(vectors))
     # min-max at 0.6 on e1: big 0.6 * 1 + 0.4 * 0 = 0.6 against small 0.4
@@ -180,7 +187,7 @@ def test_a_one_cluster_fit_averages_in_the_pool_means() -> None:
 
 def test_ensemble_route_batch_agrees_with_route() -> None:
     rows, vectors = three_group_data()
-    router = ClusterRouter(n_clusters=2, top_p=2).fit(rows, embeddings=vectors)
+    router = ClusterRouter(n_clusters=2, nearest_clusters=2).fit(rows, embeddings=vectors)
     assert router.cluster_counts_.tolist() == [1, 2, 4]
     rng = np.random.default_rng(0)
     queries = np.vstack([rng.normal(size=(20, 3)), E1, E2, E3, np.zeros(3)])
