@@ -54,13 +54,13 @@ def show_turn(label: str, result: dict[str, Any], first_message: int) -> None:
 
 def main() -> None:
     args = parse_args(__doc__)
-    with chat_model(args.offline) as llm:
+    with chat_model(args.offline, pin_conversations=True) as llm:
         agent = create_agent(
             model=llm,
             tools=[multiply],
             system_prompt="Use the multiply tool for arithmetic.",
             middleware=[
-                AvengersMiddleware(llm, pin_conversations=True),
+                AvengersMiddleware(llm),
                 ModelRetryMiddleware(max_retries=1),
                 ModelCallLimitMiddleware(run_limit=6),
             ],

@@ -1,23 +1,23 @@
 """AvengersDecisionModel: LangChain's ``Choice`` question answered by the cluster router.
 
-LangChain 1.5's ``ModelRouterMiddleware`` asks a decision model (``langchain_core.decisions``,
-langchain-core >= 1.8) which of its named model choices should serve an agent run. This one
-answers with the router: the labels are pool model ids (or are mapped to them with
-``labels=``), the chosen label is the router's pick at ``alpha``, and the probabilities are a
-softmax of the routing scores::
+LangChain's ``ModelRouterMiddleware`` asks a decision model (``langchain_core.decisions``) which
+of its named model choices should serve an agent run. This one answers with the router: the
+labels are pool model ids (or are mapped to them with ``labels=``), the chosen label is the
+router's pick at ``alpha``, and the probabilities are a softmax of the candidates' routing
+scores divided by a temperature in the score's own units::
 
-    p(label) = softmax(score(label) / nearest_clusters / temperature)
+    p(label) = softmax(score(label) / temperature)
 
-where ``score`` is the router's ``alpha * acc~ + (1 - alpha) * (1 - cost~)`` summed over the
-query's ``nearest_clusters`` nearest clusters (so ``score / nearest_clusters`` is in [0, 1]) and
-``temperature``
-(default 0.25) sets how peaked they are: a gap of a quarter of the score range is a factor e
-in odds, the whole range a factor e**4 (98% between two labels). These are routing
-preferences, not calibrated probabilities of a correct answer. The confidence is the chosen
-label's probability. Routing reads the latest human message of the state (or the state's
-text), costs no tokens and reports no usage.
+Under the default (utility) scoring a score is expected accuracy minus the price of the
+expected cost, so it is in accuracy units and the default temperature is 0.02: a candidate two
+accuracy points (net of cost) behind is a factor e less likely, five points behind a factor 12.
+A clear pick gets a clear probability and a near tie is shown as one. Under ``scoring="minmax"``
+the score is normalised per cluster, and the default temperature is a quarter of that range.
+These are routing preferences, not calibrated probabilities of a correct answer. The confidence
+is the chosen label's probability. Routing reads the latest human message of the state (or the
+state's text), costs no tokens and reports no usage.
 
-Needs langchain-core >= 1.8: ``pip install "langchain-avengers[decisions]"``.
+``ModelRouterMiddleware`` needs the ``agents`` extra: ``pip install "langchain-avengers[agents]"``.
 """
 
 from __future__ import annotations
@@ -27,25 +27,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-try:
-    from langchain_core.decisions import (
-        BaseDecisionModel,
-        Choice,
-        ChoiceAnswer,
-        ClassifierResponse,
-        Question,
-        State,
-    )
-except ImportError as error:
-    import langchain_core
-
-    msg = (
-        "AvengersDecisionModel needs langchain-core >= 1.8 (langchain_core.decisions; "
-        f"installed: {langchain_core.__version__}) and, for ModelRouterMiddleware, "
-        'langchain >= 1.5: pip install "langchain-avengers[decisions]"'
-    )
-    raise ImportError(msg) from error
-
+from langchain_core.decisions import (
+    BaseDecisionModel,
+    Choice,
+    ChoiceAnswer,
+    ClassifierResponse,
+    Question,
+    State,
+)
 from langchain_core.messages import BaseMessage
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
@@ -55,6 +44,11 @@ from langchain_avengers.policies.routing_text import routing_text
 from langchain_avengers.routing.router import ClusterRouter, RoutingDecision
 
 __all__ = ["AvengersDecisionModel"]
+
+UTILITY_TEMPERATURE = 0.02
+"""Default temperature under utility scoring, in expected-accuracy units."""
+MINMAX_TEMPERATURE = 0.25
+"""Default temperature under min-max scoring, in units of the per-cluster score range."""
 
 
 class AvengersDecisionModel(BaseDecisionModel):
@@ -91,8 +85,9 @@ class AvengersDecisionModel(BaseDecisionModel):
     """Weight of accuracy against cost (1: the best expected answer, 0: the cheapest)."""
     nearest_clusters: int | None = None
     """Nearest clusters used; ``None``: the router's own."""
-    temperature: float = Field(default=0.25, gt=0.0)
-    """Softmax temperature on the mean per-cluster score (see the module docstring)."""
+    temperature: float | None = Field(default=None, gt=0.0)
+    """Softmax temperature in the units of the routing score; ``None``: 0.02 accuracy points
+    under the default (utility) scoring, 0.25 of the normalised range under ``"minmax"``."""
 
     _fitted: ClusterRouter | None = PrivateAttr(default=None)
 
@@ -144,6 +139,13 @@ class AvengersDecisionModel(BaseDecisionModel):
             answers[name] = self._answer(models, decision)
         return ClassifierResponse(model=self.model, answers=answers)
 
+    def _scale(self) -> tuple[float, float]:
+        """The temperature, and what a score is divided by to be per cluster."""
+        if self.router.scoring == "minmax":  # summed over the nearest clusters
+            nearest = self.nearest_clusters or self.router.nearest_clusters_
+            return self.temperature or MINMAX_TEMPERATURE, float(nearest)
+        return self.temperature or UTILITY_TEMPERATURE, 1.0
+
     def _models(self, name: str, question: Question) -> dict[str, str]:
         """Pool model id -> label, for one question's labels.
 
@@ -178,10 +180,8 @@ class AvengersDecisionModel(BaseDecisionModel):
 
     def _answer(self, models: Mapping[str, str], decision: RoutingDecision) -> ChoiceAnswer:
         """The router's pick as a label, with softmax probabilities of the scores."""
-        logits = {
-            models[c.model]: c.score / decision.nearest_clusters / self.temperature
-            for c in decision.candidates
-        }
+        temperature, per_cluster = self._scale()
+        logits = {models[c.model]: c.score / per_cluster / temperature for c in decision.candidates}
         top = max(logits.values())
         weights = {label: math.exp(value - top) for label, value in logits.items()}
         total = sum(weights.values())

@@ -167,19 +167,24 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
             agent = create_agent(llm, tools=[search], middleware=[AvengersMiddleware(llm)])
             agent.invoke({"messages": [("user", "...")]}, context={"max_run_cost": 0.05})
 
+    With an :class:`AvengersChatModel` the middleware takes everything from it (router,
+    profiles, routing options, pacer, pins, retries): set them there (or with
+    ``llm.with_routing(...)``) and give the middleware only what is its own, ``max_run_cost``
+    and ``budget_exit_behavior``. The other arguments configure a mapping pool of arbitrary
+    LangChain chat models, which has no chat model to take them from.
+
     Args:
-        pool: An :class:`AvengersChatModel` (its OpenRouter models, profiles, router and
-            routing options), or a mapping of model id to any LangChain chat model (then
-            ``router`` is required and must know every id).
+        pool: An :class:`AvengersChatModel`, or a mapping of model id to any LangChain chat
+            model (then ``router`` is required and must know every id).
         router: A fitted router or the path of a saved one (mapping pools only).
         profiles: Per-model profiles for a mapping pool (capabilities, ``max_input_tokens``,
             ``input_usd_per_mtok``/``output_usd_per_mtok``), merged key by key over the
             model's own ``.profile`` and over the OpenRouter catalog's entry for its id.
-        alpha: Default alpha (else the pool's, or the pacer's, or 0.5).
+        alpha: Default alpha (else the pacer's, or 0.5). This and the arguments down to
+            ``max_retries`` are for mapping pools only.
         nearest_clusters: Nearest clusters used for routing.
         models: Restrict routing to these pool ids.
         max_cost_per_call: USD cap on every call's expected cost.
-        max_run_cost: Default USD budget of one run (``runtime.context`` can set its own).
         pacer: A spend pacer giving the alpha of calls that give none; told every answer's cost.
         pin_conversations: Keep a conversation (``context["session_id"]`` or the thread id)
             on one model across runs.
@@ -190,6 +195,7 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
         max_fallbacks: Next-best pool models tried after a retryable failure.
         max_retries: Retries of the same model after a transient failure (mapping pools;
             default 0, since LangChain's own clients retry).
+        max_run_cost: Default USD budget of one run (``runtime.context`` can set its own).
         budget_exit_behavior: ``"end"``: a run whose budget is spent ends with an
             ``AIMessage`` saying so (like ``ModelCallLimitMiddleware``); ``"error"``: raise
             :class:`RunBudgetExceededError`.
@@ -224,6 +230,21 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
     ) -> None:
         super().__init__()
         self.tools = []
+        given = {
+            "alpha": alpha,
+            "nearest_clusters": nearest_clusters,
+            "models": models,
+            "max_cost_per_call": max_cost_per_call,
+            "pacer": pacer,
+            "pin_conversations": pin_conversations,
+            "pin_ttl": pin_ttl,
+            "pin_store": pin_store,
+            "routing_text": routing_text,
+            "routing_text_chars": routing_text_chars,
+            "max_fallbacks": max_fallbacks,
+            "max_retries": max_retries,
+        }
+        refuse_chat_model_options(pool, {k: v for k, v in given.items() if v is not None})
         if alpha is not None and pacer is not None:
             msg = "AvengersMiddleware: give alpha= or pacer=, not both"
             raise ValueError(msg)
@@ -534,3 +555,20 @@ def _with_handler(callbacks: Callbacks, handler: BaseCallbackHandler) -> Callbac
         manager.add_handler(handler, inherit=False)
         return manager
     return [*callbacks, handler]
+
+
+def refuse_chat_model_options(pool: object, given: Mapping[str, Any]) -> None:
+    """Refuse options an :class:`AvengersChatModel` pool already holds (set them there).
+
+    Raises:
+        ValueError: naming the options and where they belong.
+    """
+    if not isinstance(pool, AvengersChatModel) or not given:
+        return
+    names = ", ".join(sorted(given))
+    msg = (
+        f"AvengersMiddleware: {names} come from the chat model; set them on it "
+        "(AvengersChatModel(...=...) or llm.with_routing(...)) and give the middleware only "
+        "max_run_cost and budget_exit_behavior"
+    )
+    raise ValueError(msg)

@@ -33,18 +33,26 @@ from pydantic import (
 )
 
 if TYPE_CHECKING:
-    from langchain_core.language_models.chat_models import _ChatModelBinding
+    from langchain_avengers._compat import ChatModelBinding
 
+from langchain_avengers._compat import agenerate_with, astream_with, generate_with, stream_with
 from langchain_avengers.catalog.base import OpenRouterProfile
 from langchain_avengers.catalog.base import load_catalog as load_catalog
 from langchain_avengers.chat_models.attempts import Plan
-from langchain_avengers.chat_models.clients import new_client, resolve_profiles
+from langchain_avengers.chat_models.clients import (
+    SHARED_CLIENT_SETTINGS,
+    new_client,
+    pool_profile,
+    resolve_profiles,
+)
 from langchain_avengers.chat_models.costs import AnswerCost, annotate_answer, answer_cost
 from langchain_avengers.chat_models.options import (
     ROUTING_OPTIONS,
     check_constructor_arguments,
+    check_model_kwargs,
     check_pinned_model,
     check_routing_options,
+    check_top_p,
     client_overrides,
 )
 from langchain_avengers.chat_models.routing import NoCapableModelError, RoutingPath
@@ -130,8 +138,9 @@ class AvengersChatModel(RoutedChatModel):
     router: ClusterRouter | str | Path | None = Field(default=None, validate_default=True)
     """A fitted ClusterRouter or the path of a saved one; ``None``: the router shipped in the
     package (four OpenRouter models)."""
-    alpha: float = Field(default=0.5, ge=0.0, le=1.0)
-    """Weight of accuracy against cost: 1 buys the best expected answer, 0 the cheapest."""
+    alpha: float = 0.5
+    """Weight of accuracy against cost, in [0, 1]: 1 buys the best expected answer, 0 the
+    cheapest."""
     nearest_clusters: int | None = None
     """Nearest clusters used for routing, in [1, the router's ``n_clusters_``]; ``None`` keeps
     the router's fitted ``nearest_clusters_`` (its ``nearest_clusters`` clamped to its cluster
@@ -146,6 +155,18 @@ class AvengersChatModel(RoutedChatModel):
     logged or put in metadata."""
     temperature: float | None = None
     """Sampling temperature passed to the chosen model."""
+    top_p: float | None = None
+    """Nucleus sampling (total probability mass of the tokens considered), in [0, 1], passed
+    to the chosen model. The number of nearest clusters routing reads is
+    ``nearest_clusters``."""
+    seed: int | None = None
+    """Seed for sampling, passed to the chosen model (where its provider supports it)."""
+    frequency_penalty: float | None = None
+    """Penalises tokens by how often they have appeared; passed to the chosen model."""
+    presence_penalty: float | None = None
+    """Penalises tokens that have appeared at all; passed to the chosen model."""
+    reasoning_effort: str | None = None
+    """Reasoning effort (``"low"``, ``"medium"``, ``"high"``...) for models that reason."""
     max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
     """Most tokens to generate."""
     timeout: float | None = Field(
@@ -161,8 +182,11 @@ class AvengersChatModel(RoutedChatModel):
     """Default stop sequences."""
     streaming: bool = False
     """Stream internally even for ``invoke`` (callbacks then see tokens)."""
-    model_kwargs: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Per-model ChatOpenAI settings that override the top-level ones for that model, e.g.
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra request parameters for every model's API call that have no field here, as in
+    ChatOpenAI (e.g. ``{"logit_bias": {...}}``)."""
+    model_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-model ChatOpenAI settings that override the shared ones for that model, e.g.
     ``{"google/gemini-2.5-pro": {"temperature": 0, "reasoning_effort": "low"}}``. Identity,
     connection and retry settings (``model``, ``base_url``, ``api_key``, ``max_retries``,
     ``stream_usage``...) are refused, as are names ChatOpenAI does not know."""
@@ -221,13 +245,15 @@ class AvengersChatModel(RoutedChatModel):
             RouterFileError: a router path that does not hold a valid router.
         """
         check_constructor_arguments(type(self).model_fields, kwargs)
+        check_model_kwargs(kwargs.get("model_kwargs"))
         router = load_router(kwargs.get("router"))
         kwargs["router"] = router
         options = {k: kwargs[k] for k in ROUTING_OPTIONS if kwargs.get(k) is not None}
         kwargs.update(
             check_routing_options(options, router.models_, router.n_clusters_, "AvengersChatModel")
         )
-        client_overrides(kwargs.get("model_kwargs") or {}, router.models_)
+        check_top_p(kwargs.get("top_p"))
+        client_overrides(kwargs.get("model_settings") or {}, router.models_)
         super().__init__(**kwargs)
 
     @field_validator("router", mode="before")
@@ -255,18 +281,21 @@ class AvengersChatModel(RoutedChatModel):
         if unknown:
             msg = f"profiles: model id(s) {unknown} are not in the router's pool {self.pool}"
             raise ValueError(msg)
-        overrides = client_overrides(self.model_kwargs, self.pool)
-        settings: dict[str, Any] = {
-            "base_url": self.base_url,
-            "api_key": self.api_key,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "timeout": self.timeout,
-        }
+        overrides = client_overrides(self.model_settings, self.pool)
+        sampling = {field: getattr(self, name) for name, field in SHARED_CLIENT_SETTINGS.items()}
         self._clients = {
-            model: new_client(model, overrides.get(model, {}), **settings) for model in self.pool
+            model: new_client(
+                model,
+                overrides.get(model, {}),
+                base_url=self.base_url,
+                api_key=self.api_key,
+                sampling=sampling,
+            )
+            for model in self.pool
         }
         self._profiles = resolve_profiles(self.pool, self.profiles)
+        if self.profile is None:
+            self.profile = pool_profile(self._profiles.values())
         store = self.pin_store if self.pin_store is not None else InMemoryPinStore()
         self._pinning = Pinning(store, self.pin_ttl)
         return self
@@ -310,6 +339,7 @@ class AvengersChatModel(RoutedChatModel):
             "nearest_clusters": self.nearest_clusters,
             "base_url": self.base_url,
             "temperature": self.temperature,
+            "top_p": self.top_p,
             "max_tokens": self.max_tokens,
             "max_cost_per_call": self.max_cost_per_call,
             "routing_text": self.routing_text,
@@ -422,8 +452,8 @@ class AvengersChatModel(RoutedChatModel):
             if first_try:
                 emit(self, plan.report(model), run_manager, target)
             try:
-                result = self._clients[model]._generate(
-                    messages, stop=stop or self.stop, run_manager=run_manager, **kwargs
+                result = generate_with(
+                    self._clients[model], messages, stop or self.stop, run_manager, **kwargs
                 )
             except Exception as error:
                 time.sleep(plan.after_failure(model, error))
@@ -443,8 +473,8 @@ class AvengersChatModel(RoutedChatModel):
             if first_try:
                 await aemit(self, plan.report(model), run_manager, target)
             try:
-                result = await self._clients[model]._agenerate(
-                    messages, stop=stop or self.stop, run_manager=run_manager, **kwargs
+                result = await agenerate_with(
+                    self._clients[model], messages, stop or self.stop, run_manager, **kwargs
                 )
             except Exception as error:
                 await asyncio.sleep(plan.after_failure(model, error))
@@ -463,7 +493,7 @@ class AvengersChatModel(RoutedChatModel):
         for model, first_try in plan.attempts():
             if first_try:
                 emit(self, plan.report(model), run_manager, target)
-            chunks = self._clients[model]._stream(messages, stop=stop or self.stop, **kwargs)
+            chunks = stream_with(self._clients[model], messages, stop or self.stop, **kwargs)
             try:
                 head = head_of(chunks)
             except Exception as error:
@@ -486,7 +516,7 @@ class AvengersChatModel(RoutedChatModel):
         for model, first_try in plan.attempts():
             if first_try:
                 await aemit(self, plan.report(model), run_manager, target)
-            chunks = self._clients[model]._astream(messages, stop=stop or self.stop, **kwargs)
+            chunks = astream_with(self._clients[model], messages, stop or self.stop, **kwargs)
             try:
                 head = await ahead_of(chunks)
             except Exception as error:
@@ -523,7 +553,7 @@ class AvengersChatModel(RoutedChatModel):
 
     # ------------------------------------------------------------------ tools & structure
 
-    def bind(self, **kwargs: Any) -> _ChatModelBinding:
+    def bind(self, **kwargs: Any) -> ChatModelBinding:
         """Bind call arguments; routing options stay with the model through later wrapping.
 
         ``alpha``, ``nearest_clusters``, ``models`` and ``max_cost_per_call`` are set on a copy of

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from langchain_core.language_models import ModelProfile
 from pydantic import SecretStr
 
 from langchain_avengers._utils.warnings import user_stacklevel
@@ -19,23 +20,64 @@ def new_client(
     *,
     base_url: str,
     api_key: SecretStr | None,
-    temperature: float | None,
-    max_tokens: int | None,
-    timeout: float | None,
+    sampling: Mapping[str, Any],
 ) -> OpenRouterChatOpenAI:
-    """One model's client; retries are the router's own, so the client never retries."""
+    """One model's client; retries are the router's own, so the client never retries.
+
+    Args:
+        model: The pool model id.
+        overrides: That model's own ChatOpenAI settings (``model_settings[model]``).
+        base_url: OpenRouter's (or a compatible server's) API base URL.
+        api_key: The OpenRouter key.
+        sampling: ChatOpenAI settings shared by every model, by ChatOpenAI field name
+            (``temperature``, ``top_p``, ``request_timeout``...); ``None`` values are left
+            out.
+    """
     settings: dict[str, Any] = {
         "model_name": model,
         "openai_api_base": base_url,
         "openai_api_key": api_key,
         "openai_organization": None,  # never forward an OpenAI org id to OpenRouter
         "stream_usage": True,
-        "temperature": temperature,
-        "max_tokens": max_tokens,
-        "request_timeout": timeout,
         "max_retries": 0,
+        "cache": False,  # the routed call is cached (or not) once, by the chat model
+        **{name: value for name, value in sampling.items() if value is not None},
     }
     return OpenRouterChatOpenAI(**{**settings, **overrides})
+
+
+SHARED_CLIENT_SETTINGS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "seed": "seed",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "reasoning_effort": "reasoning_effort",
+    "max_tokens": "max_tokens",
+    "timeout": "request_timeout",
+    "model_kwargs": "model_kwargs",
+}
+"""AvengersChatModel fields passed to every model's client -> ChatOpenAI's field names."""
+_LIMITS = ("max_input_tokens", "max_output_tokens")
+
+
+def pool_profile(profiles: Iterable[Mapping[str, Any]]) -> ModelProfile:
+    """What the pool can do as a whole: every capability some model has, the largest limits.
+
+    LangChain reads a chat model's ``profile`` to decide, for example, whether to ask for
+    structured output natively or when to summarise a conversation. Routing still enforces
+    each model's own profile per call (a call needing tools goes only to tool-capable models).
+    """
+    merged: dict[str, Any] = {}
+    for profile in profiles:
+        for name, value in profile.items():
+            if name not in ModelProfile.__annotations__:
+                continue  # prices and other OpenRouter extras
+            if name in _LIMITS and isinstance(value, int):
+                merged[name] = max(value, merged.get(name, 0))
+            elif isinstance(value, bool):
+                merged[name] = merged.get(name, False) or value
+    return ModelProfile(**merged)  # type: ignore[typeddict-item]
 
 
 def resolve_profiles(

@@ -1,7 +1,10 @@
-"""Strict checks of AvengersChatModel's arguments: constructor, ``bind`` and per-call options.
+"""The chat model's options: one model of routing options, and strict checks of the rest.
 
-Every refusal is a ``ValueError`` naming the argument, what was expected and, for a misspelt
-name, the nearest known one.
+:class:`RoutingOptions` is where alpha, the cluster count, the allowed models and the per-call
+cost cap are checked, whether they come from the constructor, ``bind``/``with_routing``, a
+call's keyword arguments or an agent run's ``runtime.context``. Every refusal is a
+``ValueError`` naming the argument, what was expected and, for a misspelt name, the nearest
+known one.
 """
 
 from __future__ import annotations
@@ -14,10 +17,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_openai import ChatOpenAI
-from pydantic import AliasChoices
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 
+from langchain_avengers.routing.params import check_alpha, check_nearest_clusters
+
 __all__ = [
+    "ROUTING_OPTIONS",
+    "RoutingOptions",
     "check_alpha",
     "check_constructor_arguments",
     "check_max_cost",
@@ -26,6 +40,7 @@ __all__ = [
     "check_pinned_model",
     "check_routing_options",
     "check_session_id",
+    "check_top_p",
     "client_overrides",
 ]
 
@@ -51,7 +66,7 @@ REFUSED_CLIENT_SETTINGS = {
     "use_previous_response_id": "costs are read from Chat Completions answers",
     "output_version": "set output_version=... on AvengersChatModel",
 }
-"""ChatOpenAI settings a per-model entry of ``model_kwargs`` may not change, and why."""
+"""ChatOpenAI settings a per-model entry of ``model_settings`` may not change, and why."""
 REFUSED_CLIENT_SETTINGS.update(
     dict.fromkeys(
         [
@@ -141,20 +156,6 @@ def check_constructor_arguments(fields: Mapping[str, FieldInfo], data: Mapping[s
             raise _unknown(type_name, name, names)
 
 
-def check_alpha(value: object, where: str = "alpha") -> float:
-    """A number in [0, 1]: the weight of accuracy against cost."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        msg = (
-            f"{where}: expected a number in [0, 1] (1 buys the best expected answer, 0 the "
-            f"cheapest), got {value!r}"
-        )
-        raise ValueError(msg)
-    if not (math.isfinite(value) and 0.0 <= float(value) <= 1.0):
-        msg = f"{where} must be in [0, 1], got {value!r}"
-        raise ValueError(msg)
-    return float(value)
-
-
 def check_max_cost(value: object, where: str = "max_cost_per_call") -> float | None:
     """None (no cap) or a finite number of USD > 0."""
     if value is None:
@@ -176,21 +177,6 @@ def check_session_id(value: object, where: str = "session_id") -> str:
         msg = f"{where}: expected a non-empty string naming the conversation, got {value!r}"
         raise ValueError(msg)
     return value
-
-
-def check_nearest_clusters(
-    value: object, n_clusters: int, where: str = "nearest_clusters"
-) -> int | None:
-    """None (the router's own setting) or an int in [1, n_clusters]."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        msg = f"{where}: expected an int in [1, {n_clusters}] or None, got {value!r}"
-        raise ValueError(msg)
-    if not 1 <= int(value) <= n_clusters:
-        msg = f"{where}: must be in [1, {n_clusters}] (the router's clusters), got {value!r}"
-        raise ValueError(msg)
-    return int(value)
 
 
 def check_models(value: object, pool: Sequence[str], where: str = "models") -> list[str] | None:
@@ -220,33 +206,134 @@ def check_pinned_model(value: object, pool: Sequence[str]) -> str:
     return value
 
 
-ROUTING_OPTIONS = ("alpha", "nearest_clusters", "models", "max_cost_per_call")
-"""Routing options a model copy may carry (``bind``, ``with_routing``, the constructor)."""
+class RoutingOptions(BaseModel):
+    """Routing options set on a chat model, a binding, one call or an agent run.
+
+    Frozen and closed (``extra="forbid"``): an unknown name is refused with the nearest known
+    one. Checks that need the router (the pool, its cluster count) read them from the
+    validation context; :meth:`checked` supplies it and turns pydantic's errors into one line.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alpha: float | None = None
+    """Weight of accuracy against cost, in [0, 1]."""
+    nearest_clusters: int | None = None
+    """Nearest clusters routing reads, in [1, the router's cluster count]."""
+    models: list[str] | None = None
+    """Pool models routing may choose from."""
+    max_cost_per_call: float | None = None
+    """USD a call's expected cost may not exceed."""
+
+    @field_validator("alpha", mode="before")
+    @classmethod
+    def _alpha(cls, value: object) -> float | None:
+        return None if value is None else check_alpha(value)
+
+    @field_validator("nearest_clusters", mode="before")
+    @classmethod
+    def _nearest_clusters(cls, value: object, info: ValidationInfo) -> int | None:
+        return check_nearest_clusters(value, _context(info)["n_clusters"])
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, value: object, info: ValidationInfo) -> list[str] | None:
+        return check_models(value, _context(info)["pool"])
+
+    @field_validator("max_cost_per_call", mode="before")
+    @classmethod
+    def _max_cost(cls, value: object) -> float | None:
+        return check_max_cost(value)
+
+    @classmethod
+    def checked(
+        cls, values: Mapping[str, Any], *, pool: Sequence[str], n_clusters: int, where: str
+    ) -> RoutingOptions:
+        """The options in ``values``, checked against a router's pool and cluster count.
+
+        Raises:
+            ValueError: an unknown name (with the nearest known one) or a bad value, naming
+                ``where`` and the option.
+        """
+        for name in values:
+            if name not in ROUTING_OPTIONS:
+                raise _unknown(where, name, ROUTING_OPTIONS)
+        context = {"pool": tuple(pool), "n_clusters": n_clusters}
+        try:
+            return cls.model_validate(dict(values), context=context)
+        except ValidationError as error:
+            detail = error.errors()[0]
+            cause = (detail.get("ctx") or {}).get("error")
+            text = str(cause) if cause is not None else detail["msg"]
+            msg = f"{where}: {text}" if not text.startswith(str(detail["loc"][0])) else text
+            raise ValueError(msg) from None
+
+    def given(self) -> dict[str, Any]:
+        """The options that were set, by name."""
+        return self.model_dump(exclude_unset=True)
+
+
+ROUTING_OPTIONS: tuple[str, ...] = tuple(RoutingOptions.model_fields)
+"""Names of the routing options (:class:`RoutingOptions`)."""
+
+
+def _context(info: ValidationInfo) -> dict[str, Any]:
+    if not isinstance(info.context, dict):
+        msg = "RoutingOptions needs the router: use RoutingOptions.checked(..., pool=, n_clusters=)"
+        raise TypeError(msg)
+    return info.context
 
 
 def check_routing_options(
     options: Mapping[str, Any], pool: Sequence[str], n_clusters: int, where: str
 ) -> dict[str, Any]:
-    """Routing options checked (those present: :data:`ROUTING_OPTIONS`); others refused."""
-    for name in options:
-        if name not in ROUTING_OPTIONS:
-            raise _unknown(where, name, ROUTING_OPTIONS)
-    checked = dict(options)
-    if "alpha" in options:
-        checked["alpha"] = check_alpha(options["alpha"])
-    if "nearest_clusters" in options:
-        checked["nearest_clusters"] = check_nearest_clusters(
-            options["nearest_clusters"], n_clusters
+    """The routing options given, checked through :class:`RoutingOptions`."""
+    return RoutingOptions.checked(options, pool=pool, n_clusters=n_clusters, where=where).given()
+
+
+def check_model_kwargs(value: object) -> None:
+    """``model_kwargs`` as in ChatOpenAI: extra request parameters by name.
+
+    A dict of dicts keyed by pool model ids is what ``model_settings`` takes; say so.
+    """
+    if value is None:
+        return
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        msg = f"model_kwargs: expected a dict of extra request parameters, got {value!r}"
+        raise ValueError(msg)
+    per_model = [k for k, v in value.items() if "/" in k and isinstance(v, Mapping)]
+    if per_model:
+        msg = (
+            f"model_kwargs: {per_model} look like model ids; model_kwargs holds extra request "
+            "parameters for every model (as in ChatOpenAI). Per-model settings go in "
+            "model_settings={model id: {setting: value}}"
         )
-    if "models" in options:
-        checked["models"] = check_models(options["models"], pool)
-    if "max_cost_per_call" in options:
-        checked["max_cost_per_call"] = check_max_cost(options["max_cost_per_call"])
-    return checked
+        raise ValueError(msg)
+
+
+def check_top_p(value: object, where: str = "top_p") -> float | None:
+    """``top_p`` as every LangChain chat model means it: nucleus sampling, in [0, 1].
+
+    The number of nearest clusters routing reads was once called ``top_p`` here; an int above
+    1 is refused with its new name.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        msg = f"{where}: expected a number in [0, 1] (nucleus sampling), got {value!r}"
+        raise ValueError(msg)
+    if not (math.isfinite(value) and 0.0 <= float(value) <= 1.0):
+        msg = (
+            f"{where}: expected a number in [0, 1] (nucleus sampling, passed to the routed "
+            f"model), got {value!r}; the number of nearest clusters routing reads is "
+            "nearest_clusters"
+        )
+        raise ValueError(msg)
+    return float(value)
 
 
 def client_overrides(
-    model_kwargs: Mapping[str, Any], pool: Sequence[str]
+    model_settings: Mapping[str, Any], pool: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """Per-model ChatOpenAI settings, keyed by ChatOpenAI's own field names.
 
@@ -255,17 +342,17 @@ def client_overrides(
     identity, connection and retry settings are refused, as are names ChatOpenAI does not
     know.
     """
-    if not isinstance(model_kwargs, Mapping):
-        msg = f"model_kwargs: expected {{model id: {{setting: value}}}}, got {model_kwargs!r}"
+    if not isinstance(model_settings, Mapping):
+        msg = f"model_settings: expected {{model id: {{setting: value}}}}, got {model_settings!r}"
         raise ValueError(msg)
-    unknown = sorted(set(model_kwargs) - set(pool))
+    unknown = sorted(set(model_settings) - set(pool))
     if unknown:
-        msg = f"model_kwargs: model id(s) {unknown} are not in the router's pool {list(pool)}"
+        msg = f"model_settings: model id(s) {unknown} are not in the router's pool {list(pool)}"
         raise ValueError(msg)
     names = _names(ChatOpenAI.model_fields)
     overrides: dict[str, dict[str, Any]] = {}
-    for model, settings in model_kwargs.items():
-        where = f"model_kwargs[{model!r}]"
+    for model, settings in model_settings.items():
+        where = f"model_settings[{model!r}]"
         if not isinstance(settings, Mapping):
             msg = f"{where}: expected a dict of ChatOpenAI settings, got {settings!r}"
             raise ValueError(msg)

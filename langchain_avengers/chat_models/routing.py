@@ -24,6 +24,8 @@ from langchain_core.messages import BaseMessage
 from langchain_avengers.chat_models.attempts import Plan
 from langchain_avengers.chat_models.costs import format_usd
 from langchain_avengers.chat_models.options import (
+    ROUTING_OPTIONS,
+    RoutingOptions,
     check_alpha,
     check_call_keywords,
     check_max_cost,
@@ -31,6 +33,7 @@ from langchain_avengers.chat_models.options import (
     check_nearest_clusters,
     check_pinned_model,
     check_session_id,
+    check_top_p,
 )
 from langchain_avengers.chat_models.runs import THREAD_KEY
 from langchain_avengers.openrouter.messages import estimate_tokens, media_inputs
@@ -232,7 +235,13 @@ class RoutingPath:
                 refusal of :meth:`call`.
         """
         check_call_keywords(kwargs, (*CHAT_OPTIONS, "session_id"), "invoke")
-        options = {k: kwargs[k] for k in CHAT_OPTIONS if k in kwargs}
+        check_top_p(kwargs.get("top_p"))
+        given = {k: kwargs[k] for k in ROUTING_OPTIONS if k in kwargs}
+        options: dict[str, Any] = RoutingOptions.checked(
+            given, pool=self.pool, n_clusters=self.router.n_clusters_, where="invoke"
+        ).given()
+        if "model" in kwargs:
+            options["model"] = kwargs["model"]
         if "session_id" in kwargs and self.pinning is None:
             msg = (
                 "session_id: conversations are not pinned; build the model with "

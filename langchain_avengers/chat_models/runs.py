@@ -15,7 +15,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -31,6 +31,7 @@ from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
+from langchain_avengers._compat import HiddenCallKeys, input_messages
 from langchain_avengers.chat_models.attempts import Plan
 
 __all__ = [
@@ -95,12 +96,16 @@ class RoutedCall:
         return self.plan.run_metadata() if self.plan is not None else {}
 
 
-class RoutedChatModel(BaseChatModel):
+class RoutedChatModel(HiddenCallKeys):
     """A chat model that routes each call before LangChain opens the call's run.
 
     Subclasses route in :meth:`_route`/:meth:`_aroute` and serve the call in ``_generate``/
-    ``_stream`` (and async twins) with the plan :meth:`_take_call` hands them.
+    ``_stream`` (and async twins) with the plan :meth:`_take_call` hands them. The decision
+    (and the conversation's thread id) stay out of traced invocation params and cache keys:
+    the decision is in the run's metadata, and a cache must not key answers by conversation.
     """
+
+    hidden_call_keys: ClassVar[tuple[str, ...]] = (CALL_KEY, THREAD_KEY)
 
     def _route(
         self, messages: list[BaseMessage], kwargs: Mapping[str, Any], target: EventTarget | None
@@ -135,16 +140,6 @@ class RoutedChatModel(BaseChatModel):
         """Async :meth:`_take_call`."""
         call = kwargs.pop(CALL_KEY, None) or await self._aroute(messages, kwargs, None)
         return _unpack(call, kwargs)
-
-    def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict:
-        kwargs.pop(CALL_KEY, None)  # traced by LangChain: the decision goes in metadata
-        kwargs.pop(THREAD_KEY, None)
-        return super()._get_invocation_params(stop=stop, **kwargs)
-
-    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
-        kwargs.pop(CALL_KEY, None)
-        kwargs.pop(THREAD_KEY, None)  # a cache must not key answers by conversation
-        return super()._get_llm_string(stop=stop, **kwargs)
 
     def invoke(
         self,
@@ -251,7 +246,7 @@ class RoutedChatModel(BaseChatModel):
         """Route, then stream the chosen model's answer in a run that says so."""
         config, target = _fixed_run(config)
         self._add_thread(kwargs, config)
-        call = self._route(self._convert_input(input).to_messages(), kwargs, target)
+        call = self._route(input_messages(self, input), kwargs, target)
         config = _with_metadata(config, call)
         yield from super().stream(input, config, stop=stop, **kwargs, **{CALL_KEY: call})
 
@@ -266,7 +261,7 @@ class RoutedChatModel(BaseChatModel):
         """Async :meth:`stream`."""
         config, target = _fixed_run(config)
         self._add_thread(kwargs, config)
-        call = await self._aroute(self._convert_input(input).to_messages(), kwargs, target)
+        call = await self._aroute(input_messages(self, input), kwargs, target)
         config = _with_metadata(config, call)
         async for chunk in super().astream(input, config, stop=stop, **kwargs, **{CALL_KEY: call}):
             yield chunk

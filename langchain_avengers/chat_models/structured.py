@@ -9,8 +9,9 @@ the returned chain, so per-call options (``.invoke(x, alpha=0.1)``) reach it, wi
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import (
     JsonOutputKeyToolsParser,
@@ -19,9 +20,6 @@ from langchain_core.output_parsers.openai_tools import (
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-
-if TYPE_CHECKING:
-    from langchain_avengers.chat_models.base import AvengersChatModel
 
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 
@@ -41,7 +39,7 @@ def format_tool_choice(choice: dict | str | bool, tools: list[dict[str, Any]]) -
 
 
 def structured_output(
-    llm: AvengersChatModel,
+    llm: BaseChatModel,
     schema: dict[str, Any] | type,
     *,
     include_raw: bool,

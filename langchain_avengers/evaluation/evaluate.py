@@ -25,6 +25,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from langchain_avengers._utils.extras import require
 from langchain_avengers._utils.progress import progress
 from langchain_avengers._utils.warnings import user_stacklevel
 from langchain_avengers.evaluation.budgets import DEFAULT_BOOTSTRAP as DEFAULT_BOOTSTRAP
@@ -43,10 +44,10 @@ from langchain_avengers.evaluation.results import (
     SplitEvaluation,
     compute_figures,
 )
-from langchain_avengers.records.data import CalibrationData
+from langchain_avengers.records.data import CalibrationData, RecordsLike, as_calibration_data
 from langchain_avengers.records.format import RecordsError
 from langchain_avengers.routing.embeddings import embed_texts
-from langchain_avengers.routing.router import ClusterRouter, RecordsLike, as_calibration_data
+from langchain_avengers.routing.router import ClusterRouter
 
 __all__ = [
     "DEFAULT_ALPHAS",
@@ -79,7 +80,9 @@ def split_indices(
     _, counts = np.unique(labels, return_counts=True)
     can_stratify = stratify and len(counts) > 1 and counts.min() >= 2
     _check_split_sizes(len(data), test_size, len(counts) if can_stratify else 1)
-    from sklearn.model_selection import train_test_split  # ~1 s to import: only when splitting
+    train_test_split = require(
+        "sklearn.model_selection", "train", "evaluating a router"
+    ).train_test_split
 
     train, test = train_test_split(
         np.arange(len(data)),

@@ -141,3 +141,16 @@ class CalibrationData:
         digest.update(np.ascontiguousarray(self.scores, dtype="<f8").tobytes())
         digest.update(np.ascontiguousarray(self.costs, dtype="<f8").tobytes())
         return digest.hexdigest()[:16]
+
+
+RecordsLike = CalibrationData | Sequence[CalibrationRecord] | str | Path
+"""What fitting and evaluating accept as calibration records."""
+
+
+def as_calibration_data(records: RecordsLike) -> CalibrationData:
+    """Accept a JSONL path, validated records or :class:`CalibrationData`."""
+    if isinstance(records, CalibrationData):
+        return records
+    if isinstance(records, (str, Path)):
+        return CalibrationData.from_path(records)
+    return CalibrationData.from_records(list(records))

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from langchain_avengers.routing.scoring import rank
+
 TIE_TOLERANCE = 1e-9
 """Scores this close count as a tie, which goes to the cheaper model."""
 
@@ -89,3 +91,43 @@ class BatchScores:
         best = scores.max(axis=1, keepdims=True)
         tied = scores >= best - TIE_TOLERANCE
         return np.where(tied, self.expected_cost, np.inf).argmin(axis=1)
+
+
+def decide(
+    batch: BatchScores,
+    alpha: float,
+    nearest_clusters: int,
+    nearest: tuple[np.ndarray, np.ndarray, np.ndarray],
+    n_cluster_rows: int,
+) -> RoutingDecision:
+    """The decision for the one query of ``batch``: the pick, every candidate, the clusters.
+
+    Args:
+        batch: Scores of one query.
+        alpha: The checked alpha.
+        nearest_clusters: How many nearest clusters were read.
+        nearest: The query's nearest cluster rows, similarities and weights.
+        n_cluster_rows: Cluster rows of the router (higher rows are the pool row).
+    """
+    scores = batch.scores(alpha)[0]
+    order = rank(scores, batch.expected_cost[0], first=int(batch.choose(alpha)[0]))
+    clusters, sims, weights = nearest
+    return RoutingDecision(
+        model=batch.models[order[0]],
+        alpha=alpha,
+        nearest_clusters=nearest_clusters,
+        candidates=tuple(
+            CandidateScore(
+                model=batch.models[j],
+                score=float(scores[j]),
+                expected_accuracy=float(batch.expected_accuracy[0, j]),
+                expected_cost=float(batch.expected_cost[0, j]),
+            )
+            for j in order
+        ),
+        clusters=tuple(
+            ClusterMatch(cluster=int(c), similarity=float(s), weight=float(w))
+            for c, s, w in zip(clusters[0], sims[0], weights[0], strict=True)
+            if c < n_cluster_rows
+        ),
+    )

@@ -319,3 +319,38 @@ def embed_texts(
     if not keys:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([known[k] for k in keys]).astype(np.float32, copy=False)
+
+
+def given_embeddings(embeddings: np.ndarray, n_queries: int) -> np.ndarray:
+    """Precomputed calibration embeddings, checked against the queries and normalised."""
+    array = np.asarray(embeddings, dtype=np.float32)
+    if array.ndim != 2 or array.shape[0] != n_queries:
+        msg = (
+            f"embeddings: expected shape ({n_queries}, n_features) to match the "
+            f"{n_queries} calibration queries, got {array.shape}"
+        )
+        raise ValueError(msg)
+    return normalize_rows(array)
+
+
+def query_vectors(
+    embedder: Embeddings, queries: Sequence[Any] | np.ndarray, n_features: int, identity: str
+) -> np.ndarray:
+    """Unit-norm query vectors: texts embedded, or embeddings checked against the router's."""
+    if len(queries) and all(isinstance(q, str) for q in queries):
+        return embed_texts(embedder, list(queries), cache=None)
+    vectors = np.asarray(queries, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    if vectors.ndim != 2 or vectors.shape[1] != n_features:
+        msg = (
+            f"query embedding: expected {n_features} features (embedder {identity!r}), "
+            f"got shape {vectors.shape}"
+        )
+        raise ValueError(msg)
+    return normalize_rows(vectors)
+
+
+def has_own_method(embedder: Embeddings, method: str) -> bool:
+    """Whether ``embedder`` has its own ``method`` rather than the base class's executor one."""
+    return getattr(type(embedder), method, None) is not getattr(Embeddings, method)

@@ -4,8 +4,8 @@
 would pay at import although routing never needs it. :class:`Estimator` gives a router the
 same habits: parameters read from the ``__init__`` signature by ``get_params``/``set_params``
 (so ``sklearn.base.clone`` and grid searches work), a repr of the changed parameters, and a
-fitted check that raises scikit-learn's own ``NotFittedError``. scikit-learn is imported only
-where it is really used: fitting (k-means), and when an unfitted estimator is used.
+fitted check that raises scikit-learn's own ``NotFittedError`` when scikit-learn is installed.
+scikit-learn (the ``train`` extra) is imported only where it is really used: fitting.
 """
 
 from __future__ import annotations
@@ -84,23 +84,34 @@ class Estimator:
 
     def __sklearn_tags__(self) -> Any:
         """Tags for scikit-learn's own checks (``check_is_fitted``, ``clone``...)."""
-        from sklearn.utils import Tags, TargetTags
+        from sklearn.utils import Tags, TargetTags  # only scikit-learn itself asks for tags
 
         return Tags(estimator_type=None, target_tags=TargetTags(required=False))
 
 
 def check_fitted(estimator: Estimator) -> None:
-    """Raise scikit-learn's ``NotFittedError`` if ``estimator`` is not fitted yet."""
+    """Raise ``NotFittedError`` (scikit-learn's, when it is installed) if not fitted yet."""
     if estimator.__sklearn_is_fitted__():
         return
-    from sklearn.exceptions import NotFittedError  # only on this error path
-
     name = type(estimator).__name__
     msg = (
         f"This {name} instance is not fitted yet. Call 'fit' with appropriate arguments "
         "before using this estimator."
     )
-    raise NotFittedError(msg)
+    raise _not_fitted_error()(msg)
+
+
+def _not_fitted_error() -> type[Exception]:
+    """scikit-learn's ``NotFittedError`` if installed (so its users catch it), else ours."""
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:
+        return RouterNotFittedError
+    return NotFittedError
+
+
+class RouterNotFittedError(ValueError, AttributeError):
+    """Raised when an unfitted router is used; scikit-learn's class when it is installed."""
 
 
 def _same(value: Any, default: Any) -> bool:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from langchain_avengers._utils.extras import require
+
 
 def ensemble_counts(n_clusters: int, scales: Sequence[float], n_samples: int) -> list[int]:
     """Cluster count of each k-means fit: ``round(scale * n_clusters)`` within [1, n_samples]."""
@@ -21,12 +23,12 @@ def fit_kmeans_ensemble(
         ``(centers, labels)``: centroids of all fits stacked as ``(sum(counts), d)`` rows,
         and ``(n_fits, n_samples)`` labels indexing those rows.
     """
-    from sklearn.cluster import KMeans  # imported here: scikit-learn is slow to import
+    kmeans_class = require("sklearn.cluster", "train", "fitting a router").KMeans
 
     centers, labels, offset = [], [], 0
     for i, count in enumerate(counts):
         seed = None if random_state is None else random_state + i  # equal counts still differ
-        kmeans = KMeans(n_clusters=count, n_init=n_init, random_state=seed).fit(vectors)
+        kmeans = kmeans_class(n_clusters=count, n_init=n_init, random_state=seed).fit(vectors)
         centers.append(kmeans.cluster_centers_)
         labels.append(kmeans.labels_ + offset)
         offset += count

@@ -6,9 +6,10 @@ values with the same message.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def fit_sizes(router: ClusterRouter, n_samples: int) -> tuple[int, int]:
             "(n_clusters=..., avengers --n-clusters) or give more calibration data",
         ),
         (
-            is_int(router.nearest_clusters) and router.nearest_clusters >= 1,
+            is_int(router.nearest_clusters) and int(router.nearest_clusters) >= 1,
             "nearest_clusters must be an int >= 1 (clamped to the number of clusters), "
             f"got {router.nearest_clusters!r}",
         ),
@@ -76,17 +77,26 @@ def fit_sizes(router: ClusterRouter, n_samples: int) -> tuple[int, int]:
     return int(n_clusters), min(int(router.nearest_clusters), int(n_clusters))
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[numbers.Integral]:
     """Python or numpy integers (grid searches hand out numpy ones), never bools."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_alpha(alpha: float) -> float:
-    """``alpha`` as a float, refused outside [0, 1]."""
-    if not 0.0 <= float(alpha) <= 1.0:
-        msg = f"alpha must be in [0, 1], got {alpha!r}"
+def check_alpha(value: object, where: str = "alpha") -> float:
+    """A number in [0, 1]: the weight of accuracy against cost.
+
+    The one check of alpha: the router, the chat model, bindings, calls and agent runs use it.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        msg = (
+            f"{where}: expected a number in [0, 1] (1 buys the best expected answer, 0 the "
+            f"cheapest), got {value!r}"
+        )
         raise ValueError(msg)
-    return float(alpha)
+    if not (math.isfinite(value) and 0.0 <= float(value) <= 1.0):
+        msg = f"{where} must be in [0, 1], got {value!r}"
+        raise ValueError(msg)
+    return float(value)
 
 
 def is_scale_list(value: object) -> bool:
@@ -99,15 +109,22 @@ def is_scale_list(value: object) -> bool:
     )
 
 
-def check_nearest_clusters(top: int, n_clusters: int) -> int:
-    """A routing call's ``nearest_clusters``: an int in [1, ``n_clusters``]."""
-    if not is_int(top) or not 1 <= top <= n_clusters:
+def check_nearest_clusters(
+    value: object, n_clusters: int, where: str = "nearest_clusters"
+) -> int | None:
+    """None (the router's fitted setting) or an int in [1, ``n_clusters``].
+
+    The one check of a routing call's cluster count, wherever it is given.
+    """
+    if value is None:
+        return None
+    if not is_int(value) or not 1 <= int(value) <= n_clusters:
         msg = (
-            f"nearest_clusters must be an int in [1, {n_clusters}] (the router's clusters), "
-            f"got {top!r}"
+            f"{where} must be an int in [1, {n_clusters}] (the router's clusters) or None, "
+            f"got {value!r}"
         )
         raise ValueError(msg)
-    return int(top)
+    return int(value)
 
 
 def candidate_columns(models: list[str], allowed_models: Sequence[str] | None) -> tuple[int, ...]:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -26,18 +24,26 @@ from typing import Any, Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from langchain_avengers.records.data import CalibrationData
-from langchain_avengers.records.format import CalibrationRecord
+from langchain_avengers._utils.extras import require
+from langchain_avengers.records.data import RecordsLike, as_calibration_data
 from langchain_avengers.records.format import RecordsError as RecordsError
 from langchain_avengers.routing.decision import BatchScores as BatchScores
-from langchain_avengers.routing.decision import CandidateScore, ClusterMatch, RoutingDecision
+from langchain_avengers.routing.decision import (
+    CandidateScore,
+    ClusterMatch,
+    RoutingDecision,
+    decide,
+)
 from langchain_avengers.routing.decision import minmax_weights as minmax_weights
 from langchain_avengers.routing.embeddings import (
     WordLlamaEmbeddings,
     bounded_text,
     embed_texts,
     embedder_identity,
+    given_embeddings,
+    has_own_method,
     normalize_rows,
+    query_vectors,
 )
 from langchain_avengers.routing.estimator import Estimator, check_fitted
 from langchain_avengers.routing.kmeans import ensemble_counts, fit_kmeans_ensemble
@@ -50,13 +56,13 @@ from langchain_avengers.routing.params import (
     check_nearest_clusters,
     fit_sizes,
 )
+from langchain_avengers.routing.scoring import NORM_CACHE_SIZE as NORM_CACHE_SIZE
 from langchain_avengers.routing.scoring import (
+    CandidateTables,
     cost_floor,
     find_nearest_clusters,
     hull_breakpoints,
-    minmax_rows,
     price_schedule,
-    rank,
     utility_weights,
 )
 from langchain_avengers.routing.statistics import MIN_MEDIAN_CLUSTER_SIZE as MIN_MEDIAN_CLUSTER_SIZE
@@ -77,81 +83,50 @@ __all__ = [
     "auto_n_clusters",
 ]
 
-RecordsLike = CalibrationData | Sequence[CalibrationRecord] | str | Path
-NORM_CACHE_SIZE = 256
-"""Candidate sets (``allowed_models``) whose normalised tables a router keeps, least recently
-used dropped first: four ``(n_clusters_ + 1, n_candidates)`` float tables each, so about 10 MB
-at most for 60 clusters and 20 models, however many distinct sets are routed."""
-_NormCache = OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-_NORM_CACHE_LOCK = threading.Lock()
-
 
 class ClusterRouter(Estimator):
     """Routes each query to one model of a pool, trading accuracy for cost with ``alpha``.
 
     A query a model was not measured on counts, in that model's statistics, with the model's
-    expected score and cost there, so every model's means cover the same queries (as min-max
-    normalisation across models assumes). The expected score is the mean score of the other
-    models measured on that query plus the model's advantage over them in that cluster, with
-    10 pseudo-queries at its pool-wide advantage, which itself has 10 pseudo-queries at the
-    weakest model's advantage in the cluster: a barely measured model counts as the weakest
-    until its scores say otherwise. The expected cost is the others' mean cost times the
-    model's cost ratio to them. A model measured on every query keeps its raw means (the
-    paper); one measured on a single query cannot take over routing with its one score.
-    Fitting warns about models scored on fewer than 10 queries.
+    expected score and cost there (the other models' mean on that query plus the model's
+    advantage in that cluster, shrunk toward its pool-wide advantage), so a model measured on
+    one query cannot take over routing with its one score. Fitting warns about models scored on
+    fewer than 10 queries. Why each default was chosen, and how it differs from the paper:
+    ``docs/explanation/router-defaults.md``.
 
     Parameters
     ----------
     n_clusters : int or "auto", default="auto"
         Number of k-means clusters of the calibration queries (the paper's k). ``"auto"``
-        follows the data size: ``round(sqrt(n))`` clipped to [2, 60] (:func:`auto_n_clusters`),
-        so 150 queries give 12 clusters, 600 give 24 and about 3,500 or more the paper's 60.
-        Chosen on inner validation splits of both shared data sets subsampled to 100 to
-        1,743 queries, where it ranked first of seven rules on AIQ, cost-to-95% and
-        acc@best-cost (fixed 60 ranked sixth), and on 150 queries it sent 5% of queries at
-        alpha = 1 to a model worse on every task family, against 49% with 60 clusters
-        (RouterBench; ``benchmarks/select_n_clusters.py``, ``benchmarks/SELECTION.md``).
+        follows the data size: ``round(sqrt(n))`` clipped to [2, 60] (:func:`auto_n_clusters`).
         Fitting warns when the clusters hold a median of fewer than 5 queries.
     nearest_clusters : int, default=4
-        Nearest clusters whose scores are summed when routing (the paper's p); clamped at
-        fit to the number of clusters (``nearest_clusters_``), and per k-means fit of the ensemble
-        to
-        its cluster count.
+        Nearest clusters whose statistics are combined when routing (the paper's p); clamped
+        at fit to the number of clusters (``nearest_clusters_``), and per k-means fit of the
+        ensemble to its cluster count.
     embedder : Embeddings, default=None
         Any LangChain embeddings; ``None`` uses :class:`WordLlamaEmbeddings` (offline).
     scoring : {"utility", "minmax"}, default="utility"
-        How a model's expected accuracy and cost become a score. ``"utility"``: expected
-        accuracy minus a price times expected cost (USD per query), the price falling from
-        "any saving wins" at alpha = 0 to "accuracy only" at alpha = 1 through the prices at
-        which the router's choices for its calibration queries change (quantiles of those
-        breakpoints, fitted as ``log_prices_``), so accuracy and cost gaps keep their real
-        size and alpha moves evenly through the router's decisions. ``"minmax"``: the
-        paper's ``alpha * acc~ + (1 - alpha) * (1 - cost~)`` with both min-max normalised
-        per cluster among the candidates, which turns a tiny accuracy gap into a full point.
-        Chosen on inner validation splits: ``benchmarks/select_quality.py``.
+        ``"utility"``: expected accuracy minus a price times expected USD cost, the price set
+        by alpha from the prices at which the router's choices on its calibration queries
+        change (``log_prices_``), so accuracy and cost gaps keep their real size.
+        ``"minmax"``: the paper's ``alpha * acc~ + (1 - alpha) * (1 - cost~)``, both min-max
+        normalised per cluster among the candidates.
     cluster_scales : sequence of float, default=(0.5, 1.0, 2.0)
         One k-means fit per scale, with ``round(scale * n_clusters_)`` clusters; a query's
-        expected accuracy and cost are the mean over the fits of its nearest-clusters clusters'
-        statistics. Averaging partitions of several sizes smooths the noise of small
-        clusters (it helped most on 150-600 calibration queries); ``(1.0,)`` is the paper's
-        single fit. Chosen on inner validation splits: ``benchmarks/select_quality.py``.
+        expected accuracy and cost are the mean over the fits. ``(1.0,)`` is the paper's
+        single fit.
     cost_scale : {"linear", "log"}, default="linear"
-        Score the mean cost itself (default; the total bill is what adds up over queries)
-        or its logarithm. With ``scoring="minmax"``, ``"log"`` keeps cheap models apart
-        when one model costs orders of magnitude more (``benchmarks/select_defaults.py``).
+        Score the mean cost itself (the total bill is what adds up) or its logarithm.
     cluster_weights : {"uniform", "softmax"}, default="uniform"
-        Sum the nearest-clusters clusters equally (the paper) or weight them by
-        ``softmax(beta * cosine similarity)`` (the reference code), rescaled to sum to
-        nearest_clusters.
+        Weigh the nearest clusters equally (the paper) or by ``softmax(beta * cosine
+        similarity)`` (the reference code), rescaled to sum to ``nearest_clusters``.
     beta : float, default=9.0
         Softmax sharpness for ``cluster_weights="softmax"``.
     shrinkage : float, default=10.0
-        Pseudo-count pulling small clusters' statistics toward the model's pool-wide mean
-        (a cluster of n queries weighs n / (n + shrinkage) of its own mean); 0 uses raw cluster
-        means (the paper). The ensemble's finest fit has clusters of a dozen queries or fewer,
-        where raw means are mostly noise. Chosen on inner validation splits
-        (``benchmarks/select_quality.py``), where it ranked first and reached the best single
-        model's accuracy within its cost in the most splits on 150 and 600 calibration queries.
+        Pseudo-count pulling small clusters' statistics toward the model's pool-wide mean (a
+        cluster of n queries weighs n / (n + shrinkage) of its own mean); 0 uses raw cluster
+        means (the paper).
     n_init : int, default=4
         k-means restarts, per fit of the ensemble.
     random_state : int or None, default=0
@@ -249,14 +224,19 @@ class ClusterRouter(Estimator):
         Returns:
             The fitted router.
         """
+        require("sklearn.cluster", "train", "fitting a router")  # before any slow work
         data = as_calibration_data(records)
         n_clusters, nearest_clusters = self._validate_params(len(data))
         # checked before any fitted attribute changes, so a failed refit leaves the router as
         # it was (and before paying for embeddings)
         require_measured(data.models, data.scores, "score")
         require_measured(data.models, data.costs, "cost")
-        self._norm_cache: _NormCache = OrderedDict()
-        vectors = self._fit_embeddings(data, embeddings)
+        self._norm_cache = CandidateTables()
+        vectors = (
+            embed_texts(self.get_embedder(), data.queries, show_progress=self.show_progress)
+            if embeddings is None
+            else given_embeddings(embeddings, len(data))
+        )
         counts = ensemble_counts(n_clusters, self.cluster_scales, len(data))
         centers, labels = fit_kmeans_ensemble(vectors, counts, self.n_init, self.random_state)
         self.n_clusters_ = n_clusters
@@ -293,18 +273,6 @@ class ClusterRouter(Estimator):
         """Check the parameters for ``n_samples`` queries; the cluster count and neighbours."""
         return fit_sizes(self, n_samples)
 
-    def _fit_embeddings(self, data: CalibrationData, embeddings: np.ndarray | None) -> np.ndarray:
-        if embeddings is None:
-            return embed_texts(self.get_embedder(), data.queries, show_progress=self.show_progress)
-        embeddings = np.asarray(embeddings, dtype=np.float32)
-        if embeddings.ndim != 2 or embeddings.shape[0] != len(data):
-            msg = (
-                f"embeddings: expected shape ({len(data)}, n_features) to match the "
-                f"{len(data)} calibration queries, got {embeddings.shape}"
-            )
-            raise ValueError(msg)
-        return normalize_rows(embeddings)
-
     # ------------------------------------------------------------------ routing
 
     def get_embedder(self) -> Embeddings:
@@ -340,29 +308,7 @@ class ClusterRouter(Estimator):
         top = self._resolve_nearest_clusters(nearest_clusters)
         nearest = self._nearest_clusters(vector, top)
         batch = self._score_vectors(vector, self._candidate_columns(allowed_models), top, nearest)
-        alpha = check_alpha(alpha)
-        scores = batch.scores(alpha)[0]
-        order = rank(scores, batch.expected_cost[0], first=int(batch.choose(alpha)[0]))
-        clusters, sims, weights = nearest
-        return RoutingDecision(
-            model=batch.models[order[0]],
-            alpha=alpha,
-            nearest_clusters=top,
-            candidates=tuple(
-                CandidateScore(
-                    model=batch.models[j],
-                    score=float(scores[j]),
-                    expected_accuracy=float(batch.expected_accuracy[0, j]),
-                    expected_cost=float(batch.expected_cost[0, j]),
-                )
-                for j in order
-            ),
-            clusters=tuple(
-                ClusterMatch(cluster=int(c), similarity=float(s), weight=float(w))
-                for c, s, w in zip(clusters[0], sims[0], weights[0], strict=True)
-                if c < len(self.cluster_centers_)
-            ),
-        )
+        return decide(batch, check_alpha(alpha), top, nearest, len(self.cluster_centers_))
 
     async def aroute(
         self,
@@ -379,7 +325,7 @@ class ClusterRouter(Estimator):
         default executor. Queries are embedded as documents, as when fitting.
         """
         embedder = self.get_embedder()
-        if isinstance(query, str) and _overrides(embedder, "aembed_documents"):
+        if isinstance(query, str) and has_own_method(embedder, "aembed_documents"):
             check_fitted(self)
             vectors = await embedder.aembed_documents([bounded_text(query)])
             query = np.asarray(vectors[0], dtype=np.float32)
@@ -452,7 +398,8 @@ class ClusterRouter(Estimator):
     ) -> BatchScores:
         """Expected accuracy and cost of the candidates, and (``parts``) the score parts."""
         clusters, _, weights = nearest or self._nearest_clusters(vectors, nearest_clusters)
-        accuracy, cost, acc_norm, cost_norm = self._candidate_tables(candidates)
+        tables = self.__dict__.setdefault("_norm_cache", CandidateTables())
+        accuracy, cost, acc_norm, cost_norm = tables.get(self, candidates)
         w = weights[:, :, None]
         total = weights.sum(axis=1, keepdims=True)
         expected_accuracy = (w * accuracy[clusters]).sum(axis=1) / total
@@ -486,24 +433,11 @@ class ClusterRouter(Estimator):
 
     def _as_vectors(self, queries: Sequence[Any] | np.ndarray) -> np.ndarray:
         check_fitted(self)
-        if len(queries) and all(isinstance(q, str) for q in queries):
-            return embed_texts(self.get_embedder(), list(queries), cache=None)
-        vectors = np.asarray(queries, dtype=np.float32)
-        if vectors.ndim == 1:
-            vectors = vectors[None, :]
-        if vectors.ndim != 2 or vectors.shape[1] != self.n_features_in_:
-            msg = (
-                f"query embedding: expected {self.n_features_in_} features (embedder "
-                f"{self.embedder_id_!r}), got shape {vectors.shape}"
-            )
-            raise ValueError(msg)
-        return normalize_rows(vectors)
+        return query_vectors(self.get_embedder(), queries, self.n_features_in_, self.embedder_id_)
 
     def _resolve_nearest_clusters(self, nearest_clusters: int | None) -> int:
-        return check_nearest_clusters(
-            self.nearest_clusters_ if nearest_clusters is None else nearest_clusters,
-            self.n_clusters_,
-        )
+        checked = check_nearest_clusters(nearest_clusters, self.n_clusters_)
+        return self.nearest_clusters_ if checked is None else checked
 
     def _candidate_columns(self, allowed_models: Sequence[str] | None) -> tuple[int, ...]:
         check_fitted(self)
@@ -521,36 +455,6 @@ class ClusterRouter(Estimator):
             weighting=self.cluster_weights,
             beta=self.beta,
         )
-
-    def _candidate_tables(
-        self, candidates: tuple[int, ...]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Raw and min-max normalised accuracy and cost tables among the candidates.
-
-        Rows are the clusters plus the pool row; the last :data:`NORM_CACHE_SIZE` candidate
-        sets used are cached, so many distinct ``allowed_models`` lists cannot grow memory.
-        """
-        key = (self.cost_scale, *candidates)
-        with _NORM_CACHE_LOCK:
-            cache: _NormCache = self.__dict__.setdefault("_norm_cache", OrderedDict())
-            tables = cache.get(key)
-            if tables is not None:
-                cache.move_to_end(key)
-                return tables
-        columns = list(candidates)
-        accuracy = self._with_pool_row(self.accuracy_, self.global_accuracy_)[:, columns]
-        cost = self._with_pool_row(self.cost_, self.global_cost_)[:, columns]
-        scaled = np.log(np.maximum(cost, cost_floor(cost))) if self.cost_scale == "log" else cost
-        tables = (accuracy, cost, minmax_rows(accuracy, 1.0), minmax_rows(scaled, 0.0))
-        with _NORM_CACHE_LOCK:
-            cache[key] = tables
-            while len(cache) > NORM_CACHE_SIZE:
-                cache.popitem(last=False)
-        return tables
-
-    @staticmethod
-    def _with_pool_row(per_cluster: np.ndarray, pool: np.ndarray) -> np.ndarray:
-        return np.vstack([per_cluster, pool[None, :]])
 
     # ------------------------------------------------------------------ persistence
 
@@ -584,26 +488,10 @@ class ClusterRouter(Estimator):
                 (WordLlama) embedder.
 
         Raises:
-            RouterFileError: a missing, truncated or corrupted file, an unsupported format
-                version, values no saved router holds (model ids that are not safe unique
-                strings, non-finite or out-of-range statistics, arrays of another dtype or
-                shape, parameters of the wrong type), or an embedder that differs from the
-                one used for fitting. The message is one line naming the file and field.
+            RouterFileError: a missing, truncated, corrupted or forged file, another format
+                version, or an embedder other than the one used for fitting; one line naming
+                the file and field.
         """
         from langchain_avengers.routing.persistence import load_router
 
         return load_router(cls, Path(path), embedder)
-
-
-def as_calibration_data(records: RecordsLike) -> CalibrationData:
-    """Accept a JSONL path, validated records or :class:`CalibrationData`."""
-    if isinstance(records, CalibrationData):
-        return records
-    if isinstance(records, (str, Path)):
-        return CalibrationData.from_path(records)
-    return CalibrationData.from_records(list(records))
-
-
-def _overrides(embedder: Embeddings, method: str) -> bool:
-    """Whether ``embedder`` has its own ``method`` rather than the base class's executor one."""
-    return getattr(type(embedder), method, None) is not getattr(Embeddings, method)

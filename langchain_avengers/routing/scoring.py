@@ -22,7 +22,10 @@ their weights, per-row min-max normalisation, the log-cost floor and the display
 from __future__ import annotations
 
 import itertools
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -162,3 +165,47 @@ def rank(scores: np.ndarray, costs: np.ndarray, *, first: int) -> np.ndarray:
     """Candidate order for display: the chosen one, then by score (cheaper first on ties)."""
     order = np.lexsort((costs, -scores))
     return np.concatenate([[first], order[order != first]])
+
+
+NORM_CACHE_SIZE = 256
+"""Candidate sets whose tables a router keeps (an LRU), so varied ``allowed_models`` lists
+cannot grow memory."""
+
+
+_TABLES_LOCK = threading.Lock()  # module-wide, so routers stay copyable
+
+
+class CandidateTables:
+    """A fitted router's accuracy and cost tables per candidate set, raw and normalised.
+
+    Kept for the last :data:`NORM_CACHE_SIZE` candidate sets used (thread-safe).
+    """
+
+    def __init__(self) -> None:
+        self._tables: OrderedDict[tuple[Any, ...], tuple[np.ndarray, ...]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def get(self, router: Any, candidates: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """``(accuracy, cost, accuracy normalised, cost normalised)`` among ``candidates``.
+
+        Rows are the clusters plus the pool row, columns the candidates.
+        """
+        key = (router.cost_scale, *candidates)
+        with _TABLES_LOCK:
+            tables = self._tables.get(key)
+            if tables is not None:
+                self._tables.move_to_end(key)
+                return tables
+        columns = list(candidates)
+        accuracy = np.vstack([router.accuracy_, router.global_accuracy_[None, :]])[:, columns]
+        cost = np.vstack([router.cost_, router.global_cost_[None, :]])[:, columns]
+        log = router.cost_scale == "log"
+        scaled = np.log(np.maximum(cost, cost_floor(cost))) if log else cost
+        tables = (accuracy, cost, minmax_rows(accuracy, 1.0), minmax_rows(scaled, 0.0))
+        with _TABLES_LOCK:
+            self._tables[key] = tables
+            while len(self._tables) > NORM_CACHE_SIZE:
+                self._tables.popitem(last=False)
+        return tables

@@ -366,6 +366,8 @@ def test_mapping_pool_construction_is_checked(server: TestServer, router: Any) -
         AvengersMiddleware(pool, router=router, profiles={"acme/x": {}})
     with pytest.raises(TypeError, match="router= and profiles= are for a mapping pool"):
         AvengersMiddleware(make_llm(server), router=router)
+    with pytest.raises(ValueError, match=r"alpha, pin_conversations come from the chat model"):
+        AvengersMiddleware(make_llm(server), alpha=0.2, pin_conversations=True)
     with pytest.raises(ValueError, match="give alpha= or pacer=, not both"):
         AvengersMiddleware(pool, router=router, alpha=0.2, pacer=ScriptedPacer([0.1]))
     with pytest.raises(ValueError, match="routing_text: expected one of"):
@@ -378,11 +380,11 @@ def test_mapping_pool_construction_is_checked(server: TestServer, router: Any) -
 
 
 def test_conversation_pins_hold_across_runs(server: TestServer, router: Any) -> None:
-    llm = make_llm(server)
+    llm = make_llm(server, pin_conversations=True)
     agent = create_agent(
         llm,
         tools=[multiply],
-        middleware=[AvengersMiddleware(llm, pin_conversations=True)],
+        middleware=[AvengersMiddleware(llm)],
         checkpointer=InMemorySaver(),
     )
     thread = {"configurable": {"thread_id": "pinned"}}
@@ -396,9 +398,7 @@ def test_conversation_pins_hold_across_runs(server: TestServer, router: Any) -> 
         "source": "conversation",
         "model": model,
     }
-    stateless = create_agent(
-        llm, tools=[multiply], middleware=[AvengersMiddleware(llm, pin_conversations=True)]
-    )
+    stateless = create_agent(llm, tools=[multiply], middleware=[AvengersMiddleware(llm)])
     stateless.invoke(ask(), context={"alpha": 1.0, "session_id": "user-7"})
     again = stateless.invoke(ask(SECOND), context={"alpha": 0.0, "session_id": "user-7"})
     assert again["avengers_turn"]["model"] == model

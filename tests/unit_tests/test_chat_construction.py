@@ -88,8 +88,8 @@ def test_langchain_base_arguments_and_aliases_are_accepted() -> None:
         ({"alpha": True}, r"alpha: expected a number"),
         ({"alpha": 1.5}, r"alpha must be in \[0, 1\], got 1.5"),
         ({"alpha": float("nan")}, r"alpha must be in \[0, 1\]"),
-        ({"nearest_clusters": 0}, r"nearest_clusters: must be in \[1, 60\]"),
-        ({"nearest_clusters": 2.5}, r"nearest_clusters: expected an int in \[1, 60\]"),
+        ({"nearest_clusters": 0}, r"nearest_clusters must be an int in \[1, 60\]"),
+        ({"nearest_clusters": 2.5}, r"nearest_clusters must be an int in \[1, 60\].*got 2.5"),
     ],
 )
 def test_routing_options_are_checked_at_construction(kwargs: dict[str, Any], match: str) -> None:
@@ -117,11 +117,11 @@ def test_valid_routing_options_are_kept() -> None:
     assert (llm.alpha, llm.nearest_clusters) == (1.0, 2)
 
 
-def test_model_kwargs_override_sampling_settings_per_model() -> None:
+def test_model_settings_override_sampling_settings_per_model() -> None:
     llm = build(
         temperature=0.7,
         max_tokens=100,
-        model_kwargs={PRO: {"temperature": 0, "max_completion_tokens": 10, "timeout": 9}},
+        model_settings={PRO: {"temperature": 0, "max_completion_tokens": 10, "timeout": 9}},
     )
     pro, other = llm._clients[PRO], llm._clients[POOL[0]]
     assert (pro.temperature, pro.max_tokens, pro.request_timeout) == (0, 10, 9)
@@ -141,19 +141,19 @@ def test_model_kwargs_override_sampling_settings_per_model() -> None:
         ({"temprature": 0}, "unknown argument 'temprature'; did you mean 'temperature'"),
     ],
 )
-def test_model_kwargs_refuse_identity_connection_and_unknown_settings(
+def test_model_settings_refuse_identity_connection_and_unknown_settings(
     setting: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(ValueError, match=match) as info:
-        build(model_kwargs={PRO: setting})
+        build(model_settings={PRO: setting})
     assert PRO in str(info.value)
 
 
-def test_model_kwargs_for_a_model_outside_the_pool() -> None:
-    with pytest.raises(ValueError, match=r"model_kwargs: model id\(s\) \['openai/gpt-5'\]"):
-        build(model_kwargs={"openai/gpt-5": {"temperature": 0}})
+def test_model_settings_for_a_model_outside_the_pool() -> None:
+    with pytest.raises(ValueError, match=r"model_settings: model id\(s\) \['openai/gpt-5'\]"):
+        build(model_settings={"openai/gpt-5": {"temperature": 0}})
     with pytest.raises(ValueError, match="expected a dict of ChatOpenAI settings"):
-        build(model_kwargs={PRO: 0})
+        build(model_settings={PRO: 0})
 
 
 def test_bad_router_path_raises_the_router_file_error(tmp_path: Path) -> None:
