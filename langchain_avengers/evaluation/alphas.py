@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -178,16 +178,15 @@ def alpha_table(
         if measured_scores is not None and measured_costs is not None:
             scores = measured_scores[rows, chosen]
             costs = measured_costs[rows, chosen]
-            point = AlphaPoint(
-                **{
-                    **asdict(point),
-                    "measured_accuracy": _mean(scores),
-                    "measured_cost": None if np.isnan(costs).all() else _PER_1K * _mean(costs),
-                    "measured_queries": int(np.isfinite(scores).sum()),
-                }
+            mean_cost = _mean(costs)
+            point = replace(
+                point,
+                measured_accuracy=_mean(scores),
+                measured_cost=None if mean_cost is None else _PER_1K * mean_cost,
+                measured_queries=int(np.isfinite(scores).sum()),
             )
         points.append(point)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if data is not None:
         notes = (
             "measured = the chosen model's score and billed cost recorded in the file, over the "

@@ -114,9 +114,8 @@ class ClusterRouter(Estimator):
         Fitting warns when the clusters hold a median of fewer than 5 queries.
     nearest_clusters : int, default=4
         Nearest clusters whose scores are summed when routing (the paper's p); clamped at
-        fit to the number of clusters (``nearest_clusters_``), and per k-means fit of the ensemble
-        to
-        its cluster count.
+        fit to the number of clusters (``nearest_clusters_``), and per k-means fit of the
+        ensemble to its cluster count.
     embedder : Embeddings, default=None
         Any LangChain embeddings; ``None`` uses :class:`WordLlamaEmbeddings` (offline).
     scoring : {"utility", "minmax"}, default="utility"
@@ -325,9 +324,8 @@ class ClusterRouter(Estimator):
             query: Query text, or its embedding from this router's embedder.
             alpha: Weight of accuracy against cost, in [0, 1] (1: accuracy only).
             allowed_models: Restrict the candidates (normalisation is done among them).
-            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``]; default
-            the
-                router's ``nearest_clusters_``.
+            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``];
+                default the router's ``nearest_clusters_``.
 
         Returns:
             The decision, with every candidate's score and the clusters used.
@@ -410,9 +408,8 @@ class ClusterRouter(Estimator):
             queries: Query texts, or a ``(n_queries, n_features)`` embedding array.
             alpha: Weight of accuracy against cost, in [0, 1].
             allowed_models: Restrict the candidates (normalisation is done among them).
-            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``]; default
-            the
-                router's ``nearest_clusters_``.
+            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``];
+                default the router's ``nearest_clusters_``.
 
         Returns:
             The chosen model id per query.
