@@ -1,6 +1,6 @@
 """The ``avengers`` command: one thin subcommand per task of the library.
 
-fit, evaluate, reprice, route, demo, catalog, calibrate, regrade and merge.
+fit, evaluate, alphas, reprice, route, demo, catalog, calibrate, regrade and merge.
 
 Bad input ends with one line on stderr (``avengers: error: ...``) and exit status 2; warnings
 are one line too (``avengers: warning: ...``). Text from data (model ids, queries, answers) is
@@ -69,6 +69,10 @@ DEMO_QUERIES = (
     "Summarise the causes of the French Revolution in three bullet points.",
 )
 DEMO_ALPHAS = (0.2, 0.5, 0.8, 1.0)
+ROUTER_HELP = (
+    f"router directory written by `avengers fit`, or `{DEFAULT_ROUTER}` for the "
+    f"bundled router (./{DEFAULT_ROUTER} for a directory of that name)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,15 +123,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reprice_parser(sub)
 
     route = sub.add_parser("route", help="show which model a router picks for a query")
-    route.add_argument(
-        "router",
-        help=f"router directory written by `avengers fit`, or `{DEFAULT_ROUTER}` for the "
-        f"bundled router (./{DEFAULT_ROUTER} for a directory of that name)",
-    )
+    route.add_argument("router", help=ROUTER_HELP)
     route.add_argument("query", help="the query text")
     route.add_argument("--alpha", type=_alpha, default=0.5, help="accuracy weight in [0, 1]")
     route.add_argument("--models", nargs="+", help="restrict the candidate models")
     route.add_argument("--json", action="store_true", help="print the decision as JSON")
+
+    alphas = sub.add_parser(
+        "alphas",
+        help="what each alpha costs: expected accuracy and USD per 1,000 queries of a router",
+        description="Expected accuracy and USD per 1,000 queries at each alpha, from the "
+        "router's own per-cluster estimates over its cluster centroids (weighted by their "
+        "calibration queries), or over the queries of --data, whose recorded scores and costs "
+        "for the chosen models are shown too.",
+    )
+    alphas.add_argument("router", help=ROUTER_HELP)
+    alphas.add_argument(
+        "--data",
+        type=Path,
+        help="calibration records (JSONL) whose queries to route; adds measured columns",
+    )
+    alphas.add_argument(
+        "--alphas", type=_alpha, nargs="+", help="alphas to tabulate (default 0..1 by 0.1)"
+    )
+    alphas.add_argument("--models", nargs="+", help="restrict the candidate models")
+    alphas.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _add_catalog_option(alphas)
+    _add_strict_option(alphas)
 
     demo = sub.add_parser("demo", help="route sample queries with the bundled router (no key)")
     demo.add_argument("--alphas", type=_alpha, nargs="+", default=list(DEMO_ALPHAS))
@@ -377,15 +399,45 @@ def _print_oracle_gap(evaluation: Evaluation) -> None:
     )
 
 
-def cmd_route(args: argparse.Namespace) -> None:
-    """Route one query with a saved router."""
+def _load_router(name: str) -> ClusterRouter:
     from langchain_avengers.routing.bundled import load_default_router
     from langchain_avengers.routing.router import ClusterRouter
 
-    if args.router == DEFAULT_ROUTER:
-        router = load_default_router()
-    else:
-        router = ClusterRouter.load(Path(args.router))
+    if name == DEFAULT_ROUTER:
+        return load_default_router()
+    return ClusterRouter.load(Path(name))
+
+
+def cmd_alphas(args: argparse.Namespace) -> None:
+    """Print what each alpha costs and how accurate it is expected to be."""
+    from langchain_avengers.evaluation.alphas import DEFAULT_TABLE_ALPHAS, alpha_table
+
+    router = _load_router(args.router)
+    data = _load_data(args) if args.data is not None else None
+    table = alpha_table(
+        router, args.alphas or DEFAULT_TABLE_ALPHAS, data=data, allowed_models=args.models
+    )
+    if args.json:
+        print(
+            strict_json(
+                {"router": args.router, "data": args.data and str(args.data), **table.to_dict()}
+            )
+        )
+        return
+    print(
+        f"router {args.router!r}: {_count(len(table.models), 'model')}, fitted on "
+        f"{router.n_samples_fit_:,} queries"
+    )
+    print(f"computed on {table.basis}")
+    print("expected = the router's own per-cluster estimates of the chosen model\n")
+    print(table.table())
+    for note in table.notes:
+        print(f"\n{note}")
+
+
+def cmd_route(args: argparse.Namespace) -> None:
+    """Route one query with a saved router."""
+    router = _load_router(args.router)
     decision = router.route(args.query, args.alpha, allowed_models=args.models)
     if args.json:
         print(strict_json(decision.to_dict()))
@@ -438,6 +490,7 @@ def _demo_answer(query: str) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "fit": cmd_fit,
     "evaluate": cmd_evaluate,
+    "alphas": cmd_alphas,
     "reprice": cmd_reprice,
     "route": cmd_route,
     "demo": cmd_demo,

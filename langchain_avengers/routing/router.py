@@ -293,9 +293,8 @@ class ClusterRouter(Estimator):
             query: Query text, or its embedding from this router's embedder.
             alpha: Weight of accuracy against cost, in [0, 1] (1: accuracy only).
             allowed_models: Restrict the candidates (normalisation is done among them).
-            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``]; default
-            the
-                router's ``nearest_clusters_``.
+            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``];
+                default the router's ``nearest_clusters_``.
 
         Returns:
             The decision, with every candidate's score and the clusters used.
@@ -356,9 +355,8 @@ class ClusterRouter(Estimator):
             queries: Query texts, or a ``(n_queries, n_features)`` embedding array.
             alpha: Weight of accuracy against cost, in [0, 1].
             allowed_models: Restrict the candidates (normalisation is done among them).
-            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``]; default
-            the
-                router's ``nearest_clusters_``.
+            nearest_clusters: Number of nearest clusters to use, in [1, ``n_clusters_``];
+                default the router's ``nearest_clusters_``.
 
         Returns:
             The chosen model id per query.
