@@ -3,11 +3,7 @@
 Needs the ``agents`` extra: ``pip install "langchain-avengers[agents]"``.
 """
 
-from langchain_avengers.agents.middleware import (
-    AvengersAgentState,
-    AvengersMiddleware,
-    AvengersTurn,
-    RunBudgetExceededError,
-)
+from langchain_avengers.agents.middleware import AvengersMiddleware
+from langchain_avengers.agents.state import AvengersAgentState, AvengersTurn, RunBudgetExceededError
 
 __all__ = ["AvengersAgentState", "AvengersMiddleware", "AvengersTurn", "RunBudgetExceededError"]

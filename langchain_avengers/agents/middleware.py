@@ -22,41 +22,47 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Any, Literal
+
+from langchain_avengers._utils.extras import MissingExtraError, install_line
 
 try:
     from langchain.agents.middleware.types import (
         AgentMiddleware,
-        AgentState,
         ExtendedModelResponse,
         ModelRequest,
         ModelResponse,
-        OmitFromInput,
     )
     from langchain.agents.structured_output import ProviderStrategy, ToolStrategy
 except ImportError as error:  # pragma: no cover - exercised without langchain installed
-    msg = (
-        "langchain_avengers.agents.middleware needs langchain >= 1.4.7 (create_agent middleware): "
-        'pip install "langchain-avengers[agents]"'
-    )
-    raise ImportError(msg) from error
+    msg = f"AvengersMiddleware needs langchain (create_agent middleware): {install_line('agents')}"
+    raise MissingExtraError(msg) from error
 
 from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager, Callbacks
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
-from langchain_core.runnables.config import ensure_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from langgraph.channels.untracked_value import UntrackedValue
 from langgraph.types import Command
-from typing_extensions import NotRequired
 
-from langchain_avengers._utils.warnings import user_stacklevel
-from langchain_avengers.agents.pool import path_options, pinning_for, resolve_pool
+from langchain_avengers.agents.context import (  # split
+    _context_options,
+    _thread_id,
+)
+from langchain_avengers.agents.pool import (
+    path_options,
+    pinning_for,
+    refuse_chat_model_options,  # split
+    resolve_pool,
+)
+from langchain_avengers.agents.state import (  # split
+    AvengersAgentState,
+    AvengersTurn,
+    RunBudgetExceededError,
+)
 from langchain_avengers.chat_models.attempts import Plan
 from langchain_avengers.chat_models.base import AvengersChatModel
 from langchain_avengers.chat_models.costs import (
@@ -66,10 +72,7 @@ from langchain_avengers.chat_models.costs import (
     format_usd,
 )
 from langchain_avengers.chat_models.options import (
-    check_alpha,
     check_max_cost,
-    check_session_id,
-    misspelt_option,
 )
 from langchain_avengers.chat_models.routing import (
     AUTO_STRUCTURED,
@@ -87,37 +90,6 @@ __all__ = [
     "AvengersTurn",
     "RunBudgetExceededError",
 ]
-
-CONTEXT_KEYS = ("alpha", "max_cost_per_call", "max_run_cost", "session_id")
-"""What the middleware reads from ``runtime.context`` (a dict or an object with attributes)."""
-
-
-class RunBudgetExceededError(RuntimeError):
-    """An agent run reached its ``max_run_cost`` (with ``budget_exit_behavior="error"``)."""
-
-    def __init__(self, message: str, *, spent: float, max_run_cost: float) -> None:
-        super().__init__(message)
-        self.spent = spent
-        self.max_run_cost = max_run_cost
-
-
-class AvengersTurn(TypedDict):
-    """The model serving the current human turn and what the turn's model calls cost."""
-
-    model: str
-    calls: int
-    cost: float
-    """USD of the turn's answered model calls whose cost is known."""
-    unpriced_calls: int
-    """Answered calls whose cost is unknown (no billed cost and no list prices)."""
-
-
-class AvengersAgentState(AgentState):
-    """Agent state with the turn's model and spend, and the run's spend."""
-
-    avengers_turn: NotRequired[Annotated[AvengersTurn, OmitFromInput]]
-    avengers_run_cost: NotRequired[Annotated[float, UntrackedValue, OmitFromInput]]
-    """USD spent by this run's routed model calls (reset at every ``invoke``)."""
 
 
 @dataclass(frozen=True)
@@ -494,47 +466,6 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
 # ---------------------------------------------------------------------- helpers
 
 
-def _context_options(context: object) -> dict[str, Any]:
-    """The routing options a run's context gives (:data:`CONTEXT_KEYS`), checked.
-
-    Other fields of the context are the application's own and left alone.
-    """
-    read = context.get if isinstance(context, Mapping) else lambda n: getattr(context, n, None)
-    _warn_if_misspelt(context)
-    found = {name: value for name in CONTEXT_KEYS if (value := read(name)) is not None}
-    where = "runtime.context[{!r}]".format
-    if "alpha" in found:
-        found["alpha"] = check_alpha(found["alpha"], where("alpha"))
-    for name in ("max_cost_per_call", "max_run_cost"):
-        if name in found:
-            found[name] = check_max_cost(found[name], where(name))
-    if "session_id" in found:
-        found["session_id"] = check_session_id(found["session_id"], where("session_id"))
-    return found
-
-
-def _warn_if_misspelt(context: object) -> None:
-    """Warn about a context field that looks like a misspelt routing option (it is ignored)."""
-    names = context.keys() if isinstance(context, Mapping) else getattr(context, "__dict__", {})
-    for name in names:
-        if isinstance(name, str) and (guess := misspelt_option(name, CONTEXT_KEYS)):
-            warnings.warn(
-                f"runtime.context[{name!r}] is not read by AvengersMiddleware; did you mean "
-                f"{guess!r}? (context fields other than {', '.join(CONTEXT_KEYS)} are ignored)",
-                UserWarning,
-                stacklevel=user_stacklevel(),
-            )
-
-
-def _thread_id(request: ModelRequest[Any]) -> str | None:
-    """The conversation's LangGraph thread id, from the runtime or the run's config."""
-    info = getattr(request.runtime, "execution_info", None) if request.runtime else None
-    thread = getattr(info, "thread_id", None)
-    if thread is None:
-        thread = (ensure_config().get("configurable") or {}).get("thread_id")
-    return None if thread is None else str(thread)
-
-
 def _tool_schemas(tools: list[Any]) -> list[dict[str, Any]] | None:
     """OpenAI schemas of the request's tools, for the prompt-token estimate."""
     schemas = []
@@ -555,20 +486,3 @@ def _with_handler(callbacks: Callbacks, handler: BaseCallbackHandler) -> Callbac
         manager.add_handler(handler, inherit=False)
         return manager
     return [*callbacks, handler]
-
-
-def refuse_chat_model_options(pool: object, given: Mapping[str, Any]) -> None:
-    """Refuse options an :class:`AvengersChatModel` pool already holds (set them there).
-
-    Raises:
-        ValueError: naming the options and where they belong.
-    """
-    if not isinstance(pool, AvengersChatModel) or not given:
-        return
-    names = ", ".join(sorted(given))
-    msg = (
-        f"AvengersMiddleware: {names} come from the chat model; set them on it "
-        "(AvengersChatModel(...=...) or llm.with_routing(...)) and give the middleware only "
-        "max_run_cost and budget_exit_behavior"
-    )
-    raise ValueError(msg)

@@ -16,7 +16,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_avengers.catalog.base import load_catalog
 from langchain_avengers.chat_models.base import AvengersChatModel
 from langchain_avengers.chat_models.options import ROUTING_OPTIONS, check_routing_options
-from langchain_avengers.chat_models.routing import RoutingPath
+from langchain_avengers.chat_models.routing import (
+    RoutingPath,
+)
 from langchain_avengers.policies.pacing import check_pacer
 from langchain_avengers.policies.pins import (
     DEFAULT_PIN_TTL_S,
@@ -139,3 +141,20 @@ def pinning_for(
         pin_store = shared.store if shared is not None else InMemoryPinStore()
     default_ttl = llm.pin_ttl if llm is not None else DEFAULT_PIN_TTL_S
     return Pinning(pin_store, check_pin_ttl(ttl if ttl is not None else default_ttl))
+
+
+def refuse_chat_model_options(pool: object, given: Mapping[str, Any]) -> None:
+    """Refuse options an :class:`AvengersChatModel` pool already holds (set them there).
+
+    Raises:
+        ValueError: naming the options and where they belong.
+    """
+    if not isinstance(pool, AvengersChatModel) or not given:
+        return
+    names = ", ".join(sorted(given))
+    msg = (
+        f"AvengersMiddleware: {names} come from the chat model; set them on it "
+        "(AvengersChatModel(...=...) or llm.with_routing(...)) and give the middleware only "
+        "max_run_cost and budget_exit_behavior"
+    )
+    raise ValueError(msg)

@@ -17,12 +17,17 @@ from urllib.parse import urlparse
 import openai
 
 from langchain_avengers.catalog.base import list_price_cost
+from langchain_avengers.openrouter import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    OPENROUTER_BASE_URL,
+    OPENROUTER_HOST,
+)
 
 __all__ = ["ApiSettings", "Completion", "EmptyAnswerError", "complete", "make_client"]
 
-DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-DEFAULT_KEY_ENV = "OPENROUTER_API_KEY"
-BASE_URL_ENV = "OPENROUTER_BASE_URL"
+DEFAULT_BASE_URL = OPENROUTER_BASE_URL
+DEFAULT_KEY_ENV = API_KEY_ENV
 
 
 class EmptyAnswerError(Exception):
@@ -68,7 +73,7 @@ class ApiSettings:
     def is_openrouter(self) -> bool:
         """Whether the endpoint is OpenRouter itself (it takes ``usage: {include: true}``)."""
         host = urlparse(self.base_url).hostname or ""
-        return host == "openrouter.ai" or host.endswith(".openrouter.ai")
+        return host == OPENROUTER_HOST or host.endswith(f".{OPENROUTER_HOST}")
 
 
 def make_client(settings: ApiSettings) -> openai.AsyncOpenAI:

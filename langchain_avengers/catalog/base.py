@@ -35,6 +35,7 @@ from langchain_avengers.catalog.profiles import (
     OpenRouterProfile,
     list_price_cost,
 )
+from langchain_avengers.openrouter import BASE_URL_ENV, OPENROUTER_BASE_URL
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -59,7 +60,7 @@ FIXES_FILE = DATA_DIR / "catalog_fixes.json"
 CACHE_DIR_ENV = "AVENGERS_CACHE_DIR"
 """Environment variable that overrides the user cache directory (tests, shared machines)."""
 CACHE_FILE_NAME = "openrouter_models.json"
-DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+DEFAULT_BASE_URL = OPENROUTER_BASE_URL
 CatalogSource = Literal["auto", "bundled", "live"]
 
 # OpenRouter names input kinds in architecture.input_modalities; LangChain profiles use flags.
@@ -217,7 +218,7 @@ def refresh_catalog(
         CatalogError: the endpoint could not be reached, answered with an HTTP error, or
             did not answer with OpenRouter's model list.
     """
-    base_url = (base_url or os.environ.get("OPENROUTER_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    base_url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
     url = f"{base_url}/models"
     body = _get_json(url, api_key=api_key, timeout=timeout)
     data = _model_entries(body, url)

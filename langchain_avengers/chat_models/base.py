@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForLLMRun,
-    CallbackManagerForLLMRun,
-)
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
@@ -35,7 +28,6 @@ from pydantic import (
 if TYPE_CHECKING:
     from langchain_avengers._compat import ChatModelBinding
 
-from langchain_avengers._compat import agenerate_with, astream_with, generate_with, stream_with
 from langchain_avengers.catalog.base import OpenRouterProfile
 from langchain_avengers.catalog.base import load_catalog as load_catalog
 from langchain_avengers.chat_models.attempts import Plan
@@ -45,7 +37,7 @@ from langchain_avengers.chat_models.clients import (
     pool_profile,
     resolve_profiles,
 )
-from langchain_avengers.chat_models.costs import AnswerCost, annotate_answer, answer_cost
+from langchain_avengers.chat_models.costs import AnswerCost
 from langchain_avengers.chat_models.options import (
     ROUTING_OPTIONS,
     check_constructor_arguments,
@@ -62,23 +54,15 @@ from langchain_avengers.chat_models.runs import (
     ROUTE_EVENT,
     EventTarget,
     RoutedCall,
-    RoutedChatModel,
-    aemit,
-    emit,
 )
-from langchain_avengers.chat_models.streaming import (
-    StreamTally,
-    aannotated,
-    ahead_of,
-    annotated,
-    head_of,
-)
+from langchain_avengers.chat_models.serving import DEFAULT_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from langchain_avengers.chat_models.serving import PlanServing
 from langchain_avengers.chat_models.structured import (
     StructuredMethod,
     format_tool_choice,
     structured_output,
 )
-from langchain_avengers.openrouter.chat import OpenRouterChatOpenAI
+from langchain_avengers.openrouter import API_KEY_ENV, BASE_URL_ENV, OPENROUTER_BASE_URL
 from langchain_avengers.openrouter.messages import estimate_text_tokens, estimate_tokens
 from langchain_avengers.policies.pacing import check_pacer
 from langchain_avengers.policies.pins import (
@@ -94,14 +78,21 @@ from langchain_avengers.routing.router import ClusterRouter
 
 __all__ = ["DEFAULT_TIMEOUT_S", "ROUTE_EVENT", "AvengersChatModel", "NoCapableModelError"]
 
-DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-DEFAULT_TIMEOUT_S = 120.0
-"""Seconds without an answer before a request gives up and the next model is tried: longer
-than a long non-streamed answer usually takes, short enough that a hung provider costs two
-minutes rather than forever."""
+DEFAULT_BASE_URL = OPENROUTER_BASE_URL
+IDENTIFYING_FIELDS = (
+    "alpha",
+    "nearest_clusters",
+    "base_url",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_cost_per_call",
+    "routing_text",
+)
+"""Fields that tell two configurations apart in traces (``_identifying_params``)."""
 
 
-class AvengersChatModel(RoutedChatModel):
+class AvengersChatModel(PlanServing):
     """Routes every call to one OpenRouter model with the Avengers-Pro cluster router.
 
     Routing reads the text of the latest human message (the whole conversation is then sent
@@ -145,51 +136,14 @@ class AvengersChatModel(RoutedChatModel):
     """Nearest clusters used for routing, in [1, the router's ``n_clusters_``]; ``None`` keeps
     the router's fitted ``nearest_clusters_`` (its ``nearest_clusters`` clamped to its cluster
     count)."""
-    base_url: str = Field(default_factory=from_env("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL))
+    base_url: str = Field(default_factory=from_env(BASE_URL_ENV, default=DEFAULT_BASE_URL))
     """OpenRouter (or compatible) API base URL; env ``OPENROUTER_BASE_URL``."""
     api_key: SecretStr | None = Field(
-        default_factory=secret_from_env("OPENROUTER_API_KEY", default=None),
+        default_factory=secret_from_env(API_KEY_ENV, default=None),
         validation_alias=AliasChoices("api_key", "openrouter_api_key"),
     )
     """OpenRouter API key (alias ``openrouter_api_key``); env ``OPENROUTER_API_KEY``. Never
     logged or put in metadata."""
-    temperature: float | None = None
-    """Sampling temperature passed to the chosen model."""
-    top_p: float | None = None
-    """Nucleus sampling (total probability mass of the tokens considered), in [0, 1], passed
-    to the chosen model. The number of nearest clusters routing reads is
-    ``nearest_clusters``."""
-    seed: int | None = None
-    """Seed for sampling, passed to the chosen model (where its provider supports it)."""
-    frequency_penalty: float | None = None
-    """Penalises tokens by how often they have appeared; passed to the chosen model."""
-    presence_penalty: float | None = None
-    """Penalises tokens that have appeared at all; passed to the chosen model."""
-    reasoning_effort: str | None = None
-    """Reasoning effort (``"low"``, ``"medium"``, ``"high"``...) for models that reason."""
-    max_tokens: int | None = Field(default=None, alias="max_completion_tokens")
-    """Most tokens to generate."""
-    timeout: float | None = Field(
-        default=DEFAULT_TIMEOUT_S, alias="request_timeout", gt=0, allow_inf_nan=False
-    )
-    """Seconds a request may wait for the provider before it fails and the next model is
-    tried (default 120; ``None`` waits forever)."""
-    max_retries: int = Field(default=1, ge=0)
-    """Retries of the same model after a transient failure (5xx, 408, 429 with a short
-    ``Retry-After``, a dropped connection) before the next model is tried. Timeouts and a
-    ``Retry-After`` over 5 s go to the next model at once."""
-    stop: list[str] | None = Field(default=None, alias="stop_sequences")
-    """Default stop sequences."""
-    streaming: bool = False
-    """Stream internally even for ``invoke`` (callbacks then see tokens)."""
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Extra request parameters for every model's API call that have no field here, as in
-    ChatOpenAI (e.g. ``{"logit_bias": {...}}``)."""
-    model_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Per-model ChatOpenAI settings that override the shared ones for that model, e.g.
-    ``{"google/gemini-2.5-pro": {"temperature": 0, "reasoning_effort": "low"}}``. Identity,
-    connection and retry settings (``model``, ``base_url``, ``api_key``, ``max_retries``,
-    ``stream_usage``...) are refused, as are names ChatOpenAI does not know."""
     profiles: dict[str, OpenRouterProfile] = Field(default_factory=dict)
     """Per-model capabilities, context size and prices, merged key by key over the catalog's
     entry (the live catalog from ``avengers catalog refresh`` if there is one, else the
@@ -226,9 +180,6 @@ class AvengersChatModel(RoutedChatModel):
     routing_text_chars: int = Field(default=DEFAULT_ROUTING_TEXT_CHARS, ge=1)
     """Character budget of ``routing_text="conversation"``."""
 
-    _clients: dict[str, OpenRouterChatOpenAI] = PrivateAttr(default_factory=dict)
-    _profiles: dict[str, OpenRouterProfile] = PrivateAttr(default_factory=dict)
-    """Resolved profile of every pool model found in ``profiles`` or a catalog."""
     _pinning: Pinning | None = PrivateAttr(default=None)
     """Pins of this model and its copies (used when ``pin_conversations`` is on)."""
     _alpha_bound: bool = PrivateAttr(default=False)
@@ -332,18 +283,13 @@ class AvengersChatModel(RoutedChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {
-            "router_models": self.pool,
-            "router_fingerprint": self.fitted_router.data_fingerprint_,
-            "alpha": self.alpha,
-            "nearest_clusters": self.nearest_clusters,
-            "base_url": self.base_url,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            "max_cost_per_call": self.max_cost_per_call,
-            "routing_text": self.routing_text,
-        }
+        router = {"router_models": self.pool, "router_fingerprint": self.router_fingerprint}
+        return {**router, **{name: getattr(self, name) for name in IDENTIFYING_FIELDS}}
+
+    @property
+    def router_fingerprint(self) -> str:
+        """The fingerprint of the calibration data the router was fitted on."""
+        return self.fitted_router.data_fingerprint_
 
     # ------------------------------------------------------------------ tracing
 
@@ -438,127 +384,18 @@ class AvengersChatModel(RoutedChatModel):
         copy._preset = plan
         return copy
 
-    # ------------------------------------------------------------------ calls
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        plan, target = self._take_call(messages, kwargs)
-        for model, first_try in plan.attempts():
-            if first_try:
-                emit(self, plan.report(model), run_manager, target)
-            try:
-                result = generate_with(
-                    self._clients[model], messages, stop or self.stop, run_manager, **kwargs
-                )
-            except Exception as error:
-                time.sleep(plan.after_failure(model, error))
-                continue
-            return self._finish(result, plan, model)
-        raise AssertionError  # attempts() ends only by a return or after_failure raising
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        plan, target = await self._atake_call(messages, kwargs)
-        for model, first_try in plan.attempts():
-            if first_try:
-                await aemit(self, plan.report(model), run_manager, target)
-            try:
-                result = await agenerate_with(
-                    self._clients[model], messages, stop or self.stop, run_manager, **kwargs
-                )
-            except Exception as error:
-                await asyncio.sleep(plan.after_failure(model, error))
-                continue
-            return self._finish(result, plan, model)
-        raise AssertionError
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        plan, target = self._take_call(messages, kwargs)
-        for model, first_try in plan.attempts():
-            if first_try:
-                emit(self, plan.report(model), run_manager, target)
-            chunks = stream_with(self._clients[model], messages, stop or self.stop, **kwargs)
-            try:
-                head = head_of(chunks)
-            except Exception as error:
-                time.sleep(plan.after_failure(model, error))
-                continue
-            for chunk in annotated(self._tally(plan, model), head, chunks):
-                if run_manager is not None:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-            return
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        plan, target = await self._atake_call(messages, kwargs)
-        for model, first_try in plan.attempts():
-            if first_try:
-                await aemit(self, plan.report(model), run_manager, target)
-            chunks = astream_with(self._clients[model], messages, stop or self.stop, **kwargs)
-            try:
-                head = await ahead_of(chunks)
-            except Exception as error:
-                await asyncio.sleep(plan.after_failure(model, error))
-                continue
-            async for chunk in aannotated(self._tally(plan, model), head, chunks):
-                if run_manager is not None:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-            return
-
-    def _tally(self, plan: Plan, model: str) -> StreamTally:
-        profile = self._profiles.get(model)
-        return StreamTally(plan.report(model), model, profile, on_cost=self._record)
-
     def _record(self, cost: AnswerCost) -> None:
         """Tell the pacer what an answered call cost (calls of unknown cost are not told)."""
         if self.pacer is not None and cost.total is not None:
             self.pacer.record(cost.total)
-
-    def _finish(self, result: ChatResult, plan: Plan, model: str) -> ChatResult:
-        """Name the routed model, and add the decision, usage costs and cost to the answer."""
-        message = result.generations[0].message
-        assert isinstance(message, AIMessage)
-        token_usage = (result.llm_output or {}).get("token_usage") or {}
-        cost = answer_cost(
-            message.usage_metadata, token_usage.get("cost"), self._profiles.get(model)
-        )
-        self._record(cost)
-        provider_model = (result.llm_output or {}).get("model_name")
-        avengers = annotate_answer(message, model, plan.report(model), cost, provider_model)
-        llm_output = {**(result.llm_output or {}), "model_name": model, "avengers": avengers}
-        return ChatResult(generations=result.generations, llm_output=llm_output)
 
     # ------------------------------------------------------------------ tools & structure
 
     def bind(self, **kwargs: Any) -> ChatModelBinding:
         """Bind call arguments; routing options stay with the model through later wrapping.
 
-        ``alpha``, ``nearest_clusters``, ``models`` and ``max_cost_per_call`` are set on a copy of
-        this
-        model (sharing its clients) rather than on the binding, so
+        Routing options (:class:`RoutingOptions`) are set on a copy of this model (sharing its
+        clients) rather than on the binding, so
         ``llm.bind(alpha=0.2).bind_tools(...)``, ``.with_structured_output(...)`` or an agent
         built on the binding keep the budget.
         A bound ``model`` is checked against the pool now.

@@ -29,7 +29,8 @@ from openrouter_server import TestServer
 from pydantic import BaseModel
 
 from langchain_avengers import AvengersChatModel, load_default_router
-from langchain_avengers.agents.middleware import AvengersMiddleware, RunBudgetExceededError
+from langchain_avengers.agents.middleware import AvengersMiddleware
+from langchain_avengers.agents.state import RunBudgetExceededError
 from langchain_avengers.chat_models.base import NoCapableModelError
 from langchain_avengers.policies.pacing import expected_call_cost
 
