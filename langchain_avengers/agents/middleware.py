@@ -19,9 +19,7 @@ routed model.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +61,7 @@ from langchain_avengers.agents.state import (  # split
     AvengersTurn,
     RunBudgetExceededError,
 )
-from langchain_avengers.chat_models.attempts import Plan
+from langchain_avengers.chat_models.attempts import Plan, afirst_answer, first_answer
 from langchain_avengers.chat_models.base import AvengersChatModel
 from langchain_avengers.chat_models.costs import (
     AnswerCost,
@@ -360,14 +358,13 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
         plan: Plan,
     ) -> tuple[ModelResponse[Any], _AnswerMarker, str]:
         """Try the plan's models in order (mapping pools; a chat-model pool does it itself)."""
-        for model, _ in plan.attempts():
+
+        def attempt(model: str) -> tuple[ModelResponse[Any], _AnswerMarker]:
             marker = _AnswerMarker()
-            prepared = request.override(model=self._prepared(model, plan, marker))
-            try:
-                return handler(prepared), marker, model
-            except Exception as error:
-                time.sleep(plan.after_failure(model, error))
-        raise AssertionError  # attempts() ends only by a return or after_failure raising
+            return handler(request.override(model=self._prepared(model, plan, marker))), marker
+
+        model, (response, marker) = first_answer(plan, attempt)
+        return response, marker, model
 
     async def _aserve(
         self,
@@ -376,14 +373,14 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
         plan: Plan,
     ) -> tuple[ModelResponse[Any], _AnswerMarker, str]:
         """Async :meth:`_serve`."""
-        for model, _ in plan.attempts():
+
+        async def attempt(model: str) -> tuple[ModelResponse[Any], _AnswerMarker]:
             marker = _AnswerMarker()
             prepared = request.override(model=self._prepared(model, plan, marker))
-            try:
-                return await handler(prepared), marker, model
-            except Exception as error:
-                await asyncio.sleep(plan.after_failure(model, error))
-        raise AssertionError
+            return await handler(prepared), marker
+
+        model, (response, marker) = await afirst_answer(plan, attempt)
+        return response, marker, model
 
     def _finished(
         self,

@@ -9,9 +9,11 @@ once. At most ``max_fallbacks`` other models are tried.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_avengers.openrouter.errors import Failure, classify, describe_failure
 
@@ -22,6 +24,8 @@ MAX_RETRY_WAIT_S = 5.0
 RETRY_BACKOFF_S = 0.5
 TOP_CANDIDATES = 5
 """Candidates listed in the run's LangSmith metadata (the answer's metadata has them all)."""
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -124,3 +128,40 @@ class Plan:
                 for b in self.summary["pin_broken"]
             ],
         }
+
+
+def first_answer(
+    plan: Plan, attempt: Callable[[str], T], on_new_model: Callable[[str], None] | None = None
+) -> tuple[str, T]:
+    """The plan's retry and fallback loop: ``attempt(model)`` until one succeeds.
+
+    ``on_new_model`` hears each model before its first try (the route event). Waits between
+    attempts are the plan's (``Retry-After``, backoff); the last failure is raised.
+
+    Returns:
+        The model that answered and what ``attempt`` returned for it.
+    """
+    for model, first_try in plan.attempts():
+        if first_try and on_new_model is not None:
+            on_new_model(model)
+        try:
+            return model, attempt(model)
+        except Exception as error:
+            time.sleep(plan.after_failure(model, error))
+    raise AssertionError  # attempts() ends only by a return or after_failure raising
+
+
+async def afirst_answer(
+    plan: Plan,
+    attempt: Callable[[str], Awaitable[T]],
+    on_new_model: Callable[[str], Awaitable[None]] | None = None,
+) -> tuple[str, T]:
+    """Async :func:`first_answer`: waits between attempts do not block the event loop."""
+    for model, first_try in plan.attempts():
+        if first_try and on_new_model is not None:
+            await on_new_model(model)
+        try:
+            return model, await attempt(model)
+        except Exception as error:
+            await asyncio.sleep(plan.after_failure(model, error))
+    raise AssertionError

@@ -7,8 +7,6 @@ the call's run, and names the routed model, its cost and the decision on the ans
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,7 +17,7 @@ from pydantic import Field, PrivateAttr
 
 from langchain_avengers._compat import agenerate_with, astream_with, generate_with, stream_with
 from langchain_avengers.catalog.profiles import OpenRouterProfile
-from langchain_avengers.chat_models.attempts import Plan
+from langchain_avengers.chat_models.attempts import Plan, afirst_answer, first_answer
 from langchain_avengers.chat_models.costs import AnswerCost, annotate_answer, answer_cost
 from langchain_avengers.chat_models.runs import RoutedChatModel, aemit, emit
 from langchain_avengers.chat_models.streaming import (
@@ -102,22 +100,14 @@ class PlanServing(RoutedChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         plan, target = self._take_call(messages, kwargs)
-        for model, first_try in plan.attempts():
-            if first_try:
-                emit(self, plan.report(model), run_manager, target)
-            try:
-                result = generate_with(
-                    self._clients[model],
-                    messages,
-                    self._stop(stop),
-                    run_manager,
-                    **kwargs,
-                )
-            except Exception as error:
-                time.sleep(plan.after_failure(model, error))
-                continue
-            return self._finish(result, plan, model)
-        raise AssertionError  # attempts() ends only by a return or after_failure raising
+        model, result = first_answer(
+            plan,
+            lambda model: generate_with(
+                self._clients[model], messages, self._stop(stop), run_manager, **kwargs
+            ),
+            lambda model: emit(self, plan.report(model), run_manager, target),
+        )
+        return self._finish(result, plan, model)
 
     async def _agenerate(
         self,
@@ -127,22 +117,14 @@ class PlanServing(RoutedChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         plan, target = await self._atake_call(messages, kwargs)
-        for model, first_try in plan.attempts():
-            if first_try:
-                await aemit(self, plan.report(model), run_manager, target)
-            try:
-                result = await agenerate_with(
-                    self._clients[model],
-                    messages,
-                    self._stop(stop),
-                    run_manager,
-                    **kwargs,
-                )
-            except Exception as error:
-                await asyncio.sleep(plan.after_failure(model, error))
-                continue
-            return self._finish(result, plan, model)
-        raise AssertionError
+        model, result = await afirst_answer(
+            plan,
+            lambda model: agenerate_with(
+                self._clients[model], messages, self._stop(stop), run_manager, **kwargs
+            ),
+            lambda model: aemit(self, plan.report(model), run_manager, target),
+        )
+        return self._finish(result, plan, model)
 
     def _stream(
         self,
@@ -152,20 +134,18 @@ class PlanServing(RoutedChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         plan, target = self._take_call(messages, kwargs)
-        for model, first_try in plan.attempts():
-            if first_try:
-                emit(self, plan.report(model), run_manager, target)
+
+        def opened(model: str) -> tuple[list[ChatGenerationChunk], Iterator[ChatGenerationChunk]]:
             chunks = stream_with(self._clients[model], messages, self._stop(stop), **kwargs)
-            try:
-                head = head_of(chunks)
-            except Exception as error:
-                time.sleep(plan.after_failure(model, error))
-                continue
-            for chunk in annotated(self._tally(plan, model), head, chunks):
-                if run_manager is not None:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-            return
+            return head_of(chunks), chunks  # a failure before the first chunk falls back
+
+        model, (head, chunks) = first_answer(
+            plan, opened, lambda model: emit(self, plan.report(model), run_manager, target)
+        )
+        for chunk in annotated(self._tally(plan, model), head, chunks):
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
 
     async def _astream(
         self,
@@ -175,20 +155,20 @@ class PlanServing(RoutedChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         plan, target = await self._atake_call(messages, kwargs)
-        for model, first_try in plan.attempts():
-            if first_try:
-                await aemit(self, plan.report(model), run_manager, target)
+
+        async def opened(
+            model: str,
+        ) -> tuple[list[ChatGenerationChunk], AsyncIterator[ChatGenerationChunk]]:
             chunks = astream_with(self._clients[model], messages, self._stop(stop), **kwargs)
-            try:
-                head = await ahead_of(chunks)
-            except Exception as error:
-                await asyncio.sleep(plan.after_failure(model, error))
-                continue
-            async for chunk in aannotated(self._tally(plan, model), head, chunks):
-                if run_manager is not None:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-            return
+            return await ahead_of(chunks), chunks
+
+        model, (head, chunks) = await afirst_answer(
+            plan, opened, lambda model: aemit(self, plan.report(model), run_manager, target)
+        )
+        async for chunk in aannotated(self._tally(plan, model), head, chunks):
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
 
     def _tally(self, plan: Plan, model: str) -> StreamTally:
         profile = self._profiles.get(model)
