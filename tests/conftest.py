@@ -8,10 +8,12 @@ tests see, and no test may write there. Each test gets an empty cache directory 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from redis_server import URL_ENV, RedisServer
 
 from langchain_avengers.catalog.base import CACHE_DIR_ENV
 
@@ -43,3 +45,25 @@ def small_records_as(tmp_path: Path) -> Callable[[Mapping[str, str]], Path]:
         return out
 
     return write
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A ``redis-server`` of this test's own (it may stop it)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """A Redis server's URL: ``$AVENGERS_REDIS_URL`` (CI's), else one started for this test.
+
+    Each test gets a fresh database state: the server's keys are flushed first.
+    """
+    url = os.environ.get(URL_ENV) or request.getfixturevalue("redis_server").url
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    return url

@@ -166,6 +166,13 @@ class AvengersMiddleware(AgentMiddleware[AvengersAgentState, Any, Any]):
         max_retries: Retries of the same model after a transient failure (mapping pools;
             default 0, since LangChain's own clients retry).
         max_run_cost: Default USD budget of one run (``runtime.context`` can set its own).
+            **The bound:** a call is made only on a model whose expected cost
+            (:func:`~langchain_avengers.policies.pacing.expected_call_cost`) is at most what
+            the run has left, and a run's calls are made one after another, so a run spends
+            at most ``max_run_cost`` plus its last call's overshoot (that call's bill minus
+            its expected cost; zero when the provider bills at or below the estimate). A
+            provider billing 2% above the estimate can thus end a run about 2% of one call
+            above the cap (``docs/guides/shared-state.md``).
         budget_exit_behavior: ``"end"``: a run whose budget is spent ends with an
             ``AIMessage`` saying so (like ``ModelCallLimitMiddleware``); ``"error"``: raise
             :class:`RunBudgetExceededError`.

@@ -10,7 +10,9 @@ and options) give the models that can serve the call, in the order to try them:
 3. with a cost cap (``max_cost_per_call``, or what is left of an agent run's budget), models
    whose expected cost for the call exceeds it are excluded and the rest ranked again;
 4. a sticky model (the agent turn's model, the conversation's pin) goes first while it can
-   still serve the call; otherwise the stickiness is broken and the reason reported.
+   still serve the call; otherwise the stickiness is broken and the reason reported; the
+   conversation's pin is then claimed atomically (a call that loses the claim to a concurrent
+   one follows the pin that won).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from langchain_avengers.chat_models.options import (
 from langchain_avengers.chat_models.runs import THREAD_KEY
 from langchain_avengers.openrouter.messages import estimate_tokens, media_inputs
 from langchain_avengers.policies.pacing import AlphaSource, expected_call_cost
-from langchain_avengers.policies.pins import Pin, Pinning
+from langchain_avengers.policies.pins import MAX_CLAIMS, Pin, Pinning
 from langchain_avengers.policies.routing_text import (
     DEFAULT_ROUTING_TEXT_CHARS,
     RoutingTextMode,
@@ -309,8 +311,13 @@ class RoutingPath:
             decision = self._decide(call, [m for m in call.usable if m not in over])
         plan = self._plan(call, decision, over, pin)
         if pins:
-            pins[0].keep(pins[1], plan.first_model)
-        return plan
+            for _ in range(MAX_CLAIMS):
+                stood = pins[0].claim(pins[1], plan.first_model, pin)
+                if stood is not None and stood.model == plan.first_model:
+                    break
+                pin = stood  # another call pinned the conversation first: follow its pin
+                plan = self._plan(call, decision, over, pin)
+        return self._noting_fallbacks(plan)
 
     async def aroute(self, call: Call) -> Plan:
         """Async :meth:`route`: the embedder and the pin store do not block the event loop."""
@@ -322,7 +329,23 @@ class RoutingPath:
             decision = await self._adecide(call, [m for m in call.usable if m not in over])
         plan = self._plan(call, decision, over, pin)
         if pins:
-            await pins[0].akeep(pins[1], plan.first_model)
+            for _ in range(MAX_CLAIMS):
+                stood = await pins[0].aclaim(pins[1], plan.first_model, pin)
+                if stood is not None and stood.model == plan.first_model:
+                    break
+                pin = stood
+                plan = self._plan(call, decision, over, pin)
+        return self._noting_fallbacks(plan)
+
+    def _noting_fallbacks(self, plan: Plan) -> Plan:
+        """Say in the answer's metadata which shared state is down (then kept in-process)."""
+        down = {}
+        for name, holder in (("pins", self.pinning), ("pacer", self.pacer)):
+            reason = getattr(holder, "fallback_reason", None)
+            if callable(reason) and (why := reason()):
+                down[name] = why
+        if down:
+            plan.summary["shared_state_down"] = down
         return plan
 
     def _pins(self, call: Call) -> tuple[Pinning, str] | None:

@@ -19,15 +19,23 @@ alpha, so raising it moves each query's choice toward more accurate, dearer mode
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from langchain_avengers.policies.ledger import (
+    UNKNOWN_COST_MEMORY,
+    LocalPacerStore,
+    PacerRules,
+    PacerStore,
+)
+
 __all__ = [
+    "UNKNOWN_COST_MEMORY",
     "AlphaSource",
     "PacerState",
+    "PacerStore",
     "SpendPacer",
     "check_pacer",
     "expected_call_cost",
@@ -35,8 +43,6 @@ __all__ = [
 
 DEFAULT_WINDOW_CALLS = 100
 DEFAULT_WINDOW_SECONDS = 600.0
-UNKNOWN_COST_MEMORY = 50
-"""Calls over which the mean cost that stands in for an unknown cost is averaged."""
 SECONDS_PER_HOUR = 3600.0
 ROUNDING = 1e-9
 """Relative slack when a bound is compared with a target, so a target equal to a printed
@@ -100,6 +106,12 @@ class SpendPacer:
     before routing a call and :meth:`record` its cost once it finished. Both are cheap and
     take one lock (no I/O, no waiting), so threads and coroutines may call them at will.
 
+    **Across processes.** With ``store=RedisPacerState(url, key=...)`` every worker's pacer
+    counts into one ledger on a Redis server: :meth:`record` is one atomic Lua step there (one
+    round trip), :meth:`alpha` reads the ledger this process last saw (no I/O), so a worker
+    sees the others' spend at its next record. If Redis is unreachable the pacer goes on from
+    its last view in this process (one warning; see ``RedisPacerState``).
+
     **How it moves.** Each finished call changes alpha by
     ``span * (allowance - cost) / window_allowance``: spending at exactly the target leaves
     alpha where it is; spending at twice the target for a whole window moves alpha across its
@@ -142,7 +154,10 @@ class SpendPacer:
         initial_alpha: Alpha of the first calls; default ``min_alpha``.
         window_calls: Reaction window in calls (per-1,000-calls target only), default 100.
         window_seconds: Reaction window in seconds (hourly target only), default 600.
-        clock: Seconds on a monotonic clock (``time.monotonic``); inject one for tests.
+        clock: Seconds on a clock (default ``time.monotonic``, or ``time.time`` with a
+            ``store``, as workers must read one clock alike); inject one for tests.
+        store: Where the ledger lives: ``None`` for this process, or a ``PacerStore`` shared
+            by several workers (``RedisPacerState``).
 
     Raises:
         ValueError: not exactly one target, a target that is not a positive finite number,
@@ -165,7 +180,8 @@ class SpendPacer:
         initial_alpha: float | None = None,
         window_calls: int | None = None,
         window_seconds: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
+        store: PacerStore | None = None,
     ) -> None:
         rate = _check_target(usd_per_1k_calls, usd_per_hour)
         self.min_alpha, self.max_alpha = _check_bounds(min_alpha, max_alpha)
@@ -176,26 +192,33 @@ class SpendPacer:
                 f"[{self.min_alpha:g}, {self.max_alpha:g}], got {initial_alpha!r}"
             )
             raise ValueError(msg)
+        if store is not None and not isinstance(store, PacerStore):
+            msg = (
+                "store: expected a PacerStore (LocalPacerStore, RedisPacerState), got "
+                f"{type(store).__name__}"
+            )
+            raise TypeError(msg)
         self.usd_per_1k_calls = usd_per_1k_calls
         self.usd_per_hour = usd_per_hour
         if usd_per_1k_calls is not None:
             window = _check_window(window_calls, DEFAULT_WINDOW_CALLS, window_seconds, "calls")
-            self._per_call_usd, self._per_second_usd = rate / 1000.0, 0.0
-            self._window_usd = self._per_call_usd * window
+            per_call, per_second = rate / 1000.0, 0.0
+            window_usd = per_call * window
         else:
             window = _check_window(window_seconds, DEFAULT_WINDOW_SECONDS, window_calls, "seconds")
-            self._per_call_usd, self._per_second_usd = 0.0, rate / SECONDS_PER_HOUR
-            self._window_usd = self._per_second_usd * window
+            per_call, per_second = 0.0, rate / SECONDS_PER_HOUR
+            window_usd = per_second * window
         self.window = window
+        self.rules = PacerRules(
+            per_call, per_second, window_usd, self.min_alpha, self.max_alpha, start
+        )
+        """What each cost does to the ledger (fixed)."""
+        if clock is None:  # a shared ledger needs a clock every worker reads alike
+            clock = time.monotonic if store is None else time.time
         self._clock = clock
-        self._lock = threading.Lock()
-        self._span = self.max_alpha - self.min_alpha
-        self._level = start
-        """alpha before the floor: below ``min_alpha`` it holds up to one window of debt."""
-        self._started = self._last = clock()
-        self._calls = self._unknown = 0
-        self._spend = self._forgiven = 0.0
-        self._mean_cost: float | None = None
+        self.store: PacerStore = LocalPacerStore() if store is None else store
+        """Where the ledger lives: this process, or a store workers share."""
+        self.store.attach(self.rules, clock())
 
     def __repr__(self) -> str:
         target = (
@@ -209,10 +232,8 @@ class SpendPacer:
         )
 
     def alpha(self) -> float:
-        """The alpha to route the next call with."""
-        with self._lock:
-            self._accrue_time()
-            return self._alpha()
+        """The alpha to route the next call with (no I/O, also with a shared store)."""
+        return max(self.store.view(self.rules, self._clock()).level, self.min_alpha)
 
     def record(self, cost_usd: float | None) -> None:
         """Count one finished call's cost in USD (``None`` or NaN: unknown, see the class).
@@ -226,68 +247,35 @@ class SpendPacer:
                 f"cost_usd must be a finite USD amount >= 0 (or None if unknown), got {cost_usd!r}"
             )
             raise ValueError(msg)
-        with self._lock:
-            self._accrue_time()
-            self._calls += 1
-            if cost is None:
-                self._unknown += 1
-                cost = self._per_call_usd if self._mean_cost is None else self._mean_cost
-            else:
-                self._remember(cost)
-            self._spend += cost
-            self._move(self._per_call_usd - cost)
+        self.store.record(self.rules, cost, self._clock())
 
     def state(self) -> PacerState:
-        """A consistent snapshot of what the pacer has seen."""
-        with self._lock:
-            self._accrue_time()
-            alpha = self._alpha()
-            at_bound: Literal["min", "max"] | None = None
-            if alpha <= self.min_alpha:
-                at_bound = "min"
-            elif alpha >= self.max_alpha:
-                at_bound = "max"
-            return PacerState(
-                alpha=alpha,
-                calls=self._calls,
-                spend_usd=self._spend,
-                allowance_usd=self._allowance(),
-                unknown_costs=self._unknown,
-                forgiven_usd=self._forgiven,
-                at_bound=at_bound,
-            )
+        """A consistent snapshot of what the pacer has seen (read from a shared store)."""
+        ledger = self.store.snapshot(self.rules, self._clock())
+        alpha = max(ledger.level, self.min_alpha)
+        at_bound: Literal["min", "max"] | None = None
+        if alpha <= self.min_alpha:
+            at_bound = "min"
+        elif alpha >= self.max_alpha:
+            at_bound = "max"
+        if self.rules.per_call_usd:
+            allowance = self.rules.per_call_usd * ledger.calls
+        else:
+            allowance = self.rules.per_second_usd * (ledger.last - ledger.started)
+        return PacerState(
+            alpha=alpha,
+            calls=ledger.calls,
+            spend_usd=ledger.spend,
+            allowance_usd=allowance,
+            unknown_costs=ledger.unknown,
+            forgiven_usd=ledger.forgiven,
+            at_bound=at_bound,
+        )
 
-    # ------------------------------------------------------------ under the lock
-
-    def _alpha(self) -> float:
-        return max(self._level, self.min_alpha)
-
-    def _allowance(self) -> float:
-        if self._per_call_usd:
-            return self._per_call_usd * self._calls
-        return self._per_second_usd * (self._last - self._started)
-
-    def _accrue_time(self) -> None:
-        """Hourly target: credit the time since the last update."""
-        if not self._per_second_usd:
-            return
-        now = self._clock()
-        elapsed = max(0.0, now - self._last)
-        self._last = max(self._last, now)
-        self._move(self._per_second_usd * elapsed)
-
-    def _move(self, credit_usd: float) -> None:
-        """Shift the level by ``credit_usd`` (negative: debt), clipped to its range."""
-        level = self._level + self._span * credit_usd / self._window_usd
-        floor = self.min_alpha - self._span
-        if level < floor:
-            self._forgiven += (floor - level) * self._window_usd / self._span
-        self._level = min(max(level, floor), self.max_alpha)
-
-    def _remember(self, cost: float) -> None:
-        weight = 1.0 / min(self._calls - self._unknown, UNKNOWN_COST_MEMORY)
-        previous = cost if self._mean_cost is None else self._mean_cost
-        self._mean_cost = previous + weight * (cost - previous)
+    def fallback_reason(self) -> str | None:
+        """Why the ledger is kept in this process for now (its shared store is down), if so."""
+        reason = getattr(self.store, "fallback_reason", None)
+        return reason() if callable(reason) else None
 
 
 def _check_target(per_1k_calls: float | None, per_hour: float | None) -> float:

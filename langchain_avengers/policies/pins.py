@@ -6,17 +6,25 @@ can serve them (a capability, the context length or a cost cap can force a chang
 moves the pin). Each pinned call pushes the expiry ``ttl`` seconds further, so a
 conversation idle for longer than the TTL is routed afresh.
 
-Stores: :class:`InMemoryPinStore` (one process; the default) and :class:`LangGraphPinStore`
+Stores: :class:`InMemoryPinStore` (one process; the default), :class:`LangGraphPinStore`
 over any LangGraph ``BaseStore`` (``InMemoryStore``, ``PostgresStore``...), which workers
-sharing that store share.
+sharing that store share, and ``RedisPinStore`` (:mod:`langchain_avengers.policies.redis_store`).
+
+**The first pin is atomic.** Concurrent first calls of a conversation may route to different
+models (another alpha, another pacer reading). Each call claims the pin with
+:meth:`PinStore.compare_and_set` ("store my pin if the live pin still names the model I saw"),
+and a call that loses follows the pin that won, so every answer of a conversation comes from
+the model its pin names. How atomic that is depends on the store: see each store's class.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -86,6 +94,22 @@ class PinStore(Protocol):
         """Set or replace the conversation's pin."""
         ...
 
+    def compare_and_set(self, key: str, pin: Pin, expected: str | None, now: float) -> Pin | None:
+        """Store ``pin`` if the live pin of ``key`` names ``expected``, as one atomic step.
+
+        Args:
+            key: The conversation id.
+            pin: The pin to store.
+            expected: The model of the live pin the caller saw, ``None`` for no live pin (a
+                first call: put-if-absent).
+            now: Unix time now; a stored pin with ``expires_at <= now`` counts as absent.
+
+        Returns:
+            The live pin after the step: ``pin`` when it was stored, else the one that
+            stands (``None`` when none does).
+        """
+        ...
+
     async def aget(self, key: str) -> Pin | None:
         """Async :meth:`get`."""
         ...
@@ -94,9 +118,23 @@ class PinStore(Protocol):
         """Async :meth:`put`."""
         ...
 
+    async def acompare_and_set(
+        self, key: str, pin: Pin, expected: str | None, now: float
+    ) -> Pin | None:
+        """Async :meth:`compare_and_set`."""
+        ...
+
+
+def live_model(pin: Pin | None, now: float) -> str | None:
+    """The model of ``pin`` unless it is absent or expired at ``now``."""
+    return pin.model if pin is not None and pin.expires_at > now else None
+
 
 class InMemoryPinStore:
     """Pins of one process: a bounded, thread-safe LRU; expired pins are dropped when read.
+
+    :meth:`compare_and_set` runs under the store's lock: atomic among the process's threads
+    and event loops.
 
     Args:
         max_entries: Most conversations kept; the least recently used go first.
@@ -137,6 +175,18 @@ class InMemoryPinStore:
             while len(self._pins) > self.max_entries:
                 self._pins.popitem(last=False)
 
+    def compare_and_set(self, key: str, pin: Pin, expected: str | None, now: float) -> Pin | None:
+        """See :meth:`PinStore.compare_and_set` (under the store's lock)."""
+        with self._lock:
+            current = self._pins.get(key)
+            if live_model(current, now) != expected:
+                return current if live_model(current, now) is not None else None
+            self._pins[key] = pin
+            self._pins.move_to_end(key)
+            while len(self._pins) > self.max_entries:
+                self._pins.popitem(last=False)
+            return pin
+
     async def aget(self, key: str) -> Pin | None:
         """:meth:`get` (no I/O, so it runs inline)."""
         return self.get(key)
@@ -145,12 +195,25 @@ class InMemoryPinStore:
         """:meth:`put` (no I/O, so it runs inline)."""
         self.put(key, pin)
 
+    async def acompare_and_set(
+        self, key: str, pin: Pin, expected: str | None, now: float
+    ) -> Pin | None:
+        """:meth:`compare_and_set` (no I/O, so it runs inline)."""
+        return self.compare_and_set(key, pin, expected, now)
+
 
 class LangGraphPinStore:
     """Pins kept in a LangGraph ``BaseStore``, so every worker using that store shares them.
 
     Each pin is one item (``{"model", "expires_at"}``) under ``namespace``, keyed by the
     conversation id; a store that supports TTLs is also told to drop it after the pin's TTL.
+
+    **Atomicity.** ``BaseStore`` has no conditional write (its ``put`` always overwrites), so
+    :meth:`compare_and_set` is a read then a write under a lock shared by every
+    ``LangGraphPinStore`` of this process over the same store object: atomic among the
+    process's threads and tasks, but two *processes* claiming a conversation's first pin in
+    the same instant can still both win (the last write stands). For workers in several
+    processes, use ``RedisPinStore``, whose claim is one Lua script on the server.
 
     Args:
         store: Any ``langgraph.store.base.BaseStore`` (``InMemoryStore``, ``PostgresStore``...).
@@ -177,10 +240,29 @@ class LangGraphPinStore:
         """Store the pin of ``key``."""
         self.store.put(self.namespace, key, pin.to_json(), index=False, **self._ttl(pin))
 
+    def compare_and_set(self, key: str, pin: Pin, expected: str | None, now: float) -> Pin | None:
+        """See :meth:`PinStore.compare_and_set` (atomic within this process only, see above)."""
+        with _store_lock(self.store):
+            current = self.get(key)
+            if live_model(current, now) != expected:
+                return current if live_model(current, now) is not None else None
+            self.put(key, pin)
+            return pin
+
     async def aget(self, key: str) -> Pin | None:
         """Async :meth:`get`."""
         item = await self.store.aget(self.namespace, key)
         return None if item is None else Pin.from_json(item.value)
+
+    async def acompare_and_set(
+        self, key: str, pin: Pin, expected: str | None, now: float
+    ) -> Pin | None:
+        """:meth:`compare_and_set` in a worker thread (the lock is a thread lock).
+
+        The store's sync methods are used from that thread; LangGraph's async stores
+        (``AsyncPostgresStore``) serve them from another thread by design.
+        """
+        return await asyncio.to_thread(self.compare_and_set, key, pin, expected, now)
 
     async def aput(self, key: str, pin: Pin) -> None:
         """Async :meth:`put`."""
@@ -191,6 +273,23 @@ class LangGraphPinStore:
         if not getattr(self.store, "supports_ttl", False):
             return {}
         return {"ttl": max(pin.expires_at - time.time(), 0.0) / 60.0}
+
+
+_STORE_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_STORE_LOCKS_GUARD = threading.Lock()
+
+
+def _store_lock(store: object) -> threading.Lock:
+    """One lock per LangGraph store object, shared by every adapter over it."""
+    with _STORE_LOCKS_GUARD:
+        lock = _STORE_LOCKS.get(store)
+        if lock is None:
+            lock = _STORE_LOCKS[store] = threading.Lock()
+        return lock
+
+
+MAX_CLAIMS = 8
+"""Claims one call makes before it goes with its own plan (only under constant pin churn)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +315,28 @@ class Pinning:
     async def akeep(self, key: str, model: str) -> None:
         """Async :meth:`keep`."""
         await self.store.aput(key, Pin(model, self.clock() + self.ttl_s))
+
+    def claim(self, key: str, model: str, seen: Pin | None) -> Pin | None:
+        """Pin the conversation to ``model`` for another TTL if its pin is still ``seen``.
+
+        Returns:
+            The live pin after the claim: one naming ``model`` when it won, else the pin
+            another call set meanwhile (``None``: the pin seen is gone).
+        """
+        now = self.clock()
+        expected = live_model(seen, now)
+        return self.store.compare_and_set(key, Pin(model, now + self.ttl_s), expected, now)
+
+    async def aclaim(self, key: str, model: str, seen: Pin | None) -> Pin | None:
+        """Async :meth:`claim`."""
+        now = self.clock()
+        expected = live_model(seen, now)
+        return await self.store.acompare_and_set(key, Pin(model, now + self.ttl_s), expected, now)
+
+    def fallback_reason(self) -> str | None:
+        """Why pins are kept in this process only for now (a shared store is down), if so."""
+        reason = getattr(self.store, "fallback_reason", None)
+        return reason() if callable(reason) else None
 
     def _live(self, pin: Pin | None) -> Pin | None:
         return pin if pin is not None and pin.expires_at > self.clock() else None
@@ -254,7 +375,8 @@ def check_pin_store(value: object, where: str = "pin_store") -> PinStore | None:
     if isinstance(value, PinStore):
         return value
     msg = (
-        f"{where}: expected a PinStore (InMemoryPinStore, LangGraphPinStore) or a LangGraph "
-        f"BaseStore, got {type(value).__name__}"
+        f"{where}: expected a PinStore (InMemoryPinStore, LangGraphPinStore, RedisPinStore: "
+        f"get, put, compare_and_set and their async forms) or a LangGraph BaseStore, got "
+        f"{type(value).__name__}"
     )
     raise TypeError(msg)

@@ -439,3 +439,34 @@ def test_model_runs_carry_the_routed_model_and_decision(server: TestServer, rout
     assert [r.extra["metadata"]["ls_model_name"] for r in runs] == [strong, strong]
     assert [r.extra["metadata"]["avengers_pinned"] for r in runs] == [None, "turn"]
     assert all(r.outputs["llm_output"]["avengers"]["actual_cost"] > 0 for r in runs)
+
+
+@pytest.mark.parametrize("overbill", [1.02, 1.5])
+def test_a_run_spends_at_most_its_cap_plus_its_last_calls_overshoot(
+    server: TestServer, router: Any, overbill: float
+) -> None:
+    """The stated bound of ``max_run_cost`` when the provider bills above the estimate."""
+    llm = make_llm(server)
+    costs = first_call_costs(llm, router, QUESTION)
+    server.config.cost_overrides = {m: c * overbill for m, c in costs.items()}
+    agent = create_agent(llm, tools=[multiply], middleware=[AvengersMiddleware(llm)])
+    cheapest = min(costs.values())
+    overshot = 0
+    for step in range(40):
+        cap = cheapest * (1 + step / 8)
+        result = agent.invoke(ask(), context={"alpha": (step % 5) / 4, "max_run_cost": cap})
+        spent, last_over = 0.0, 0.0
+        for message in answers(result):
+            info = message.response_metadata["avengers"]
+            if info.get("stopped"):
+                continue
+            chosen = next(c for c in info["candidates"] if c["model"] == info["model"])
+            expected = chosen["expected_call_cost"]
+            assert expected <= cap - spent + 1e-15  # each call fit what the run had left
+            billed = message.usage_metadata["total_cost"]  # type: ignore[index]
+            spent += billed
+            last_over = billed - expected
+        assert result["avengers_run_cost"] == pytest.approx(spent, rel=1e-12)
+        assert spent <= cap + max(last_over, 0.0) + 1e-15
+        overshot += spent > cap
+    assert overshot > 0  # the bound is reached: the cap alone is not kept

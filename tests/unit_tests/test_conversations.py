@@ -149,3 +149,19 @@ def test_pin_options_are_checked() -> None:
         check_pin_ttl(0)
     with pytest.raises(TypeError, match=r"pin_store: expected a PinStore .* got dict"):
         check_pin_store({})
+
+
+@pytest.mark.parametrize("kind", ["in_memory", "langgraph"])
+async def test_compare_and_set_stores_only_over_the_pin_it_expects(kind: str) -> None:
+    memory = InMemoryPinStore(clock=ManualClock(100.0))
+    store = check_pin_store(memory if kind == "in_memory" else InMemoryStore())
+    assert store is not None
+    first, other = Pin("a", 200.0), Pin("b", 300.0)
+    assert store.compare_and_set("c", first, None, 100.0) == first  # put-if-absent wins
+    assert store.compare_and_set("c", other, None, 100.0) == first  # loses: "a" stands
+    assert store.compare_and_set("c", other, "x", 100.0) == first
+    assert await store.acompare_and_set("c", other, "a", 100.0) == other  # moves a -> b
+    assert store.get("c") == other
+    # an expired pin counts as absent: put-if-absent wins over it, a move from it fails
+    assert store.compare_and_set("c", first, "b", 300.0) is None
+    assert await store.acompare_and_set("c", Pin("a", 500.0), None, 300.0) == Pin("a", 500.0)
