@@ -8,9 +8,11 @@ extras, so a chat application does not carry them.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from types import ModuleType
 
-__all__ = ["EXTRAS", "MissingExtraError", "install_line", "require"]
+__all__ = ["EXTRAS", "MissingExtraError", "check_installed", "install_line", "require"]
 
 EXTRAS = {
     "train": "fitting and evaluating routers (scikit-learn)",
@@ -43,3 +45,19 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
         top = module.split(".")[0]
         msg = f"{feature} needs {top}, which is not installed: {install_line(extra)}"
         raise MissingExtraError(msg) from error
+
+
+def check_installed(module: str, extra: str, feature: str) -> None:
+    """Like :func:`require`, without importing ``module`` (scikit-learn takes a second).
+
+    Raises:
+        MissingExtraError: ``module`` cannot be imported here.
+    """
+    top = module.split(".")[0]
+    try:
+        found = sys.modules.get(top, ...) is not None and importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        found = None
+    if not found:
+        msg = f"{feature} needs {top}, which is not installed: {install_line(extra)}"
+        raise MissingExtraError(msg)

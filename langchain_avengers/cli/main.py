@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from langchain_avengers._utils.extras import require
+from langchain_avengers._utils.extras import check_installed
 from langchain_avengers._version import __version__
 from langchain_avengers.catalog.base import INPUT_KINDS as INPUT_KINDS
 from langchain_avengers.cli.args import (
@@ -247,7 +247,7 @@ def _load_data(args: argparse.Namespace) -> CalibrationData:
 
 def cmd_fit(args: argparse.Namespace) -> None:
     """Fit and save a router."""
-    require("sklearn.cluster", "train", "avengers fit")
+    check_installed("sklearn", "train", "avengers fit")
     data = _load_data(args)
     _refuse_unsavable_model_ids(data.models, args.data)
     router = _router_from_args(args).fit(data)
@@ -305,7 +305,7 @@ def cmd_reprice(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """Evaluate the default configuration over seeded splits."""
-    require("sklearn.cluster", "train", "avengers evaluate")
+    check_installed("sklearn", "train", "avengers evaluate")
     from langchain_avengers.evaluation.evaluate import DEFAULT_ALPHAS, evaluate_router
 
     if args.plot:

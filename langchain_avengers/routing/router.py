@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from langchain_avengers._utils.extras import require
+from langchain_avengers._utils.extras import check_installed
 from langchain_avengers.records.data import RecordsLike, as_calibration_data
 from langchain_avengers.records.format import RecordsError as RecordsError
 from langchain_avengers.routing.decision import BatchScores as BatchScores
@@ -224,7 +224,7 @@ class ClusterRouter(Estimator):
         Returns:
             The fitted router.
         """
-        require("sklearn.cluster", "train", "fitting a router")  # before any slow work
+        check_installed("sklearn", "train", "fitting a router")  # before any slow work
         data = as_calibration_data(records)
         n_clusters, nearest_clusters = self._validate_params(len(data))
         # checked before any fitted attribute changes, so a failed refit leaves the router as
