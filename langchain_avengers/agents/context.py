@@ -10,7 +10,8 @@ from langchain_core.runnables.config import ensure_config
 
 from langchain_avengers._utils.warnings import user_stacklevel
 from langchain_avengers.chat_models.options import (
-    check_alpha,
+    ROUTING_OPTIONS,
+    RoutingOptions,
     check_max_cost,
     check_session_id,
     misspelt_option,
@@ -32,11 +33,10 @@ def _context_options(context: object) -> dict[str, Any]:
     _warn_if_misspelt(context)
     found = {name: value for name in CONTEXT_KEYS if (value := read(name)) is not None}
     where = "runtime.context[{!r}]".format
-    if "alpha" in found:
-        found["alpha"] = check_alpha(found["alpha"], where("alpha"))
-    for name in ("max_cost_per_call", "max_run_cost"):
-        if name in found:
-            found[name] = check_max_cost(found[name], where(name))
+    routing = {name: found[name] for name in ROUTING_OPTIONS if name in found}
+    found.update(RoutingOptions.checked(routing, pool=(), n_clusters=0, where="runtime.context").given())
+    if "max_run_cost" in found:
+        found["max_run_cost"] = check_max_cost(found["max_run_cost"], where("max_run_cost"))
     if "session_id" in found:
         found["session_id"] = check_session_id(found["session_id"], where("session_id"))
     return found

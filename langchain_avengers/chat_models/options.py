@@ -265,7 +265,7 @@ class RoutingOptions(BaseModel):
             detail = error.errors()[0]
             cause = (detail.get("ctx") or {}).get("error")
             text = str(cause) if cause is not None else detail["msg"]
-            msg = f"{where}: {text}" if not text.startswith(str(detail["loc"][0])) else text
+            msg = f"{where}: {text}"
             raise ValueError(msg) from None
 
     def given(self) -> dict[str, Any]:

@@ -205,7 +205,7 @@ def test_context_options_are_checked_and_the_application_context_left_alone(
 ) -> None:
     llm = make_llm(server)
     agent = create_agent(llm, tools=[multiply], middleware=[AvengersMiddleware(llm)])
-    with pytest.raises(ValueError, match=r"runtime\.context\['alpha'\] must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"runtime\.context: alpha must be in \[0, 1\]"):
         agent.invoke(ask(), context={"alpha": 2})
     with pytest.raises(ValueError, match=r"runtime\.context\['max_run_cost'\]: expected"):
         agent.invoke(ask(), context={"max_run_cost": "lots"})
