@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import openai
 
 from langchain_avengers.catalog.base import list_price_cost
+from langchain_avengers.openrouter.errors import redact_error
 
 __all__ = ["ApiSettings", "Completion", "EmptyAnswerError", "complete", "make_client"]
 
@@ -117,7 +118,8 @@ async def complete(
     the completion (reasoning included), and so the worst-case cost.
 
     Raises:
-        openai.APIError: the call failed after its retries.
+        openai.APIError: the call failed after its retries (an API key quoted in the
+            error body is redacted).
         EmptyAnswerError: the endpoint answered 200 without an answer.
     """
     params: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
@@ -125,7 +127,10 @@ async def complete(
         params["temperature"] = 0
     if openrouter:
         params["extra_body"] = {"usage": {"include": True}}
-    raw = await client.chat.completions.with_raw_response.create(**params)
+    try:
+        raw = await client.chat.completions.with_raw_response.create(**params)
+    except Exception as error:  # a key echoed in an error body must not reach the summary
+        raise redact_error(error, client.api_key) from error.__cause__
     result = raw.parse()
     if not result.choices or result.choices[0].finish_reason == "error":
         msg = f"{model} answered without an answer (no choices or finish_reason 'error')"

@@ -35,6 +35,7 @@ from langchain_avengers.catalog.profiles import (
     OpenRouterProfile,
     list_price_cost,
 )
+from langchain_avengers.openrouter.errors import redact
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -246,11 +247,11 @@ def _get_json(url: str, *, api_key: str | None, timeout: float) -> object:
     try:
         response = httpx.get(url, headers=headers, timeout=timeout, follow_redirects=True)
     except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-        detail = str(exc).replace(api_key, "<api key>") if api_key else str(exc)
+        detail = redact(str(exc), api_key)
         msg = f"GET {url} failed: {type(exc).__name__}: {detail or 'no details'}"
         raise CatalogError(msg) from None
     if response.is_error:
-        detail = " ".join(response.text.split())[:_ERROR_DETAIL_CHARS]
+        detail = " ".join(redact(response.text, api_key).split())[:_ERROR_DETAIL_CHARS]
         msg = f"GET {url} answered HTTP {response.status_code}: {detail or response.reason_phrase}"
         raise CatalogError(msg)
     try:

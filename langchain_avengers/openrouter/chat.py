@@ -13,9 +13,10 @@ import httpx2
 import openai
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from langchain_avengers.openrouter.answers import NO_ANSWER_EVENTS, NOT_JSON, unusable_answer
-from langchain_avengers.openrouter.errors import ProviderError
+from langchain_avengers.openrouter.errors import ProviderError, redact_error
 
 
 class OpenRouterChatOpenAI(ChatOpenAI):
@@ -56,12 +57,16 @@ class OpenRouterChatOpenAI(ChatOpenAI):
             return super()._generate(*args, **kwargs)
         except json.JSONDecodeError as error:  # an HTML page labelled as JSON
             raise ProviderError(NOT_JSON, self._request(), status_code=None) from error
+        except Exception as error:
+            raise redact_error(error, self._key()) from error.__cause__
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
         try:
             return await super()._agenerate(*args, **kwargs)
         except json.JSONDecodeError as error:
             raise ProviderError(NOT_JSON, self._request(), status_code=None) from error
+        except Exception as error:
+            raise redact_error(error, self._key()) from error.__cause__
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         answered = False
@@ -71,6 +76,8 @@ class OpenRouterChatOpenAI(ChatOpenAI):
                 yield chunk
         except json.JSONDecodeError as error:
             raise self._malformed_event(error) from error
+        except Exception as error:
+            raise redact_error(error, self._key()) from error.__cause__
         if not answered:
             raise ProviderError(NO_ANSWER_EVENTS, self._request(), status_code=None)
 
@@ -82,8 +89,15 @@ class OpenRouterChatOpenAI(ChatOpenAI):
                 yield chunk
         except json.JSONDecodeError as error:
             raise self._malformed_event(error) from error
+        except Exception as error:
+            raise redact_error(error, self._key()) from error.__cause__
         if not answered:
             raise ProviderError(NO_ANSWER_EVENTS, self._request(), status_code=None)
+
+    def _key(self) -> str | None:
+        """The API key, to redact from errors (a callable key is never called here)."""
+        key = self.openai_api_key
+        return key.get_secret_value() if isinstance(key, SecretStr) else None
 
     def _request(self) -> httpx2.Request:
         """The request an error stands for (no headers, so no key)."""

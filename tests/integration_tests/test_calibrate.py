@@ -482,3 +482,23 @@ def test_a_call_that_times_out_fails_and_counts_as_possibly_billed(
     assert run.spend == 0
     assert run.possibly_billed > 0
     assert "more for calls that timed out" in run.describe()
+
+
+def test_a_key_echoed_in_an_error_body_never_reaches_stderr(
+    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    server.config.answer_key = load_answer_key(queries)
+    server.config.echo_key = True
+    server.config.fail_models = {"qwen/qwen3-235b-a22b-2507": 503}
+    out = tmp_path / "records.jsonl"
+    args = [str(queries), "--models", "openai/gpt-5,qwen/qwen3-235b-a22b-2507", "-o", str(out)]
+    assert cli(server, *args, "--max-retries", "0") == 1
+    server.config.fail_models = {"openai/gpt-5": 401}
+    assert cli(server, str(queries), "--models", "openai/gpt-5", "-o", str(out)) == 0
+    out.unlink()
+    journal_path(out).unlink()
+    assert cli(server, str(queries), "--models", "openai/gpt-5", "-o", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "(key: <api key>)" in err
+    assert "test-key" not in err

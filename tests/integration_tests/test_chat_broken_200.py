@@ -75,3 +75,24 @@ def test_broken_http_200_on_every_model_fails_the_call_clearly(
         call()
     assert isinstance(raised.value, openai.APIError)
     assert len(server.models_called()) == 3  # the first model and two fallbacks
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+@pytest.mark.parametrize("mode", ["stream", "invoke"])
+def test_a_key_echoed_in_an_error_body_is_redacted(server: TestServer, mode: str) -> None:
+    server.config.echo_key = True
+    server.config.fail_models = {ORDER[0]: 503, ORDER[1]: 400}
+    llm = make_llm(server, max_retries=0)
+
+    def call() -> object:
+        return list(llm.stream(QUERY, alpha=0.5)) if mode == "stream" else llm.invoke(QUERY)
+
+    with pytest.raises(openai.BadRequestError) as raised:
+        call()
+    shown = "\n".join([str(raised.value), repr(raised.value), *raised.value.__notes__])
+    assert "<api key>" in str(raised.value)
+    assert SECRET not in shown
+    assert SECRET not in repr(raised.value.body)
+    assert SECRET not in raised.value.message
