@@ -7,6 +7,7 @@ The server answers the sample queries with deterministic per-model skill
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -502,3 +503,46 @@ def test_a_key_echoed_in_an_error_body_never_reaches_stderr(
     err = capsys.readouterr().err
     assert "(key: <api key>)" in err
     assert "test-key" not in err
+
+
+@pytest.mark.parametrize(
+    ("billed", "why"), [(math.inf, "not finite"), (1e6, "exceeds"), ("1e3", "exceeds")]
+)
+def test_an_absurd_billed_cost_fails_its_pair_and_is_never_recorded(
+    server: TestServer, tmp_path: Path, billed: Any, why: str
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    server.config.answer_key = load_answer_key(queries)
+    server.config.cost_overrides["openai/gpt-5"] = billed
+    api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=0)
+    out = tmp_path / "records.jsonl"
+    models = ["openai/gpt-5", "qwen/qwen3-235b-a22b-2507"]
+    run = calibrate(queries, models, out, api=api, show_progress=False)
+    assert (run.answered, run.failed) == (9, 9)
+    assert sum(run.failures.values()) == 9
+    for reason in run.failures:
+        assert reason.startswith("openai/gpt-5: RefusedCostError: refused the answer's usage.cost")
+        assert why in reason
+    assert run.spend < 0.01
+    assert run.possibly_billed > 0, "the refused bills were still billed: counted as possible"
+    text = out.read_text() + journal_path(out).read_text()
+    assert "Infinity" not in text
+    assert "1000000" not in text
+    assert all(list(r.records) == ["qwen/qwen3-235b-a22b-2507"] for r in load_records(out))
+    assert "spend $0.0" in run.describe()
+
+
+@pytest.mark.parametrize("kind", ["html", "html_as_json", "json_error"])
+def test_a_model_answering_http_200_with_a_broken_body_fails_its_pairs_only(
+    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    server.config.answer_key = load_answer_key(queries)
+    server.config.http200_bodies["openai/gpt-5"] = kind
+    out = tmp_path / "records.jsonl"
+    args = [str(queries), "--models", "openai/gpt-5,qwen/qwen3-235b-a22b-2507", "-o", str(out)]
+    assert cli(server, *args) == 1
+    err = capsys.readouterr().err
+    assert "failed 9x openai/gpt-5: " in err
+    assert "HTTP 200" in err
+    assert all(list(r.records) == ["qwen/qwen3-235b-a22b-2507"] for r in load_records(out))
