@@ -26,7 +26,7 @@ from openrouter_server import REASONING_MODELS, TestServer
 from langchain_avengers import AvengersChatModel, ClusterRouter, load_records
 from langchain_avengers.calibration import ApiSettings, calibrate, load_queries
 from langchain_avengers.calibration.store import journal_path
-from langchain_avengers.catalog.base import bundled_catalog, list_price_cost
+from langchain_avengers.catalog.base import Catalog, bundled_catalog, list_price_cost
 from langchain_avengers.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -546,3 +546,62 @@ def test_a_model_answering_http_200_with_a_broken_body_fails_its_pairs_only(
     assert "failed 9x openai/gpt-5: " in err
     assert "HTTP 200" in err
     assert all(list(r.records) == ["qwen/qwen3-235b-a22b-2507"] for r in load_records(out))
+
+
+# ---------------------------------------------------------------------- spend cap vs. real bills
+
+CHEAP = ["qwen/qwen3-235b-a22b-2507", "meta-llama/llama-3.1-8b-instruct"]
+
+
+def dear_run(server: TestServer, tmp_path: Path, factor: float, cap: float, **options: Any) -> Any:
+    """A run at concurrency 32 against a provider billing ``factor`` times list price."""
+    queries = subset(tmp_path, datasets={"trivia", "science-mc", "arithmetic"})
+    server.config.answer_key = load_answer_key(queries)
+    for model in CHEAP:
+        server.config.price_factor[model] = factor
+    api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=0)
+    out = tmp_path / "records.jsonl"
+    return calibrate(
+        queries,
+        CHEAP,
+        out,
+        api=api,
+        concurrency=32,
+        max_tokens=400,
+        max_spend=cap,
+        show_progress=False,
+        **options,
+    )
+
+
+@pytest.mark.parametrize(("factor", "cap"), [(3.0, 0.0002), (50.0, 0.0005)])
+def test_max_spend_holds_when_the_provider_bills_above_list_price(
+    server: TestServer, tmp_path: Path, factor: float, cap: float
+) -> None:
+    run = dear_run(server, tmp_path, factor, cap=cap)
+    assert run.answered > 0
+    assert run.spend <= cap
+    assert run.stop_reason == "max_spend"
+    assert f"stopped before crossing --max-spend ${cap:g}" in run.describe()
+
+
+def test_max_spend_holds_for_a_model_listed_free_but_billed(
+    server: TestServer, tmp_path: Path
+) -> None:
+    free = {}
+    for m in CHEAP:
+        free[m] = {**bundled_catalog()[m], "input_usd_per_mtok": 0.0, "output_usd_per_mtok": 0.0}
+    catalog = Catalog(_profiles=free, source="test", snapshot="now", origin="test")
+    run = dear_run(server, tmp_path, 100.0, cap=0.001, catalog=catalog)
+    assert run.answered > 0
+    assert run.spend <= 0.001
+    assert run.stop_reason == "max_spend"
+
+
+def test_a_first_bill_above_the_cap_is_said_plainly(server: TestServer, tmp_path: Path) -> None:
+    run = dear_run(server, tmp_path, 20000.0, cap=0.0005)
+    assert run.spend > 0.0005
+    summary = run.describe()
+    assert "stopped before crossing" not in summary
+    assert "crossed --max-spend $0.0005" in summary
+    assert "x its list price" in summary
