@@ -18,7 +18,6 @@ import datetime as dt
 import functools
 import json
 import os
-import time
 import warnings
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -28,6 +27,7 @@ from typing import Any, Literal
 
 from langchain_avengers._utils.files import write_atomically
 from langchain_avengers._utils.warnings import user_stacklevel
+from langchain_avengers.catalog.fetch import get_json, refuse_impossible_prices
 from langchain_avengers.catalog.profiles import (
     INPUT_KINDS,
     Catalog,
@@ -37,7 +37,6 @@ from langchain_avengers.catalog.profiles import (
     list_price_cost,
 )
 from langchain_avengers.openrouter.billing import price_problem
-from langchain_avengers.openrouter.errors import redact
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -75,9 +74,6 @@ _MODALITY_FLAGS = {
     "video": "video_inputs",
 }
 _OUTPUT_FLAGS = {"text": "text_outputs", "image": "image_outputs", "audio": "audio_outputs"}
-_ERROR_DETAIL_CHARS = 200
-MAX_CATALOG_BYTES = 50 * 2**20
-"""Largest ``GET /models`` answer accepted (OpenRouter's whole list is about 1 MB)."""
 
 
 # ---------------------------------------------------------------------- bundled snapshot
@@ -228,8 +224,8 @@ def refresh_catalog(
     """
     base_url = (base_url or os.environ.get("OPENROUTER_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     url = f"{base_url}/models"
-    body = _get_json(url, api_key=api_key, timeout=timeout)
-    data = _refuse_impossible_prices(_model_entries(body, url), url)
+    body = get_json(url, api_key=api_key, timeout=timeout)
+    data = refuse_impossible_prices(_model_entries(body, url), url)
     if not data:
         msg = f"{url}: the answer lists no models; the cache was left as it was"
         raise CatalogError(msg)
@@ -242,108 +238,6 @@ def refresh_catalog(
     write_atomically(target, json.dumps(payload, ensure_ascii=False))
     _cached.cache_clear()
     return _catalog_from_payload(payload, str(target), source="live")
-
-
-def _get_json(url: str, *, api_key: str | None, timeout: float) -> object:
-    """GET ``url`` and parse its JSON; every failure becomes one readable CatalogError.
-
-    The whole exchange must end within ``timeout`` seconds (a server sending a byte at a
-    time is cut off), the body may hold at most :data:`MAX_CATALOG_BYTES`, and JSON nested
-    deeper than Python can parse is refused as such.
-    """
-    import httpx
-
-    if api_key and not (api_key.isascii() and api_key.isprintable()):
-        msg = "the API key holds non-ASCII or control characters; it was not sent"
-        raise CatalogError(msg)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    deadline = time.monotonic() + timeout
-    try:
-        with httpx.stream(
-            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
-        ) as response:
-            body = _read_body(response, url, deadline, timeout)
-    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-        detail = redact(str(exc), api_key)
-        msg = f"GET {url} failed: {type(exc).__name__}: {detail or 'no details'}"
-        raise CatalogError(msg) from None
-    if response.is_error:
-        text = body.decode("utf-8", "replace")
-        detail = " ".join(redact(text, api_key).split())[:_ERROR_DETAIL_CHARS]
-        msg = f"GET {url} answered HTTP {response.status_code}: {detail or response.reason_phrase}"
-        raise CatalogError(msg)
-    try:
-        return json.loads(body)
-    except RecursionError:
-        msg = f"GET {url}: the answer is nested too deeply to be a model list; refused"
-        raise CatalogError(msg) from None
-    except ValueError:
-        msg = f"GET {url}: the answer is not JSON"
-        raise CatalogError(msg) from None
-
-
-def _read_body(response: Any, url: str, deadline: float, timeout: float) -> bytes:
-    """The body of a streamed response, within the size cap and the overall deadline."""
-    limit = MAX_CATALOG_BYTES
-    too_big = (
-        f"GET {url}: the answer is over {limit // 2**20} MB, more than any model list; refused"
-    )
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise CatalogError(too_big)
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise CatalogError(too_big)
-        if time.monotonic() > deadline:
-            msg = f"GET {url}: no complete answer within {timeout:g} s (--timeout); gave up"
-            raise CatalogError(msg)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _refuse_impossible_prices(data: list[dict[str, Any]], url: str) -> list[dict[str, Any]]:
-    """The entries whose prices can be right; the others are dropped with one warning.
-
-    A price such as ``"1e308"`` per token (infinite per million) would make every answer of
-    that model cost ``inf`` and break spend pacing after the provider had answered; the
-    model is left out of the refreshed catalog instead (the bundled entry, if any, stays).
-    """
-    kept, refused = [], []
-    for entry in data:
-        pricing = _mapping(entry.get("pricing"))
-        problems = [
-            f"{field} {pricing[field]!r} per token: {problem}"
-            for field in ("prompt", "completion")
-            if (problem := _per_token_problem(pricing.get(field)))
-        ]
-        if problems:
-            refused.append(f"{entry['id']} ({'; '.join(problems)})")
-        else:
-            kept.append(entry)
-    if refused:
-        warnings.warn(
-            f"GET {url}: left out {len(refused)} model(s) with impossible prices: "
-            + ", ".join(refused),
-            CatalogWarning,
-            stacklevel=user_stacklevel(),
-        )
-    return kept
-
-
-def _per_token_problem(per_token: object) -> str | None:
-    """Why an OpenRouter per-token price string cannot be right (None: fine or not stated)."""
-    if isinstance(per_token, bool) or not isinstance(per_token, (str, int, float)):
-        return None
-    try:
-        value = Decimal(str(per_token))
-    except InvalidOperation:
-        return None
-    if value.is_nan() or value < 0:  # "-1": variable pricing, no price
-        return None
-    return price_problem(float(value * 1_000_000))
 
 
 def _model_entries(response: object, where: str) -> list[dict[str, Any]]:
