@@ -34,6 +34,7 @@ from langchain_avengers.catalog.profiles import (
     CatalogError,
     CatalogWarning,
     OpenRouterProfile,
+    check_profile,
     list_price_cost,
 )
 from langchain_avengers.openrouter.billing import price_problem
@@ -397,7 +398,7 @@ def catalog_summary() -> str:
 
 
 def _profiles_of(payload: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """The ``models`` of a catalog file, every entry checked to be an object.
+    """The ``models`` of a catalog file, every entry checked to be an object of the right types.
 
     ``models`` maps model ids to profiles (the bundled format), or lists profiles that carry
     their ``id`` (as a price list does; its ``context_length`` is the input limit).
@@ -415,6 +416,7 @@ def _profiles_of(payload: Mapping[str, Any], path: Path) -> dict[str, Any]:
         if not isinstance(profile, dict):
             msg = f"{path}: models.{model}: expected an object, got {type(profile).__name__}"
             raise CatalogError(msg)
+        check_profile(model, profile, str(path))
     return models
 
 
