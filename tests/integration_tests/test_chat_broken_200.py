@@ -96,3 +96,40 @@ def test_a_key_echoed_in_an_error_body_is_redacted(server: TestServer, mode: str
     assert SECRET not in shown
     assert SECRET not in repr(raised.value.body)
     assert SECRET not in raised.value.message
+
+
+# ---------------------------------------------------------------------------- unsendable input
+
+
+def test_a_lone_surrogate_is_a_clear_error_naming_the_message(server: TestServer) -> None:
+    llm = make_llm(server)
+    messages = [("human", "hello"), ("ai", "hi"), ("human", "cut emoji \ud83d here")]
+    with pytest.raises(ValueError, match=r"messages\[2\] \(human\) content: character 10 is a"):
+        llm.invoke(messages)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        list(llm.stream(messages))
+    assert server.models_called() == []
+
+
+def deep_schema(levels: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": {}}
+    inner = schema
+    for _ in range(levels):
+        inner["properties"]["child"] = {"type": "object", "properties": {}}
+        inner = inner["properties"]["child"]
+    return schema
+
+
+def test_a_tool_schema_nested_too_deep_is_a_clear_error_naming_the_tool(
+    server: TestServer,
+) -> None:
+    tool = {
+        "type": "function",
+        "function": {"name": "deep_tool", "description": "d", "parameters": deep_schema(600)},
+    }
+    llm = make_llm(server).bind_tools([tool])
+    with pytest.raises(ValueError, match="tool 'deep_tool': its schema is nested more than 100"):
+        llm.invoke("Use the tool.")
+    assert server.models_called() == []
+    shallow = {**tool, "function": {**tool["function"], "parameters": deep_schema(5)}}
+    assert make_llm(server).bind_tools([shallow]).invoke("Use the tool.") is not None
