@@ -185,6 +185,8 @@ class _Runner:
         self.attempts = 1 + api.max_retries
         self._signals = 0
         self._main: asyncio.Task[Any] | None = None
+        self.journal: Journal | None = None
+        """Open while the run holds the journal; never opened when another run holds it."""
 
     # ------------------------------------------------------------------ the run
 
@@ -245,9 +247,13 @@ class _Runner:
         result.possibly_billed = self.guard.possibly_billed
         if self.guard.crossed:
             result.crossed_cap = _crossing(self.guard)
-        result.rows_written, result.pairs_written = write_records(
-            self.plan.output, self.plan.queries, self.plan.models, journal_path(self.plan.output)
-        )
+        if self.journal is not None:  # another run's journal and records are its own
+            result.rows_written, result.pairs_written = write_records(
+                self.plan.output,
+                self.plan.queries,
+                self.plan.models,
+                journal_path(self.plan.output),
+            )
         result.elapsed_s = time.perf_counter() - started
 
     def _stop(self, reason: str) -> None:

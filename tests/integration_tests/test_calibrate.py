@@ -25,7 +25,7 @@ from openrouter_server import REASONING_MODELS, TestServer
 
 from langchain_avengers import AvengersChatModel, ClusterRouter, load_records
 from langchain_avengers.calibration import ApiSettings, calibrate, load_queries
-from langchain_avengers.calibration.store import journal_path
+from langchain_avengers.calibration.store import Journal, StoreError, journal_path
 from langchain_avengers.catalog.base import Catalog, bundled_catalog, list_price_cost
 from langchain_avengers.cli.main import main
 
@@ -605,3 +605,19 @@ def test_a_first_bill_above_the_cap_is_said_plainly(server: TestServer, tmp_path
     assert "stopped before crossing" not in summary
     assert "crossed --max-spend $0.0005" in summary
     assert "x its list price" in summary
+
+
+def test_a_run_refused_because_another_holds_the_journal_leaves_its_records_alone(
+    server: TestServer, tmp_path: Path
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    server.config.answer_key = load_answer_key(queries)
+    api = ApiSettings(base_url=server.base_url, api_key="test-key")
+    out = tmp_path / "records.jsonl"
+    calibrate(queries, POOL[2:], out, api=api, show_progress=False)
+    out.write_text(out.read_text() + "\n")  # as another run would leave it mid-way
+    before = (out.read_bytes(), out.stat().st_mtime_ns)
+    with Journal(journal_path(out)), pytest.raises(StoreError, match="another run"):
+        calibrate(queries, POOL, out, api=api, show_progress=False)
+    assert (out.read_bytes(), out.stat().st_mtime_ns) == before
+    assert server.models_called() == [POOL[2]] * 9, "the refused run asked nothing"

@@ -178,6 +178,17 @@ def test_merge_joins_rows_and_keeps_identical_pairs_once(tmp_path: Path) -> None
     assert [r.index for r in load_records(out)] == [0, 1, 2]
 
 
+def test_merge_takes_index_0_and_string_0_as_one_query(tmp_path: Path) -> None:
+    a = write_rows(tmp_path / "a.jsonl", row(0, m1=1.0))
+    b = write_rows(tmp_path / "b.jsonl", {**row(0, m2=0.0), "index": "0"})
+    out = tmp_path / "all.jsonl"
+    result = merge_records([a, b], out)
+    assert (result.rows, result.pairs) == (1, 2)
+    [merged] = load_records(out)
+    assert merged.records == {"m1": 1.0, "m2": 0.0}
+    assert merge_records([a, b], out, queries=make_queries(1)).rows == 1
+
+
 def test_merge_refuses_conflicts_and_names_both_files(tmp_path: Path) -> None:
     a = write_rows(tmp_path / "a.jsonl", row(0, m1=1.0))
     b = write_rows(tmp_path / "b.jsonl", row(0, m1=0.0))
