@@ -245,14 +245,12 @@ class _Runner:
         result.spend_answers = self.guard.answers
         result.spend_judge = self.guard.judge
         result.possibly_billed = self.guard.possibly_billed
-        if self.guard.crossed:
-            result.crossed_cap = _crossing(self.guard)
+        result.crossed_cap = self.guard.crossing()
         if self.journal is not None:  # another run's journal and records are its own
+            plan = self.plan
+            journal = journal_path(plan.output)
             result.rows_written, result.pairs_written = write_records(
-                self.plan.output,
-                self.plan.queries,
-                self.plan.models,
-                journal_path(self.plan.output),
+                plan.output, plan.queries, plan.models, journal
             )
         result.elapsed_s = time.perf_counter() - started
 
@@ -399,6 +397,7 @@ class _Runner:
             usage={k: v for k, v in usage.items() if v is not None or k == "cost"},
             answer=answer.text if self.save_answers else None,
         )
+        assert self.journal is not None  # pairs run only while the journal is held
         self.journal.append(entry)
         self.result.answered += 1
         self.result.truncated += answer.truncated
@@ -413,21 +412,6 @@ class _Runner:
         self.bar.update(1)
         failed = f", {self.result.failed} failed" if self.result.failed else ""
         self.bar.set_postfix_str(f"${self.guard.spent:.4f}{failed}", refresh=False)
-
-
-def _crossing(guard: SpendGuard) -> str:
-    """The summary line of a run whose bills went over its cap."""
-    total = guard.spent + guard.possibly_billed
-    dearest = max(guard.price_factor.items(), key=lambda kv: kv[1], default=None)
-    why = (
-        f"{dearest[0]} billed up to {dearest[1]:.3g}x its list price"
-        if dearest
-        else "bills came above the worst cases at list prices"
-    )
-    return (
-        f"  crossed --max-spend ${guard.cap:g}: ${total:.6g} billed or possibly billed; {why} "
-        "(a model's first pair runs before its real price is known)"
-    )
 
 
 @contextlib.contextmanager

@@ -145,6 +145,22 @@ class SpendGuard:
         """Whether what was billed (and possibly billed) went over the cap."""
         return self.cap is not None and self.spent + self.possibly_billed > self.cap
 
+    def crossing(self) -> str | None:
+        """The summary line of a run whose bills went over its cap (None if they did not)."""
+        if not self.crossed:
+            return None
+        total = self.spent + self.possibly_billed
+        dearest = max(self.price_factor.items(), key=lambda kv: kv[1], default=None)
+        why = (
+            f"{dearest[0]} billed up to {dearest[1]:.3g}x its list price"
+            if dearest
+            else "bills came above the worst cases at list prices"
+        )
+        return (
+            f"  crossed --max-spend ${self.cap:g}: ${total:.6g} billed or possibly billed; "
+            f"{why} (a model's first pair runs before its real price is known)"
+        )
+
     def _condition(self) -> asyncio.Condition:
         if self._settled is None:
             self._settled = asyncio.Condition()
