@@ -43,6 +43,7 @@ from typing import Any, ClassVar, cast
 
 import calibration_brain
 from background_http import serving
+from openrouter_server_faults import BROKEN_200_BODIES as BROKEN_200_BODIES
 from openrouter_server_faults import FAILURE_REASONS as FAILURE_REASONS
 from openrouter_server_faults import MEDIA_PARTS as MEDIA_PARTS
 from openrouter_server_faults import NO_TOOL_ENDPOINTS as NO_TOOL_ENDPOINTS
@@ -176,9 +177,13 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
         """``GET /models`` (public, like OpenRouter's)."""
         if self.route() == "/models":
             self.state.record_model_list(self.headers.get("Authorization"))
-            status = self.state.config.models_status
-            if status is None:
-                self.send_json(200, models_payload(self.state.config))
+            config = self.state.config
+            status = config.models_status
+            faulty = config.models_body is not None or config.models_drip_s
+            if status is None and (faulty or config.models_padding_bytes):
+                self.send_model_list_fault(config)
+            elif status is None:
+                self.send_json(200, models_payload(config))
             else:
                 self.send_api_error(ApiError(status, FAILURE_REASONS.get(status, "Error")))
         else:
@@ -215,9 +220,14 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
             digest = request_digest(request)
             reply = calibration_reply(request, model, config) or plan_reply(request, model, digest)
         except ApiError as err:
+            if config.echo_key:
+                err.message += f" (key: {self.headers.get('Authorization', '').partition(' ')[2]})"
             self.send_api_error(err)
             return
-        if request.get("stream"):
+        if model.id in config.http200_bodies:
+            content_type, data = BROKEN_200_BODIES[config.http200_bodies[model.id]]
+            self.send_raw(200, content_type, data)
+        elif request.get("stream"):
             abort = model.id in config.stream_fail_after_first_chunk
             chunks = [
                 answer_faults(c, model.id, config)
@@ -266,6 +276,40 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def send_raw(self, status: int, content_type: str, data: bytes) -> None:
+        """A complete response with any body (a broken answer)."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_model_list_fault(self, config: ServerConfig) -> None:
+        """``GET /models`` answered with a raw, padded or dripping body."""
+        if config.models_body is not None:
+            body = config.models_body
+        else:
+            body = json.dumps(models_payload(config)).encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body) + config.models_padding_bytes))
+        self.end_headers()
+        try:
+            if config.models_drip_s:
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(config.models_drip_s)
+                return
+            self.wfile.write(body)
+            block = b" " * (1 << 20)
+            left = config.models_padding_bytes
+            while left > 0:
+                self.wfile.write(block[:left])
+                left -= len(block)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def send_api_error(self, err: ApiError) -> None:
         """An OpenRouter-style error response."""

@@ -63,6 +63,22 @@ class ServerConfig:
     value, NaN and huge numbers included)."""
     reported_models: dict[str, str] = field(default_factory=dict)
     """Model id -> the model id the answers report (a provider-specific variant)."""
+    http200_bodies: dict[str, str] = field(default_factory=dict)
+    """Model id -> a broken HTTP 200 answer to every request, streamed or not (see
+    :data:`BROKEN_200_BODIES`): ``"html"`` (a ``text/html`` page), ``"html_as_json"`` (the
+    page labelled ``application/json``), ``"json_error"`` (an error object where a stream
+    was asked for) or ``"empty_choices_event"`` (a stream of one ``"choices": []`` event)."""
+    price_factor: dict[str, float] = field(default_factory=dict)
+    """Model id -> how many times its list price ``usage.cost`` bills (a provider dearer
+    than the catalog)."""
+    echo_key: bool = False
+    """Error answers quote the request's API key (as some proxies do)."""
+    models_body: bytes | None = None
+    """Raw body ``GET /models`` answers with (``application/json``) instead of the list."""
+    models_padding_bytes: int = 0
+    """Spaces sent after the ``GET /models`` body, streamed (a huge answer, built lazily)."""
+    models_drip_s: float | None = None
+    """Send the ``GET /models`` body one byte every this many seconds (a stalled server)."""
 
 
 class ApiError(Exception):
@@ -137,6 +153,22 @@ def media_needed(messages: list[Any]) -> set[str]:
     return kinds
 
 
+BROKEN_200_BODIES: dict[str, tuple[str, bytes]] = {
+    "html": ("text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "html_as_json": ("application/json", b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "json_error": (
+        "application/json",
+        b'{"error": {"message": "Provider returned error", "code": 502}}',
+    ),
+    "empty_choices_event": (
+        "text/event-stream",
+        b'data: {"id": "gen-empty", "object": "chat.completion.chunk", "choices": []}\n\n'
+        b"data: [DONE]\n\n",
+    ),
+}
+"""``http200_bodies`` kinds -> content type and body of the broken HTTP 200 answer."""
+
+
 def answer_faults(payload: JsonDict, model_id: str, config: ServerConfig) -> JsonDict:
     """One answer (or chunk) with the configured cost omission/override and reported model."""
     if model_id in config.omit_cost_models and isinstance(payload.get("usage"), dict):
@@ -144,6 +176,10 @@ def answer_faults(payload: JsonDict, model_id: str, config: ServerConfig) -> Jso
         payload = {**payload, "usage": usage}
     if model_id in config.reported_models:
         payload = {**payload, "model": config.reported_models[model_id]}
+    factor = config.price_factor.get(model_id)
+    usage = payload.get("usage")
+    if factor is not None and isinstance(usage, dict) and "cost" in usage:
+        payload = {**payload, "usage": {**usage, "cost": usage["cost"] * factor}}
     if model_id in config.cost_overrides and isinstance(payload.get("usage"), dict):
         payload = {
             **payload,

@@ -23,15 +23,37 @@ from langchain_avengers.openrouter import (
     OPENROUTER_BASE_URL,
     OPENROUTER_HOST,
 )
+from langchain_avengers.openrouter.answers import NOT_JSON, body_excerpt, unusable_answer
+from langchain_avengers.openrouter.billing import billed_cost
+from langchain_avengers.openrouter.errors import redact, redact_error
 
-__all__ = ["ApiSettings", "Completion", "EmptyAnswerError", "complete", "make_client"]
+__all__ = [
+    "ApiSettings",
+    "Completion",
+    "EmptyAnswerError",
+    "RefusedCostError",
+    "complete",
+    "make_client",
+]
 
 DEFAULT_BASE_URL = OPENROUTER_BASE_URL
 DEFAULT_KEY_ENV = API_KEY_ENV
 
 
 class EmptyAnswerError(Exception):
-    """A 200 answer that holds no answer (no choices, or a choice that ended in an error)."""
+    """A 200 answer that holds no usable answer.
+
+    No choices, a choice that ended in an error, an error object, or a body that is not
+    JSON (an HTML page from a gateway).
+    """
+
+
+class RefusedCostError(EmptyAnswerError):
+    """An answer billed a ``usage.cost`` that cannot be right.
+
+    Not a number, not finite, negative, or above what its tokens can cost: the pair fails
+    rather than record it.
+    """
 
 
 @dataclass(frozen=True)
@@ -122,19 +144,29 @@ async def complete(
     the completion (reasoning included), and so the worst-case cost.
 
     Raises:
-        openai.APIError: the call failed after its retries.
-        EmptyAnswerError: the endpoint answered 200 without an answer.
+        openai.APIError: the call failed after its retries (an API key quoted in the
+            error body is redacted).
+        EmptyAnswerError: the endpoint answered 200 without a usable answer.
+        RefusedCostError: the answer's ``usage.cost`` cannot be right (see
+            :func:`~langchain_avengers.openrouter.billing.billed_cost`).
     """
     params: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
     if not profile or profile.get("temperature", True):
         params["temperature"] = 0
     if openrouter:
         params["extra_body"] = {"usage": {"include": True}}
-    raw = await client.chat.completions.with_raw_response.create(**params)
-    result = raw.parse()
-    if not result.choices or result.choices[0].finish_reason == "error":
-        msg = f"{model} answered without an answer (no choices or finish_reason 'error')"
-        raise EmptyAnswerError(msg)
+    try:
+        raw = await client.chat.completions.with_raw_response.create(**params)
+    except Exception as error:  # a key echoed in an error body must not reach the summary
+        raise redact_error(error, client.api_key) from error.__cause__
+    try:
+        result: Any = raw.parse()
+    except ValueError as error:  # an HTML page labelled as JSON
+        msg = f"{NOT_JSON} ({body_excerpt(raw.text)!r})"
+        raise EmptyAnswerError(msg) from error
+    unusable = unusable_answer(result)
+    if unusable is not None:
+        raise EmptyAnswerError(redact(unusable[0], client.api_key))
     choice = result.choices[0]
     usage = result.usage
     prompt = usage.prompt_tokens if usage else None
@@ -159,8 +191,12 @@ def _cost(
     usage: Any, profile: Mapping[str, Any] | None, prompt: int | None, completion: int | None
 ) -> tuple[float | None, str | None]:
     billed = (usage.model_extra or {}).get("cost") if usage is not None else None
-    if isinstance(billed, (int, float)) and not isinstance(billed, bool) and billed >= 0:
-        return float(billed), "openrouter"
+    cost, refused = billed_cost(billed, (prompt or 0) + (completion or 0))
+    if refused:
+        msg = f"refused the answer's {refused}"
+        raise RefusedCostError(msg)
+    if cost is not None:
+        return cost, "openrouter"
     if prompt is not None and completion is not None:
         priced = list_price_cost(profile, prompt, completion)
         if priced is not None:
@@ -182,8 +218,12 @@ def failure_reason(error: BaseException) -> str:
 
 
 def may_have_been_billed(error: BaseException) -> bool:
-    """A timeout or dropped connection may still be billed; an HTTP error answer is not."""
-    return isinstance(error, (openai.APITimeoutError, openai.APIConnectionError))
+    """Whether a failed call may have cost something.
+
+    A timeout, a dropped connection or a refused bill may have; an HTTP error answer did not.
+    """
+    billed = (openai.APITimeoutError, openai.APIConnectionError, RefusedCostError)
+    return isinstance(error, billed)
 
 
 def is_fatal(error: BaseException) -> bool:

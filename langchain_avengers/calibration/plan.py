@@ -12,6 +12,7 @@ from langchain_avengers.calibration.graders import judge_messages, judge_prompt_
 from langchain_avengers.calibration.queries import JudgeGrader, Query, QueryFileError
 from langchain_avengers.calibration.spend import (
     DEFAULT_OUTPUT_TOKENS,
+    CallBound,
     assumed_output_tokens,
     estimated_prompt_tokens,
     prompt_tokens_bound,
@@ -121,9 +122,19 @@ class CalibrationPlan:
 
     # ------------------------------------------------------------------ costs
 
-    def worst_case(self, query: Query, model: str, attempts: int) -> float:
-        """Upper bound in USD of a pair, judge included (0 for a model without prices)."""
-        return self.worst_answer(query, model, attempts) + self.worst_judge(query, attempts)
+    def call_bounds(self, query: Query, model: str, attempts: int) -> list[CallBound]:
+        """The worst case of each call of a pair (the answer, and its judge if any)."""
+        prompt = prompt_tokens_bound(query.messages())
+        bounds = [self._bound(model, prompt, attempts)]
+        judge = self.judge_of(query)
+        if judge is not None:
+            content = judge_prompt_bytes_bound(query, query.grader)  # type: ignore[arg-type]
+            bounds.append(self._bound(judge, tokens_bound(content, n_messages=2), attempts))
+        return bounds
+
+    def _bound(self, model: str, prompt: int, attempts: int) -> CallBound:
+        listed = worst_case_cost(self.profiles.get(model), prompt, self.max_tokens, attempts)
+        return CallBound(model, listed, prompt, self.max_tokens, attempts)
 
     def worst_answer(self, query: Query, model: str, attempts: int) -> float:
         """Upper bound in USD of an answer over ``attempts`` billed attempts."""

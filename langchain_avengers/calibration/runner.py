@@ -85,6 +85,8 @@ class CalibrationRun:
     max_spend: float | None = None
     max_tokens: int = 0
     shard: str | None = None
+    crossed_cap: str | None = None
+    """Why the spend went over ``max_spend`` (bills above every worst case), if it did."""
 
     @property
     def spend(self) -> float:
@@ -129,14 +131,16 @@ class CalibrationRun:
                 f"  {self.truncated} answers stopped at --max-tokens {self.max_tokens}: their "
                 "scores may understate those models"
             )
-        if self.stop_reason == "max_spend":
+        if self.crossed_cap:
+            lines.append(self.crossed_cap)
+        elif self.stop_reason == "max_spend":
             lines.append(
                 f"  stopped before crossing --max-spend ${self.max_spend:g}: the next pair's "
                 "worst case would not fit"
             )
-        elif self.stop_reason == "interrupted":
+        if self.stop_reason == "interrupted":
             lines.append("  interrupted: every finished pair is kept; run again to resume")
-        elif self.stop_reason:
+        elif self.stop_reason and self.stop_reason != "max_spend":
             lines.append(f"  stopped: {self.stop_reason}")
         lines.append(
             f"  wrote {self.output}: {self.rows_written} queries, {self.pairs_written} pairs"
@@ -181,6 +185,8 @@ class _Runner:
         self.attempts = 1 + api.max_retries
         self._signals = 0
         self._main: asyncio.Task[Any] | None = None
+        self.journal: Journal | None = None
+        """Open while the run holds the journal; never opened when another run holds it."""
 
     # ------------------------------------------------------------------ the run
 
@@ -239,9 +245,13 @@ class _Runner:
         result.spend_answers = self.guard.answers
         result.spend_judge = self.guard.judge
         result.possibly_billed = self.guard.possibly_billed
-        result.rows_written, result.pairs_written = write_records(
-            self.plan.output, self.plan.queries, self.plan.models, journal_path(self.plan.output)
-        )
+        result.crossed_cap = self.guard.crossing()
+        if self.journal is not None:  # another run's journal and records are its own
+            plan = self.plan
+            journal = journal_path(plan.output)
+            result.rows_written, result.pairs_written = write_records(
+                plan.output, plan.queries, plan.models, journal
+            )
         result.elapsed_s = time.perf_counter() - started
 
     def _stop(self, reason: str) -> None:
@@ -259,7 +269,7 @@ class _Runner:
     # ------------------------------------------------------------------ one pair
 
     async def _pair(self, query: Query, model: str) -> None:
-        held = await self.guard.reserve(self.plan.worst_case(query, model, self.attempts))
+        held = await self.guard.reserve(self.plan.call_bounds(query, model, self.attempts))
         if held is None:
             self._stop("max_spend")
             return
@@ -322,11 +332,14 @@ class _Runner:
         if answer.cost is None:
             self.result.unknown_cost += 1
         billed["answer"] += answer.cost or 0.0
-        if answer.cost_source == "openrouter" and answer.prompt_tokens is not None:
-            listed = list_price_cost(
-                self.plan.profiles.get(model), answer.prompt_tokens, answer.completion_tokens or 0
-            )
-            self.guard.observe_price(answer.cost, listed)
+        self._observe(model, answer)
+
+    def _observe(self, model: str, call: Completion) -> None:
+        """Tell the spend guard what a call was billed against its list price."""
+        tokens = (call.prompt_tokens, call.completion_tokens)
+        listed = list_price_cost(self.plan.profiles.get(model), tokens[0] or 0, tokens[1] or 0)
+        billed = call.cost if call.cost_source == "openrouter" else None
+        self.guard.observe(model, billed, listed, tokens)
 
     async def _grade(
         self, query: Query, answer: Completion, billed: dict[str, float]
@@ -347,6 +360,7 @@ class _Runner:
             msg = f"judge {judge}: no verdict"
             raise GradingError(msg)
         billed["judge"] += verdict.cost or 0.0
+        self._observe(judge, verdict)
         score = parse_judge_score(verdict.text)
         if score is None:
             msg = f"judge {judge}: no 'Score: N' (0-10) in its verdict"
@@ -383,6 +397,7 @@ class _Runner:
             usage={k: v for k, v in usage.items() if v is not None or k == "cost"},
             answer=answer.text if self.save_answers else None,
         )
+        assert self.journal is not None  # pairs run only while the journal is held
         self.journal.append(entry)
         self.result.answered += 1
         self.result.truncated += answer.truncated

@@ -309,7 +309,12 @@ class MergeResult:
 
 
 def _row_key(dataset: str | None, index: str | int | None, query: str) -> tuple[Any, ...]:
-    return ("id", dataset, index) if index is not None else ("text", dataset, query)
+    """A row's identity: ``(dataset, index)``, else ``(dataset, query)``.
+
+    The index is compared as text: ``0`` in one file and ``"0"`` in another (a tool that
+    wrote indexes as strings) are one query.
+    """
+    return ("id", dataset, str(index)) if index is not None else ("text", dataset, query)
 
 
 def merge_records(

@@ -27,15 +27,18 @@ from typing import Any, Literal
 
 from langchain_avengers._utils.files import write_atomically
 from langchain_avengers._utils.warnings import user_stacklevel
+from langchain_avengers.catalog.fetch import get_json, refuse_impossible_prices
 from langchain_avengers.catalog.profiles import (
     INPUT_KINDS,
     Catalog,
     CatalogError,
     CatalogWarning,
     OpenRouterProfile,
+    check_profile,
     list_price_cost,
 )
 from langchain_avengers.openrouter import BASE_URL_ENV, OPENROUTER_BASE_URL
+from langchain_avengers.openrouter.billing import price_problem
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -73,7 +76,6 @@ _MODALITY_FLAGS = {
     "video": "video_inputs",
 }
 _OUTPUT_FLAGS = {"text": "text_outputs", "image": "image_outputs", "audio": "audio_outputs"}
-_ERROR_DETAIL_CHARS = 200
 
 
 # ---------------------------------------------------------------------- bundled snapshot
@@ -181,7 +183,8 @@ def _per_million(per_token: object) -> float | None:
         return None
     if not value.is_finite() or value < 0:
         return None
-    return float(value * 1_000_000)
+    per_million = float(value * 1_000_000)
+    return None if price_problem(per_million) else per_million
 
 
 def _modality_flags(modalities: object, flags: Mapping[str, str]) -> dict[str, bool]:
@@ -202,13 +205,16 @@ def refresh_catalog(
     """Fetch OpenRouter's model list and store it atomically in the user cache.
 
     Nothing is written unless the whole answer is a non-empty model list, so a failed
-    refresh leaves the previous cache as it was.
+    refresh leaves the previous cache as it was. Limits: the answer must arrive whole within
+    ``timeout`` seconds and hold at most 50 MB (:data:`MAX_CATALOG_BYTES`); JSON nested too
+    deeply to parse is refused; a model whose list price cannot be right (not finite, or over
+    $1,000 per million tokens) is left out with a :class:`CatalogWarning`.
 
     Args:
         base_url: OpenRouter-compatible API base; default ``$OPENROUTER_BASE_URL`` or
             OpenRouter itself.
         api_key: Sent as a bearer token when given (the models endpoint is public).
-        timeout: Seconds before the request is abandoned.
+        timeout: Seconds the whole request may take (connecting and reading every byte).
         path: Cache file to write; default :func:`catalog_cache_path`.
 
     Returns:
@@ -220,8 +226,8 @@ def refresh_catalog(
     """
     base_url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
     url = f"{base_url}/models"
-    body = _get_json(url, api_key=api_key, timeout=timeout)
-    data = _model_entries(body, url)
+    body = get_json(url, api_key=api_key, timeout=timeout)
+    data = refuse_impossible_prices(_model_entries(body, url), url)
     if not data:
         msg = f"{url}: the answer lists no models; the cache was left as it was"
         raise CatalogError(msg)
@@ -234,31 +240,6 @@ def refresh_catalog(
     write_atomically(target, json.dumps(payload, ensure_ascii=False))
     _cached.cache_clear()
     return _catalog_from_payload(payload, str(target), source="live")
-
-
-def _get_json(url: str, *, api_key: str | None, timeout: float) -> object:
-    """GET ``url`` and parse its JSON; every failure becomes one readable CatalogError."""
-    import httpx
-
-    if api_key and not (api_key.isascii() and api_key.isprintable()):
-        msg = "the API key holds non-ASCII or control characters; it was not sent"
-        raise CatalogError(msg)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        response = httpx.get(url, headers=headers, timeout=timeout, follow_redirects=True)
-    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-        detail = str(exc).replace(api_key, "<api key>") if api_key else str(exc)
-        msg = f"GET {url} failed: {type(exc).__name__}: {detail or 'no details'}"
-        raise CatalogError(msg) from None
-    if response.is_error:
-        detail = " ".join(response.text.split())[:_ERROR_DETAIL_CHARS]
-        msg = f"GET {url} answered HTTP {response.status_code}: {detail or response.reason_phrase}"
-        raise CatalogError(msg)
-    try:
-        return response.json()
-    except ValueError:
-        msg = f"GET {url}: the answer is not JSON"
-        raise CatalogError(msg) from None
 
 
 def _model_entries(response: object, where: str) -> list[dict[str, Any]]:
@@ -418,7 +399,7 @@ def catalog_summary() -> str:
 
 
 def _profiles_of(payload: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """The ``models`` of a catalog file, every entry checked to be an object.
+    """The ``models`` of a catalog file, every entry checked to be an object of the right types.
 
     ``models`` maps model ids to profiles (the bundled format), or lists profiles that carry
     their ``id`` (as a price list does; its ``context_length`` is the input limit).
@@ -436,6 +417,7 @@ def _profiles_of(payload: Mapping[str, Any], path: Path) -> dict[str, Any]:
         if not isinstance(profile, dict):
             msg = f"{path}: models.{model}: expected an object, got {type(profile).__name__}"
             raise CatalogError(msg)
+        check_profile(model, profile, str(path))
     return models
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from langchain_core.language_models import ModelProfile
 
+from langchain_avengers.openrouter.billing import price_problem
+
 INPUT_KINDS = ("image", "pdf", "audio", "video")
 """Media inputs a profile can accept, each as the flag ``<kind>_inputs``."""
 _CAPABILITY_LABELS = {
@@ -173,3 +175,48 @@ def list_price_cost(
         prompt_tokens * profile["input_usd_per_mtok"]
         + completion_tokens * profile["output_usd_per_mtok"]
     ) / 1e6
+
+
+PRICE_FIELDS = ("input_usd_per_mtok", "output_usd_per_mtok")
+TOKEN_FIELDS = ("max_input_tokens", "max_output_tokens")
+FLAG_FIELDS = (
+    "tool_calling",
+    "tool_choice",
+    "structured_output",
+    "reasoning_output",
+    "temperature",
+)
+
+
+def profile_problem(field_name: str, value: object) -> str | None:
+    """What is wrong with one profile field's value, or ``None`` (unknown fields pass).
+
+    Prices are numbers of USD per million tokens, finite, from 0 to $1,000 (see
+    :func:`~langchain_avengers.openrouter.billing.price_problem`); token limits are positive
+    whole numbers; capability flags and ``*_inputs``/``*_outputs`` are ``true``/``false``
+    (never ``1``/``0`` or strings, which would read as a price or a claim).
+    """
+    if field_name in PRICE_FIELDS:
+        return price_problem(value)
+    if field_name in TOKEN_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"expected a positive whole number of tokens, got {value!r}"[:120]
+        return None
+    is_flag = field_name in FLAG_FIELDS or field_name.endswith(("_inputs", "_outputs"))
+    if is_flag and not isinstance(value, bool):
+        return f"expected true or false, got {value!r}"[:120]
+    return None
+
+
+def check_profile(model: str, profile: Mapping[str, Any], where: str) -> None:
+    """Refuse a profile read from a file whose prices, limits or flags have the wrong type.
+
+    Raises:
+        CatalogError: naming ``where`` (the file), the model id, the field and what was
+            expected.
+    """
+    for field_name, value in profile.items():
+        problem = profile_problem(field_name, value)
+        if problem:
+            msg = f"{where}: model {model!r}: field {field_name!r}: {problem}"
+            raise CatalogError(msg)

@@ -4,7 +4,10 @@ Retry policy: a transient failure (5xx, 408, 429, a dropped connection, a broken
 answer) retries the same model up to ``max_retries`` times, after 0.5 s, 1 s, 2 s... or after
 the provider's ``Retry-After``, never waiting more than ``MAX_RETRY_WAIT_S`` at once; a longer
 ``Retry-After``, a timeout, or OpenRouter's "no endpoint" 404 goes to the next-best model at
-once. At most ``max_fallbacks`` other models are tried.
+once. At most ``max_fallbacks`` other models are tried. A broken HTTP 200 answer is an HTML
+page, an error object, no choices, or a stream without one answer event (see
+:mod:`langchain_avengers.openrouter.answers`). The whole table of faults is in
+``docs/explanation/failures.md``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What one answer cost, and how it is reported to LangChain and LangSmith.
 
-The figure is OpenRouter's billed ``usage.cost`` when it is a plausible number, else tokens
-times the model's list prices. It goes into ``usage_metadata`` as LangSmith's
+The figure is OpenRouter's billed ``usage.cost`` when it is a plausible number (the rule of
+:mod:`langchain_avengers.openrouter.billing`), else tokens times the model's list prices.
+It goes into ``usage_metadata`` as LangSmith's
 ``input_cost``/``output_cost``/``total_cost`` (USD; LangSmith then shows it as the run's
 cost instead of guessing a price from the model name) and into
 ``response_metadata["cost"]``, as ``langchain-openrouter``'s ``ChatOpenRouter`` does.
@@ -17,15 +18,12 @@ from typing import Any, Literal, cast
 
 from langchain_core.messages import AIMessage, UsageMetadata
 
+from langchain_avengers.openrouter.billing import billed_cost
+
 __all__ = ["AnswerCost", "add_usage", "annotate_answer", "answer_cost", "billed_cost"]
 
 logger = logging.getLogger(__name__)
 
-MAX_USD_PER_TOKEN = 1e-3
-"""$1,000 per million tokens: above the dearest list price on OpenRouter (o1-pro output,
-$600 per million in the bundled catalog)."""
-PER_CALL_ALLOWANCE_USD = 1.0
-"""Room for per-request charges on top of tokens (web search, images)."""
 CostSource = Literal["openrouter", "list_prices"]
 
 
@@ -127,31 +125,6 @@ def annotate_answer(
     if cost.total is not None:
         meta["cost"] = cost.total
     return avengers
-
-
-def billed_cost(billed: object, tokens: int) -> tuple[float | None, str | None]:
-    """OpenRouter's billed USD if it is a plausible number, else ``None`` and why not.
-
-    Plausible: finite, not negative, and at most ``PER_CALL_ALLOWANCE_USD`` plus
-    ``MAX_USD_PER_TOKEN`` per token of the answer.
-    """
-    if billed is None:
-        return None, None
-    shown = repr(billed)[:40]
-    if isinstance(billed, bool) or not isinstance(billed, (int, float, str)):
-        return None, f"usage.cost {shown} is not a number"
-    try:
-        value = float(billed)
-    except ValueError:
-        return None, f"usage.cost {shown} is not a number"
-    ceiling = PER_CALL_ALLOWANCE_USD + MAX_USD_PER_TOKEN * tokens
-    if not math.isfinite(value):
-        return None, f"usage.cost {shown} is not finite"
-    if value < 0:
-        return None, f"usage.cost {shown} is negative"
-    if value > ceiling:
-        return None, f"usage.cost {shown} exceeds ${ceiling:.2f}, the most {tokens} tokens can cost"
-    return value, None
 
 
 def _list_prices(

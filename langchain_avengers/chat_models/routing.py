@@ -38,7 +38,7 @@ from langchain_avengers.chat_models.options import (
     check_top_p,
 )
 from langchain_avengers.chat_models.runs import THREAD_KEY
-from langchain_avengers.openrouter.messages import estimate_tokens, media_inputs
+from langchain_avengers.openrouter.messages import check_sendable, estimate_tokens, media_inputs
 from langchain_avengers.policies.pacing import AlphaSource, expected_call_cost
 from langchain_avengers.policies.pins import MAX_CLAIMS, Pin, Pinning
 from langchain_avengers.policies.routing_text import (
@@ -187,13 +187,16 @@ class RoutingPath:
             run_left: ``(USD left, max_run_cost)`` of an agent run's budget.
 
         Raises:
-            ValueError: a bad option (named), or an empty message list.
+            ValueError: a bad option (named), an empty message list, or messages or tools
+                no provider can be sent (see
+                :func:`~langchain_avengers.openrouter.messages.check_sendable`).
             NoCapableModelError: no model can serve the call.
         """
         options = options or {}
         if not messages:
             msg = "messages: empty list; a call needs at least one message"
             raise ValueError(msg)
+        check_sendable(messages, tools)
         alpha, alpha_source = self._alpha(options)
         nearest_clusters = check_nearest_clusters(
             options.get("nearest_clusters", self.nearest_clusters), self.router.n_clusters_

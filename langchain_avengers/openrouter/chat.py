@@ -13,21 +13,21 @@ import httpx2
 import openai
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
-from langchain_avengers.openrouter.errors import (  # split
-    ProviderError,
-    _as_status,
-    _field,
-)
+from langchain_avengers.openrouter.answers import NO_ANSWER_EVENTS, NOT_JSON, unusable_answer
+from langchain_avengers.openrouter.errors import ProviderError, redact_error
 
 
 class OpenRouterChatOpenAI(ChatOpenAI):
     """ChatOpenAI that keeps OpenRouter's ``usage.cost`` and turns broken answers into errors.
 
     ChatOpenAI maps a streamed ``usage`` to ``usage_metadata`` and drops ``cost``; the router
-    needs it to report what a streamed call really cost. Broken answers (an error object or
-    no choices in an HTTP 200 body, a malformed stream event) become :class:`ProviderError`,
-    which the router treats like the HTTP failure they stand for.
+    needs it to report what a streamed call really cost. Broken answers become
+    :class:`ProviderError`, which the router treats like the HTTP failure they stand for: an
+    HTTP 200 body holding an error object, no choices or a page that is not JSON (see
+    :mod:`~langchain_avengers.openrouter.answers`), a malformed stream event, and a stream
+    that ends without one answer event (no content, tool call or finish reason).
     """
 
     def _convert_chunk_to_generation_chunk(
@@ -47,39 +47,61 @@ class OpenRouterChatOpenAI(ChatOpenAI):
     def _create_chat_result(
         self, response: dict | openai.BaseModel, generation_info: dict | None = None
     ) -> ChatResult:
-        error = _field(response, "error")
-        if error:
-            raise self._provider_error(error)
-        if not _field(response, "choices"):
-            msg = "the provider answered with no choices (an empty completion)"
-            raise ProviderError(msg, self._request(), status_code=None)
+        unusable = unusable_answer(response)
+        if unusable is not None:
+            raise ProviderError(unusable[0], self._request(), status_code=unusable[1])
         return super()._create_chat_result(response, generation_info)
 
-    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
         try:
-            yield from super()._stream(*args, **kwargs)
-        except json.JSONDecodeError as error:
-            raise self._malformed_event(error) from error
+            return super()._generate(*args, **kwargs)
+        except json.JSONDecodeError as error:  # an HTML page labelled as JSON
+            raise ProviderError(NOT_JSON, self._request(), status_code=None) from error
+        except Exception as error:
+            raise redact_error(error, self._key()) from error.__cause__
 
-    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+    async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
         try:
-            async for chunk in super()._astream(*args, **kwargs):
+            return await super()._agenerate(*args, **kwargs)
+        except json.JSONDecodeError as error:
+            raise ProviderError(NOT_JSON, self._request(), status_code=None) from error
+        except Exception as error:
+            raise redact_error(error, self._key()) from error.__cause__
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        answered = False
+        try:
+            for chunk in super()._stream(*args, **kwargs):
+                answered = answered or _is_answer_event(chunk)
                 yield chunk
         except json.JSONDecodeError as error:
             raise self._malformed_event(error) from error
+        except Exception as error:
+            raise redact_error(error, self._key()) from error.__cause__
+        if not answered:
+            raise ProviderError(NO_ANSWER_EVENTS, self._request(), status_code=None)
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        answered = False
+        try:
+            async for chunk in super()._astream(*args, **kwargs):
+                answered = answered or _is_answer_event(chunk)
+                yield chunk
+        except json.JSONDecodeError as error:
+            raise self._malformed_event(error) from error
+        except Exception as error:
+            raise redact_error(error, self._key()) from error.__cause__
+        if not answered:
+            raise ProviderError(NO_ANSWER_EVENTS, self._request(), status_code=None)
+
+    def _key(self) -> str | None:
+        """The API key, to redact from errors (a callable key is never called here)."""
+        key = self.openai_api_key
+        return key.get_secret_value() if isinstance(key, SecretStr) else None
 
     def _request(self) -> httpx2.Request:
         """The request an error stands for (no headers, so no key)."""
         return httpx2.Request("POST", f"{self.openai_api_base}/chat/completions")
-
-    def _provider_error(self, error: object) -> ProviderError:
-        message = error.get("message") if isinstance(error, dict) else None
-        code = error.get("code") if isinstance(error, dict) else None
-        return ProviderError(
-            f"the provider answered HTTP 200 with an error: {message or error}",
-            self._request(),
-            status_code=_as_status(code),
-        )
 
     def _malformed_event(self, error: json.JSONDecodeError) -> ProviderError:
         return ProviderError(
@@ -89,7 +111,11 @@ class OpenRouterChatOpenAI(ChatOpenAI):
         )
 
 
-# ---------------------------------------------------------------------- failures
-
-
-# ---------------------------------------------------------------------- messages
+def _is_answer_event(chunk: ChatGenerationChunk) -> bool:
+    """Whether a streamed chunk is part of an answer: content, a tool call or a finish reason."""
+    message = chunk.message
+    return (
+        bool(message.content)
+        or bool(getattr(message, "tool_call_chunks", None))
+        or bool((chunk.generation_info or {}).get("finish_reason"))
+    )

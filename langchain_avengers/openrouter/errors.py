@@ -19,6 +19,9 @@ NO_ENDPOINT = "No endpoints found that support"
 """Start of OpenRouter's 404 when no provider of a model serves a feature (tool use, images...)."""
 
 
+REDACTED = "<api key>"
+"""What an API key echoed in an error becomes."""
+
 RETRYABLE_STATUSES = frozenset({408, 429})
 """Besides every 5xx: request timeout and rate limit."""
 
@@ -121,3 +124,40 @@ def describe_failure(model: str, error: BaseException) -> dict[str, Any]:
     status = getattr(error, "status_code", None) or classify(error).status
     message = getattr(error, "message", None) or str(error)
     return {"model": model, "error": type(error).__name__, "status": status, "message": message}
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (an API key) replaced by ``<api key>``.
+
+    Servers and proxies sometimes quote the request's key in an error body; whatever shows
+    an error from such a body (exception text, run summaries, metadata) goes through this.
+    """
+    return text.replace(secret, REDACTED) if secret else text
+
+
+def redact_error(error: BaseException, secret: str | None) -> BaseException:
+    """Remove ``secret`` from an exception's text, message and body, in place.
+
+    The exception keeps its type, status and response, so retries and fallbacks still
+    classify it; only what it shows changes.
+
+    Returns:
+        ``error`` itself, for ``raise redact_error(error, key)``.
+    """
+    if not secret:
+        return error
+    error.args = tuple(_redacted(arg, secret) for arg in error.args)
+    if isinstance(error, openai.APIError):
+        error.message = redact(error.message, secret)
+        error.body = _redacted(error.body, secret)
+    return error
+
+
+def _redacted(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {k: _redacted(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, secret) for v in value]
+    return value

@@ -7,6 +7,7 @@ The server answers the sample queries with deterministic per-model skill
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -24,8 +25,8 @@ from openrouter_server import REASONING_MODELS, TestServer
 
 from langchain_avengers import AvengersChatModel, ClusterRouter, load_records
 from langchain_avengers.calibration import ApiSettings, calibrate, load_queries
-from langchain_avengers.calibration.store import journal_path
-from langchain_avengers.catalog.base import bundled_catalog, list_price_cost
+from langchain_avengers.calibration.store import Journal, StoreError, journal_path
+from langchain_avengers.catalog.base import Catalog, bundled_catalog, list_price_cost
 from langchain_avengers.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -482,3 +483,141 @@ def test_a_call_that_times_out_fails_and_counts_as_possibly_billed(
     assert run.spend == 0
     assert run.possibly_billed > 0
     assert "more for calls that timed out" in run.describe()
+
+
+def test_a_key_echoed_in_an_error_body_never_reaches_stderr(
+    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    server.config.answer_key = load_answer_key(queries)
+    server.config.echo_key = True
+    server.config.fail_models = {"qwen/qwen3-235b-a22b-2507": 503}
+    out = tmp_path / "records.jsonl"
+    args = [str(queries), "--models", "openai/gpt-5,qwen/qwen3-235b-a22b-2507", "-o", str(out)]
+    assert cli(server, *args, "--max-retries", "0") == 1
+    server.config.fail_models = {"openai/gpt-5": 401}
+    assert cli(server, str(queries), "--models", "openai/gpt-5", "-o", str(out)) == 0
+    out.unlink()
+    journal_path(out).unlink()
+    assert cli(server, str(queries), "--models", "openai/gpt-5", "-o", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "(key: <api key>)" in err
+    assert "test-key" not in err
+
+
+@pytest.mark.parametrize(
+    ("billed", "why"), [(math.inf, "not finite"), (1e6, "exceeds"), ("1e3", "exceeds")]
+)
+def test_an_absurd_billed_cost_fails_its_pair_and_is_never_recorded(
+    server: TestServer, tmp_path: Path, billed: Any, why: str
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    server.config.answer_key = load_answer_key(queries)
+    server.config.cost_overrides["openai/gpt-5"] = billed
+    api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=0)
+    out = tmp_path / "records.jsonl"
+    models = ["openai/gpt-5", "qwen/qwen3-235b-a22b-2507"]
+    run = calibrate(queries, models, out, api=api, show_progress=False)
+    assert (run.answered, run.failed) == (9, 9)
+    assert sum(run.failures.values()) == 9
+    for reason in run.failures:
+        assert reason.startswith("openai/gpt-5: RefusedCostError: refused the answer's usage.cost")
+        assert why in reason
+    assert run.spend < 0.01
+    assert run.possibly_billed > 0, "the refused bills were still billed: counted as possible"
+    text = out.read_text() + journal_path(out).read_text()
+    assert "Infinity" not in text
+    assert "1000000" not in text
+    assert all(list(r.records) == ["qwen/qwen3-235b-a22b-2507"] for r in load_records(out))
+    assert "spend $0.0" in run.describe()
+
+
+@pytest.mark.parametrize("kind", ["html", "html_as_json", "json_error"])
+def test_a_model_answering_http_200_with_a_broken_body_fails_its_pairs_only(
+    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    server.config.answer_key = load_answer_key(queries)
+    server.config.http200_bodies["openai/gpt-5"] = kind
+    out = tmp_path / "records.jsonl"
+    args = [str(queries), "--models", "openai/gpt-5,qwen/qwen3-235b-a22b-2507", "-o", str(out)]
+    assert cli(server, *args) == 1
+    err = capsys.readouterr().err
+    assert "failed 9x openai/gpt-5: " in err
+    assert "HTTP 200" in err
+    assert all(list(r.records) == ["qwen/qwen3-235b-a22b-2507"] for r in load_records(out))
+
+
+# ---------------------------------------------------------------------- spend cap vs. real bills
+
+CHEAP = ["qwen/qwen3-235b-a22b-2507", "meta-llama/llama-3.1-8b-instruct"]
+
+
+def dear_run(server: TestServer, tmp_path: Path, factor: float, cap: float, **options: Any) -> Any:
+    """A run at concurrency 32 against a provider billing ``factor`` times list price."""
+    queries = subset(tmp_path, datasets={"trivia", "science-mc", "arithmetic"})
+    server.config.answer_key = load_answer_key(queries)
+    for model in CHEAP:
+        server.config.price_factor[model] = factor
+    api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=0)
+    out = tmp_path / "records.jsonl"
+    return calibrate(
+        queries,
+        CHEAP,
+        out,
+        api=api,
+        concurrency=32,
+        max_tokens=400,
+        max_spend=cap,
+        show_progress=False,
+        **options,
+    )
+
+
+@pytest.mark.parametrize(("factor", "cap"), [(3.0, 0.0002), (50.0, 0.0005)])
+def test_max_spend_holds_when_the_provider_bills_above_list_price(
+    server: TestServer, tmp_path: Path, factor: float, cap: float
+) -> None:
+    run = dear_run(server, tmp_path, factor, cap=cap)
+    assert run.answered > 0
+    assert run.spend <= cap
+    assert run.stop_reason == "max_spend"
+    assert f"stopped before crossing --max-spend ${cap:g}" in run.describe()
+
+
+def test_max_spend_holds_for_a_model_listed_free_but_billed(
+    server: TestServer, tmp_path: Path
+) -> None:
+    free = {}
+    for m in CHEAP:
+        free[m] = {**bundled_catalog()[m], "input_usd_per_mtok": 0.0, "output_usd_per_mtok": 0.0}
+    catalog = Catalog(_profiles=free, source="test", snapshot="now", origin="test")
+    run = dear_run(server, tmp_path, 100.0, cap=0.001, catalog=catalog)
+    assert run.answered > 0
+    assert run.spend <= 0.001
+    assert run.stop_reason == "max_spend"
+
+
+def test_a_first_bill_above_the_cap_is_said_plainly(server: TestServer, tmp_path: Path) -> None:
+    run = dear_run(server, tmp_path, 20000.0, cap=0.0005)
+    assert run.spend > 0.0005
+    summary = run.describe()
+    assert "stopped before crossing" not in summary
+    assert "crossed --max-spend $0.0005" in summary
+    assert "x its list price" in summary
+
+
+def test_a_run_refused_because_another_holds_the_journal_leaves_its_records_alone(
+    server: TestServer, tmp_path: Path
+) -> None:
+    queries = subset(tmp_path, datasets={"trivia"})
+    server.config.answer_key = load_answer_key(queries)
+    api = ApiSettings(base_url=server.base_url, api_key="test-key")
+    out = tmp_path / "records.jsonl"
+    calibrate(queries, POOL[2:], out, api=api, show_progress=False)
+    out.write_text(out.read_text() + "\n")  # as another run would leave it mid-way
+    before = (out.read_bytes(), out.stat().st_mtime_ns)
+    with Journal(journal_path(out)), pytest.raises(StoreError, match="another run"):
+        calibrate(queries, POOL, out, api=api, show_progress=False)
+    assert (out.read_bytes(), out.stat().st_mtime_ns) == before
+    assert server.models_called() == [POOL[2]] * 9, "the refused run asked nothing"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -313,3 +315,73 @@ def test_a_wrong_media_claim_gets_the_404_and_falls_back(
     assert [(f["model"], f["status"]) for f in fallbacks] == [(LLAMA, 404)]
     assert f"No endpoints found that support {kind} input" in fallbacks[0]["message"]
     assert server.models_called() == [LLAMA, FLASH]
+
+
+# ---------------------------------------------------------------------------- refresh limits
+
+
+def broken_refresh(
+    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> str:
+    """Refresh once for real, then with ``args`` against the broken server: the error line
+    (the cache must be as the first refresh left it)."""
+    config = server.config
+    server.config = type(config)()
+    assert refresh(server) == 0
+    server.config = config
+    cache = cache_dir / "openrouter_models.json"
+    previous = cache.read_bytes()
+    capsys.readouterr()
+    assert refresh(server, *args) == 2
+    assert cache.read_bytes() == previous
+    assert [p.name for p in cache_dir.iterdir()] == [cache.name]
+    return one_error_line(capsys.readouterr().err)
+
+
+def test_refresh_refuses_an_answer_over_its_size_cap(
+    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.config.models_padding_bytes = 60 * 2**20
+    line = broken_refresh(server, cache_dir, capsys)
+    assert "over 50 MB" in line
+    assert f"GET {server.base_url}/models" in line
+
+
+def test_refresh_stops_at_its_timeout_when_the_server_drips(
+    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.config.models_drip_s = 0.2
+    started = time.monotonic()
+    line = broken_refresh(server, cache_dir, capsys, "--timeout", "1")
+    assert time.monotonic() - started < 3
+    assert "no complete answer within 1 s" in line
+
+
+def test_refresh_refuses_absurdly_deep_nesting_clearly(
+    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.config.models_body = b'{"data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    line = broken_refresh(server, cache_dir, capsys)
+    assert "nested too deeply" in line
+
+
+def test_refresh_refuses_an_impossible_price_per_model_with_a_warning(
+    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = models_payload(server.config)["data"]
+    entries[0] = {**entries[0], "pricing": {**entries[0]["pricing"], "prompt": "1e308"}}
+    entries[1] = {**entries[1], "pricing": {**entries[1]["pricing"], "completion": "0.5"}}
+    server.config.models_body = json.dumps({"data": entries}).encode()
+    assert refresh(server) == 0
+    [message] = capsys.readouterr().err.splitlines()
+    assert message.startswith("avengers: warning: ")
+    assert entries[0]["id"] in message
+    assert entries[1]["id"] in message
+    assert "1e308" in message
+    live = load_catalog("live")
+    assert entries[0]["id"] not in live
+    assert entries[1]["id"] not in live
+    assert len(live) == 7
+    assert all(math.isfinite(p.get("input_usd_per_mtok", 0)) for p in live.values())
+    layered = load_catalog()
+    assert layered[entries[0]["id"]] == bundled_catalog()[entries[0]["id"]]

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from langchain_avengers.calibration import (
     plan_calibration,
 )
 from langchain_avengers.calibration.spend import (
+    CallBound,
     SpendGuard,
     prompt_tokens_bound,
     worst_case_cost,
@@ -176,6 +178,17 @@ def test_merge_joins_rows_and_keeps_identical_pairs_once(tmp_path: Path) -> None
     assert [r.index for r in load_records(out)] == [0, 1, 2]
 
 
+def test_merge_takes_index_0_and_string_0_as_one_query(tmp_path: Path) -> None:
+    a = write_rows(tmp_path / "a.jsonl", row(0, m1=1.0))
+    b = write_rows(tmp_path / "b.jsonl", {**row(0, m2=0.0), "index": "0"})
+    out = tmp_path / "all.jsonl"
+    result = merge_records([a, b], out)
+    assert (result.rows, result.pairs) == (1, 2)
+    [merged] = load_records(out)
+    assert merged.records == {"m1": 1.0, "m2": 0.0}
+    assert merge_records([a, b], out, queries=make_queries(1)).rows == 1
+
+
 def test_merge_refuses_conflicts_and_names_both_files(tmp_path: Path) -> None:
     a = write_rows(tmp_path / "a.jsonl", row(0, m1=1.0))
     b = write_rows(tmp_path / "b.jsonl", row(0, m1=0.0))
@@ -216,28 +229,71 @@ def test_shards_partition_the_pairs_deterministically() -> None:
 # ---------------------------------------------------------------------- spend
 
 
+def calls(worst: float, model: str = "m", **bound: Any) -> list[CallBound]:
+    """One call of ``model`` whose worst case at list prices is ``worst`` USD."""
+    values = {"prompt_tokens": 100, "output_tokens": 100, "attempts": 1, **bound}
+    return [CallBound(model, worst, **values)]
+
+
+def billed_guard(cap: float | None, *models: str) -> SpendGuard:
+    """A guard that has seen a bill at list price from each model (no probing left)."""
+    guard = SpendGuard(cap=cap)
+    for model in models or ("m",):
+        guard.observe(model, None, None, (None, None))
+    return guard
+
+
 async def test_spend_guard_waits_then_stops_and_never_crosses_the_cap() -> None:
-    guard = SpendGuard(cap=1.0)
-    first = await guard.reserve(0.6)
-    assert first == 0.6
-    waiting = asyncio.create_task(guard.reserve(0.6))
+    guard = billed_guard(1.0)
+    first = await guard.reserve(calls(0.6))
+    assert first is not None
+    assert first.held == 0.6
+    waiting = asyncio.create_task(guard.reserve(calls(0.6)))
     await asyncio.sleep(0)
     assert not waiting.done()  # 0.6 + 0.6 would cross the cap: wait for the first to settle
     await guard.settle(first, answer=0.3)
     second = await waiting
-    assert second == 0.6
+    assert second is not None
+    assert second.held == 0.6
     await guard.settle(second, answer=0.6)
-    assert await guard.reserve(0.6) is None  # nothing in flight and it cannot fit: stop
+    assert await guard.reserve(calls(0.6)) is None  # nothing in flight and it cannot fit: stop
     assert guard.spent == pytest.approx(0.9)
+
+
+async def test_a_model_runs_one_pair_until_its_first_bill_is_seen() -> None:
+    guard = SpendGuard(cap=1.0)
+    probe = await guard.reserve(calls(0.01))
+    assert probe is not None
+    assert probe.probes == ("m",)
+    waiting = asyncio.create_task(guard.reserve(calls(0.01)))
+    other = await guard.reserve(calls(0.01, model="other"))  # another model probes at once
+    assert other is not None
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    guard.observe("m", billed=0.05, list_price=0.005, tokens=(50, 10))  # 10x its list price
+    await guard.settle(probe, answer=0.05)
+    second = await waiting
+    assert second is not None
+    assert second.held == pytest.approx(0.1)
+    assert second.probes == ()
+
+
+def test_a_model_listed_free_is_reserved_at_the_prices_its_bills_imply() -> None:
+    guard = SpendGuard(cap=10.0)
+    assert guard.worst_of(calls(0.0)[0]) == 0.0
+    guard.observe("m", billed=0.002, list_price=0.0, tokens=(100, 20))
+    # at most 0.002/100 per prompt token and 0.002/20 per completion token
+    bound = calls(0.0, prompt_tokens=1000, output_tokens=400, attempts=2)[0]
+    assert guard.worst_of(bound) == pytest.approx((1000 * 2e-5 + 400 * 1e-4) * 2)
 
 
 async def test_spend_guard_under_random_load() -> None:
     rng = random.Random(7)
-    guard = SpendGuard(cap=5.0)
+    guard = billed_guard(5.0)
 
     async def pair() -> None:
         worst = rng.uniform(0.05, 0.4)
-        held = await guard.reserve(worst)
+        held = await guard.reserve(calls(worst))
         if held is None:
             return
         await asyncio.sleep(rng.uniform(0, 0.002))
@@ -254,9 +310,12 @@ async def test_spend_guard_under_random_load() -> None:
 
 def test_price_factor_scales_later_reservations() -> None:
     guard = SpendGuard(cap=10.0)
-    guard.observe_price(billed=0.3, list_price=0.2)
-    assert guard.price_factor == pytest.approx(1.5)
-    assert asyncio.run(guard.reserve(1.0)) == pytest.approx(1.5)
+    guard.observe("m", billed=0.3, list_price=0.2, tokens=(10, 10))
+    assert guard.price_factor == {"m": pytest.approx(1.5)}
+    reservation = asyncio.run(guard.reserve(calls(1.0)))
+    assert reservation is not None
+    assert reservation.held == pytest.approx(1.5)
+    assert guard.worst_of(calls(1.0, model="other")[0]) == 1.0
 
 
 def test_worst_case_is_bytes_as_tokens_at_list_prices() -> None:

@@ -525,3 +525,44 @@ def test_catalog_type_is_a_read_only_mapping() -> None:
     assert "_profiles" not in repr(bundled)
     with pytest.raises(AttributeError):
         bundled.source = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("input_usd_per_mtok", "0.5", "expected a number of USD per million tokens, got '0.5'"),
+        ("output_usd_per_mtok", -1, "expected a price of at least 0, got -1"),
+        ("input_usd_per_mtok", 1e400, "expected a finite price, got inf"),
+        ("output_usd_per_mtok", True, "expected a number of USD per million tokens, got True"),
+        ("input_usd_per_mtok", False, "expected a number of USD per million tokens, got False"),
+        ("output_usd_per_mtok", 1e9, "expected at most \\$1,000 per million tokens"),
+        ("max_input_tokens", "128k", "expected a positive whole number of tokens, got '128k'"),
+        ("max_output_tokens", True, "expected a positive whole number of tokens, got True"),
+        ("tool_calling", "yes", "expected true or false, got 'yes'"),
+        ("image_inputs", 1, "expected true or false, got 1"),
+    ],
+)
+@pytest.mark.parametrize("shape", ["map", "list"])
+def test_catalog_file_values_are_type_checked_naming_file_model_and_field(
+    tmp_path: Path, field: str, value: object, expected: str, shape: str
+) -> None:
+    path = tmp_path / "prices.json"
+    profile = {"input_usd_per_mtok": 0.5, "output_usd_per_mtok": 1.5, field: value}
+    models: object = {"a/b": profile} if shape == "map" else [{"id": "a/b", **profile}]
+    path.write_text(json.dumps({"models": models}).replace("Infinity", "1e400"))
+    with pytest.raises(CatalogError, match=expected) as info:
+        load_catalog(path)
+    assert str(info.value).startswith(f"{path}: model 'a/b': field '{field}': ")
+
+
+def test_a_bad_catalog_file_is_one_error_line_in_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_avengers.cli.main import main
+
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"models": {"a/b": {"input_usd_per_mtok": "cheap"}}}))
+    assert main(["catalog", "list", "--catalog", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"avengers: error: {path}: model 'a/b': field 'input_usd_per_mtok'")
+    assert "Traceback" not in err
