@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from langchain_avengers._utils.extras import check_installed
 from langchain_avengers._version import __version__
 from langchain_avengers.catalog.base import INPUT_KINDS as INPUT_KINDS
-from langchain_avengers.cli.args import (
+from langchain_avengers.cli.args import (  # split
     EXIT_BAD_INPUT,
     _alpha,
     _confidence,
@@ -33,6 +33,8 @@ from langchain_avengers.cli.args import (
     _png_path,
     _positive_float,
     _positive_int,
+    load_data,
+    router_from_args,
 )
 from langchain_avengers.cli.calibration import EXIT_INCOMPLETE as EXIT_INCOMPLETE
 from langchain_avengers.cli.calibration import EXIT_INTERRUPTED as EXIT_INTERRUPTED
@@ -43,6 +45,9 @@ from langchain_avengers.cli.calibration import (
     cmd_regrade,
 )
 from langchain_avengers.cli.catalog import add_catalog_parser, cmd_catalog
+from langchain_avengers.cli.evaluate import (  # split
+    cmd_evaluate,
+)
 from langchain_avengers.cli.output import (
     EXIT_STDOUT_CLOSED,
     TerminalSafeOutput,
@@ -55,8 +60,6 @@ from langchain_avengers.records.format import RecordsError
 from langchain_avengers.routing.persistence import RouterFileError
 
 if TYPE_CHECKING:
-    from langchain_avengers.evaluation.evaluate import Evaluation
-    from langchain_avengers.records.data import CalibrationData
     from langchain_avengers.routing.router import ClusterRouter
 
 DEFAULT_ROUTER = "default"
@@ -205,21 +208,6 @@ def _add_router_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _router_from_args(args: argparse.Namespace) -> ClusterRouter:
-    from langchain_avengers.routing.router import ClusterRouter
-
-    return ClusterRouter(
-        n_clusters=args.n_clusters,
-        nearest_clusters=args.nearest_clusters,
-        scoring=args.scoring,
-        cluster_scales=tuple(args.cluster_scales),
-        cost_scale=args.cost_scale,
-        shrinkage=args.shrinkage,
-        random_state=args.random_state,
-        show_progress=True,
-    )
-
-
 def _add_catalog_option(
     parser: argparse.ArgumentParser, purpose: str = "for answers with tokens but no cost"
 ) -> None:
@@ -239,18 +227,12 @@ def _add_strict_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_data(args: argparse.Namespace) -> CalibrationData:
-    from langchain_avengers.records.data import CalibrationData
-
-    return CalibrationData.from_path(args.data, catalog=args.catalog, strict=args.strict)
-
-
 def cmd_fit(args: argparse.Namespace) -> None:
     """Fit and save a router."""
     check_installed("sklearn", "train", "avengers fit")
-    data = _load_data(args)
+    data = load_data(args)
     _refuse_unsavable_model_ids(data.models, args.data)
-    router = _router_from_args(args).fit(data)
+    router = router_from_args(args).fit(data)
     router.save(args.output)
     chosen = " (n_clusters=auto)" if router.n_clusters == "auto" else ""
     clamped = (
@@ -303,102 +285,6 @@ def cmd_reprice(args: argparse.Namespace) -> None:
     print(f"avengers: {summary.describe()}; wrote {args.output}", file=sys.stderr)
 
 
-def cmd_evaluate(args: argparse.Namespace) -> None:
-    """Evaluate the default configuration over seeded splits."""
-    check_installed("sklearn", "train", "avengers evaluate")
-    from langchain_avengers.evaluation.evaluate import DEFAULT_ALPHAS, evaluate_router
-
-    if args.plot:
-        from langchain_avengers.evaluation.plots import require_matplotlib
-
-        require_matplotlib()  # before the evaluation, which takes a while
-    evaluation = evaluate_router(
-        _load_data(args),
-        _router_from_args(args),
-        alphas=args.alphas or DEFAULT_ALPHAS,
-        seeds=range(args.seeds),
-        test_size=args.test_size,
-        show_progress=not args.json,
-    )
-    choice = None
-    if args.target_cost is not None or args.min_accuracy is not None:
-        choice = evaluation.choose_alpha(
-            target_cost=args.target_cost,
-            min_accuracy=args.min_accuracy,
-            confidence=args.confidence,
-        )
-    if args.plot:
-        from langchain_avengers.evaluation.plots import plot_pareto, plot_usage
-
-        usage_plot = args.plot.with_name(f"{args.plot.stem}_usage{args.plot.suffix}")
-        plot_pareto(evaluation, args.plot)
-        plot_usage(evaluation, usage_plot)
-        print(f"avengers: wrote {args.plot} and {usage_plot}", file=sys.stderr)
-    if args.json:
-        report = {"data": str(args.data), **evaluation.to_dict()}
-        if choice is not None:
-            asked = {"target_cost": args.target_cost, "min_accuracy": args.min_accuracy}
-            report["budget_choice"] = {**asked, **choice.__dict__}
-        print(strict_json(report))
-        return
-    _print_evaluation(evaluation)
-    if choice is not None:
-        asked_for = (
-            f"at most ${args.target_cost:g} per 1,000 queries"
-            if args.target_cost is not None
-            else f"at least {args.min_accuracy:.1%} accuracy"
-        )
-        print(f"\nbudget ({asked_for}): {choice.describe()}")
-
-
-def _print_evaluation(evaluation: Evaluation) -> None:
-    figures = evaluation.figures
-    best = evaluation.best_single_mean()
-
-    reached = evaluation.reached()
-
-    def pct(value: float | None, name: str = "") -> str:
-        if value is not None:
-            return f"{100 * value:.2f}%"
-        hit = reached.get(name, {"seeds": 0})
-        if not hit["seeds"]:
-            return "not reached"
-        where = 100 * hit["mean_where_reached"]
-        return f"not reached in every seed ({hit['seeds']}/{hit['of']}; {where:.2f}% where reached)"
-
-    print(evaluation.table())
-    print(
-        "\nAccuracy in %, seed mean; 'avg' = mean over benchmarks, 'all' = over all held-out "
-        "queries; 'split cost $' = total USD over one held-out split "
-        f"({evaluation.splits[0].n_test} queries); nan = a benchmark absent from the split."
-    )
-    print(
-        f"\nheld-out figures, mean of {len(evaluation.splits)} seeds "
-        f"(best single: {best['model']}, {100 * best['accuracy']:.2f}% at "
-        f"${best['cost']:.4g} per 1,000 queries):"
-    )
-    print(f"  acc@best-cost  {pct(figures.acc_at_best_cost, 'acc_at_best_cost')}")
-    print(f"  cost-to-match  {pct(figures.cost_to_match, 'cost_to_match')} of the best cost")
-    print(f"  cost-to-95%    {pct(figures.cost_to_95, 'cost_to_95')} of the best cost")
-    print(f"  AIQ            {pct(figures.aiq)}")
-    _print_oracle_gap(evaluation)
-
-
-def _print_oracle_gap(evaluation: Evaluation) -> None:
-    gap = evaluation.oracle_gap()
-    print(
-        f"\noracle (cheapest top-scoring model per query): {100 * gap['oracle_accuracy']:.2f}%; "
-        f"it is {100 * gap['oracle_minus_router']:.2f} pp above the router's most accurate "
-        f"point and {100 * gap['oracle_minus_best_single']:.2f} pp above the best single model"
-    )
-    bench = evaluation.per_benchmark()
-    deltas = ", ".join(f"{b['benchmark']} {100 * b['delta']:+.2f}" for b in bench["benchmarks"])
-    print(
-        f"per benchmark at alpha={bench['alpha']:g} (the router's most accurate point within "
-        f"the best single model's cost), router minus {bench['best_single']} in pp: {deltas}"
-    )
-
-
 def _load_router(name: str) -> ClusterRouter:
     from langchain_avengers.routing.bundled import load_default_router
     from langchain_avengers.routing.router import ClusterRouter
@@ -413,7 +299,7 @@ def cmd_alphas(args: argparse.Namespace) -> None:
     from langchain_avengers.evaluation.alphas import DEFAULT_TABLE_ALPHAS, alpha_table
 
     router = _load_router(args.router)
-    data = _load_data(args) if args.data is not None else None
+    data = load_data(args) if args.data is not None else None
     table = alpha_table(
         router, args.alphas or DEFAULT_TABLE_ALPHAS, data=data, allowed_models=args.models
     )
