@@ -86,7 +86,12 @@ def wall_time(python: Path, code: str, env: dict[str, str]) -> float:
     times = []
     for _ in range(RUNS):
         start = time.perf_counter()
-        subprocess.run([str(python), "-c", code], check=True, env=env, capture_output=True)
+        done = subprocess.run(
+            [str(python), "-c", code], env=env, capture_output=True, text=True, cwd=python.parent
+        )
+        if done.returncode != 0:
+            msg = f"{python}: {code!r} failed:\n{done.stderr}"
+            raise SystemExit(msg)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
