@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.tools import tool
-from openrouter_server import TestServer
 from pydantic import BaseModel
 
 from langchain_avengers import AvengersChatModel
+from langchain_avengers.testing import OfflineOpenRouter
 
 SECRET = "sk-or-v1-test-secret-never-logged-0123456789"
 """The API key of :func:`make_llm`'s models: distinctive, so tests can check it never leaks."""
 
 
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
+def make_llm(server: OfflineOpenRouter, **kwargs: Any) -> AvengersChatModel:
     """A chat model calling ``server`` with :data:`SECRET`, no retries and a 5 s timeout;
     ``kwargs`` add to or override those."""
     params: dict[str, Any] = {

@@ -1,8 +1,8 @@
-"""The model table of the local OpenRouter test server: ids, list prices, context, modalities.
+"""The models the offline OpenRouter serves: ids, list prices, context, modalities.
 
-Read from ``fixtures/openrouter_models_api.json`` (OpenRouter's ``GET /models`` format, made by
-``fixtures/make_models_api.py``); :func:`models_payload` is the body the server answers with.
-Part of ``openrouter_server`` (which re-exports what tests use); stdlib only.
+Read from ``data/openrouter_models.json`` (OpenRouter's ``GET /models`` format, written by
+``scripts/build_offline_models.py`` from the bundled catalog); :func:`models_payload` is the body
+the server answers with. Stdlib only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from openrouter_server_faults import ServerConfig
+    from langchain_avengers.testing._faults import Faults
 
 JsonDict = dict[str, Any]
 
@@ -37,14 +37,14 @@ class ModelInfo:
         return self.name.split(":", 1)[0]
 
 
-MODELS_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "openrouter_models_api.json"
-"""``GET /models`` answer in OpenRouter's format (``fixtures/make_models_api.py``)."""
+MODELS_API_PATH = Path(__file__).resolve().parent / "data" / "openrouter_models.json"
+"""``GET /models`` answer in OpenRouter's format (``scripts/build_offline_models.py``)."""
 TOOL_PARAMETERS = ("tools", "tool_choice")
 
 
 def load_model_entries() -> list[JsonDict]:
     """The fixture's model entries, as OpenRouter lists them."""
-    return cast(list[JsonDict], json.loads(MODELS_FIXTURE.read_text())["data"])
+    return cast(list[JsonDict], json.loads(MODELS_API_PATH.read_text(encoding="utf-8"))["data"])
 
 
 def model_info(entry: JsonDict) -> ModelInfo:
@@ -65,7 +65,7 @@ MODELS: dict[str, ModelInfo] = {e["id"]: model_info(e) for e in MODEL_ENTRIES}
 REASONING_MODELS = {e["id"] for e in MODEL_ENTRIES if "reasoning" in e["supported_parameters"]}
 
 
-def models_payload(config: ServerConfig) -> JsonDict:
+def models_payload(config: Faults) -> JsonDict:
     """The ``GET /models`` body; models in ``no_tool_models`` do not list tools."""
     data = []
     for entry in MODEL_ENTRIES:
