@@ -16,6 +16,7 @@ from langchain_core.runnables import ConfigurableField
 from langchain_core.tracers.context import collect_runs
 from langgraph.store.memory import InMemoryStore
 from local_chat import Joke, magic_function, make_llm
+from manual_clock import ManualClock
 
 from langchain_avengers import AvengersChatModel
 from langchain_avengers.chat_models.base import NoCapableModelError
@@ -233,10 +234,15 @@ def test_two_chat_models_share_pins_through_a_langgraph_store(server: OfflineOpe
 def test_an_idle_conversation_is_routed_afresh_after_the_ttl(
     server: OfflineOpenRouter, router: Any
 ) -> None:
-    llm = make_llm(server, pin_conversations=True, pin_ttl=0.3)
+    clock = ManualClock(time.time())  # the store reads expiry on this clock, not the wall's
+    store = InMemoryPinStore(clock=clock)
+    llm = make_llm(server, pin_conversations=True, pin_ttl=60, pin_store=store)
     thread = {"configurable": {"thread_id": "idle"}}
     llm.invoke(QUERY, thread, alpha=1.0)
-    time.sleep(0.4)
+    clock.now += 59
+    kept = llm.invoke(FOLLOW_UP, thread, alpha=0.0)
+    assert kept.response_metadata["avengers"]["pinned"]["source"] == "conversation"
+    clock.now += 61  # 60 s after the last use (the follow-up renewed the pin)
     fresh = llm.invoke(FOLLOW_UP, thread, alpha=0.0)
     assert fresh.response_metadata["avengers"]["pinned"] is None
     assert fresh.response_metadata["model_name"] == first_choice(router, FOLLOW_UP, 0.0)

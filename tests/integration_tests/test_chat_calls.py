@@ -8,6 +8,7 @@ the costs on ``invoke`` and on the last streamed chunk, and sums over a whole ag
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -205,39 +206,63 @@ async def test_usage_callback_sums_streams_and_invokes_alike(server: OfflineOpen
 
 # ---------------------------------------------------------------------------- async routing
 
-EMBEDDER_DELAY_S = 0.3
+OVERLAP_WAIT_S = 10.0
+"""How long an embedding call waits for a second one to start: a serialised router never
+starts one, so the wait runs out and the call reports no overlap."""
 
 
-class SlowEmbeddings(Embeddings):
-    """WordLlama behind a 0.3 s delay, like a remote embedding API (same vectors, same id)."""
+class OverlapEmbeddings(Embeddings):
+    """WordLlama behind a rendezvous, like a remote embedding API that is slow to answer.
+
+    Each call waits until two calls are in flight at once (or :data:`OVERLAP_WAIT_S` passes)
+    and notes whether they were: a proof of concurrency no loaded machine can fake or break,
+    unlike a bound on wall time.
+    """
 
     identity = WordLlamaEmbeddings().identity
 
+    def __init__(self) -> None:
+        self.overlapped: list[bool] = []
+        self._arrived = 0
+        self._lock = threading.Lock()
+        self._two_in_flight = threading.Event()
+
+    def _arrive(self) -> None:
+        with self._lock:
+            self._arrived += 1
+            if self._arrived >= 2:
+                self._two_in_flight.set()
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        time.sleep(EMBEDDER_DELAY_S)
+        self._arrive()
+        self.overlapped.append(self._two_in_flight.wait(OVERLAP_WAIT_S))
         return WordLlamaEmbeddings().embed_documents(texts)
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
 
 
-class AsyncSlowEmbeddings(SlowEmbeddings):
+class AsyncOverlapEmbeddings(OverlapEmbeddings):
     """The same with its own async method, as remote API clients have."""
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        await asyncio.sleep(EMBEDDER_DELAY_S)
+        self._arrive()
+        deadline = time.monotonic() + OVERLAP_WAIT_S
+        while not self._two_in_flight.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)  # yields the loop: another ainvoke can reach its embed
+        self.overlapped.append(self._two_in_flight.is_set())
         return WordLlamaEmbeddings().embed_documents(texts)
 
 
-@pytest.mark.parametrize("embedder_class", [AsyncSlowEmbeddings, SlowEmbeddings])
+@pytest.mark.parametrize("embedder_class", [AsyncOverlapEmbeddings, OverlapEmbeddings])
 async def test_concurrent_ainvokes_embed_concurrently(
-    server: OfflineOpenRouter, embedder_class: type[Embeddings]
+    server: OfflineOpenRouter, embedder_class: type[OverlapEmbeddings]
 ) -> None:
-    router = ClusterRouter.load(default_router_path(), embedder=embedder_class())
+    embedder = embedder_class()
+    router = ClusterRouter.load(default_router_path(), embedder=embedder)
     llm = make_llm(server, router=router)
     questions = [f"Question {i}: what is {i} + {i}?" for i in range(6)]
-    started = time.perf_counter()
     answers = await asyncio.gather(*(llm.ainvoke(q) for q in questions))
-    elapsed = time.perf_counter() - started
     assert [a.response_metadata["model_name"] for a in answers] == [pick(q) for q in questions]
-    assert elapsed < 3 * EMBEDDER_DELAY_S, f"6 routes took {elapsed:.2f} s: serialised"
+    assert len(embedder.overlapped) == len(questions)
+    assert all(embedder.overlapped), "an embedding call waited alone: routes were serialised"

@@ -328,11 +328,11 @@ def test_stream_abort_after_first_chunk_raises(server: OfflineOpenRouter) -> Non
 
 
 def test_delay_triggers_client_timeout(server: OfflineOpenRouter) -> None:
-    server.faults.delay_s = 1.0
+    server.faults.delay_s = 10.0
     started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
         chat(server, timeout=0.2).invoke("hi")
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 5, "the client gave up long before the answer"
 
 
 @pytest.mark.parametrize("prefix", ["/api/v1", "/v1"])
@@ -483,13 +483,17 @@ def test_retry_after_and_per_model_delay(server: OfflineOpenRouter) -> None:
     server.faults.retry_after = "10"
     assert post(server, HELLO).headers["retry-after"] == "10"
     server.reset()
-    server.faults.model_delay_s["google/gemini-2.5-pro"] = 0.3
+    server.faults.model_delay_s["google/gemini-2.5-pro"] = 10.0
     started = time.perf_counter()
     assert post(server, HELLO).status_code == 200
-    assert time.perf_counter() - started < 0.3
-    started = time.perf_counter()
-    assert post(server, {**HELLO, "model": "google/gemini-2.5-pro"}).status_code == 200
-    assert time.perf_counter() - started >= 0.3
+    assert time.perf_counter() - started < 5, "other models are not delayed"
+    with pytest.raises(httpx2.ReadTimeout):  # a lower bound only: load cannot make it fail
+        httpx2.post(
+            f"{server.base_url}/chat/completions",
+            json={**HELLO, "model": "google/gemini-2.5-pro"},
+            headers={"Authorization": "Bearer test-key"},
+            timeout=0.3,
+        )
 
 
 def test_error_body_and_empty_choices_are_http_200(server: OfflineOpenRouter) -> None:
