@@ -34,7 +34,9 @@ def _context_options(context: object) -> dict[str, Any]:
     found = {name: value for name in CONTEXT_KEYS if (value := read(name)) is not None}
     where = "runtime.context[{!r}]".format
     routing = {name: found[name] for name in ROUTING_OPTIONS if name in found}
-    found.update(RoutingOptions.checked(routing, pool=(), n_clusters=0, where="runtime.context").given())
+    found.update(
+        RoutingOptions.checked(routing, pool=(), n_clusters=0, where="runtime.context").given()
+    )
     if "max_run_cost" in found:
         found["max_run_cost"] = check_max_cost(found["max_run_cost"], where("max_run_cost"))
     if "session_id" in found:

@@ -23,6 +23,7 @@ from langchain_avengers.openrouter import (
     OPENROUTER_BASE_URL,
     OPENROUTER_HOST,
 )
+from langchain_avengers.openrouter.errors import request_url
 
 __all__ = ["ApiSettings", "Completion", "EmptyAnswerError", "complete", "make_client"]
 
@@ -177,7 +178,8 @@ def failure_reason(error: BaseException) -> str:
     if isinstance(error, openai.APITimeoutError):
         return "timeout"
     if isinstance(error, openai.APIConnectionError):
-        return "connection error"
+        url = request_url(error)
+        return f"connection error ({url})" if url else "connection error"
     return f"{type(error).__name__}: {' '.join(str(error).split())[:120]}"
 
 

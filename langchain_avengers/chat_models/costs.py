@@ -17,6 +17,8 @@ from typing import Any, Literal, cast
 
 from langchain_core.messages import AIMessage, UsageMetadata
 
+from langchain_avengers._utils.money import format_usd as format_usd
+
 __all__ = ["AnswerCost", "add_usage", "annotate_answer", "answer_cost", "billed_cost"]
 
 logger = logging.getLogger(__name__)
@@ -150,7 +152,10 @@ def billed_cost(billed: object, tokens: int) -> tuple[float | None, str | None]:
     if value < 0:
         return None, f"usage.cost {shown} is negative"
     if value > ceiling:
-        return None, f"usage.cost {shown} exceeds ${ceiling:.2f}, the most {tokens} tokens can cost"
+        return (
+            None,
+            f"usage.cost {shown} exceeds {format_usd(ceiling)}, the most {tokens} tokens can cost",
+        )
     return value, None
 
 
@@ -201,15 +206,3 @@ def _add(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict[str, Any]:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def format_usd(amount: float) -> str:
-    """``$`` and four significant digits in plain notation: tiny caps stay readable.
-
-    ``1e-09`` prints as ``$0.000000001`` (six fixed decimals made it ``$0.000000``), ``0.0189451``
-    as ``$0.01895`` and ``1.0`` as ``$1``.
-    """
-    if amount == 0 or not math.isfinite(amount):
-        return f"${amount:g}"
-    decimals = min(15, max(0, 3 - math.floor(math.log10(abs(amount)))))
-    return "$" + f"{amount:.{decimals}f}".rstrip("0").rstrip(".")

@@ -13,7 +13,6 @@ stopped by SIGPIPE does.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_avengers._utils.extras import check_installed
+from langchain_avengers._utils.money import format_usd
 from langchain_avengers._version import __version__
 from langchain_avengers.catalog.base import INPUT_KINDS as INPUT_KINDS
 from langchain_avengers.cli.args import (
@@ -50,6 +50,14 @@ from langchain_avengers.cli.output import (
     strict_json,
     terminal_safe,
 )
+from langchain_avengers.cli.route import (
+    DEFAULT_ROUTER,
+    DEMO_ALPHAS,
+    cmd_demo,
+    cmd_route,
+    load_router,
+)
+from langchain_avengers.cli.route import DEMO_QUERIES as DEMO_QUERIES
 from langchain_avengers.evaluation.budgets import DEFAULT_CONFIDENCE
 from langchain_avengers.records.format import RecordsError
 from langchain_avengers.routing.persistence import RouterFileError
@@ -59,16 +67,6 @@ if TYPE_CHECKING:
     from langchain_avengers.records.data import CalibrationData
     from langchain_avengers.routing.router import ClusterRouter
 
-DEFAULT_ROUTER = "default"
-DEMO_QUERIES = (
-    "What is the capital of Australia?",
-    "Write a Python function that merges two sorted lists in linear time.",
-    "A train leaves at 3:40 pm and arrives at 6:15 pm. How long is the trip in minutes?",
-    "Prove that there are infinitely many primes congruent to 3 mod 4.",
-    "Which of these is a mammal? (A) shark (B) dolphin (C) trout (D) octopus",
-    "Summarise the causes of the French Revolution in three bullet points.",
-)
-DEMO_ALPHAS = (0.2, 0.5, 0.8, 1.0)
 ROUTER_HELP = (
     f"router directory written by `avengers fit`, or `{DEFAULT_ROUTER}` for the "
     f"bundled router (./{DEFAULT_ROUTER} for a directory of that name)"
@@ -369,13 +367,13 @@ def _print_evaluation(evaluation: Evaluation) -> None:
     print(evaluation.table())
     print(
         "\nAccuracy in %, seed mean; 'avg' = mean over benchmarks, 'all' = over all held-out "
-        "queries; 'split cost $' = total USD over one held-out split "
+        "queries; 'split cost' = total USD over one held-out split "
         f"({evaluation.splits[0].n_test} queries); nan = a benchmark absent from the split."
     )
     print(
         f"\nheld-out figures, mean of {len(evaluation.splits)} seeds "
         f"(best single: {best['model']}, {100 * best['accuracy']:.2f}% at "
-        f"${best['cost']:.4g} per 1,000 queries):"
+        f"{format_usd(best['cost'])} per 1,000 queries):"
     )
     print(f"  acc@best-cost  {pct(figures.acc_at_best_cost, 'acc_at_best_cost')}")
     print(f"  cost-to-match  {pct(figures.cost_to_match, 'cost_to_match')} of the best cost")
@@ -399,20 +397,11 @@ def _print_oracle_gap(evaluation: Evaluation) -> None:
     )
 
 
-def _load_router(name: str) -> ClusterRouter:
-    from langchain_avengers.routing.bundled import load_default_router
-    from langchain_avengers.routing.router import ClusterRouter
-
-    if name == DEFAULT_ROUTER:
-        return load_default_router()
-    return ClusterRouter.load(Path(name))
-
-
 def cmd_alphas(args: argparse.Namespace) -> None:
     """Print what each alpha costs and how accurate it is expected to be."""
     from langchain_avengers.evaluation.alphas import DEFAULT_TABLE_ALPHAS, alpha_table
 
-    router = _load_router(args.router)
+    router = load_router(args.router)
     data = _load_data(args) if args.data is not None else None
     table = alpha_table(
         router, args.alphas or DEFAULT_TABLE_ALPHAS, data=data, allowed_models=args.models
@@ -433,58 +422,6 @@ def cmd_alphas(args: argparse.Namespace) -> None:
     print(table.table())
     for note in table.notes:
         print(f"\n{note}")
-
-
-def cmd_route(args: argparse.Namespace) -> None:
-    """Route one query with a saved router."""
-    router = _load_router(args.router)
-    decision = router.route(args.query, args.alpha, allowed_models=args.models)
-    if args.json:
-        print(strict_json(decision.to_dict()))
-        return
-    print(f"{decision.model}  (alpha={decision.alpha:g})")
-    for c in decision.candidates:
-        print(
-            f"  {c.model:40s} score {c.score:7.3f}  expected accuracy "
-            f"{100 * c.expected_accuracy:5.1f}%  expected ${1000 * c.expected_cost:.4f} / 1k"
-        )
-
-
-def cmd_demo(args: argparse.Namespace) -> None:
-    """Show the bundled router's choices for a few varied queries."""
-    from langchain_avengers.routing.bundled import load_default_router
-
-    router = load_default_router()
-    print(
-        f"Bundled router: {len(router.models_)} OpenRouter models, {router.n_clusters_} clusters, "
-        f"fitted on {router.n_samples_fit_} labelled queries (ParetoBandit data, Apache-2.0).\n"
-        "For each query and alpha: chosen model (expected USD per 1,000 such queries).\n"
-    )
-    for query in DEMO_QUERIES:
-        print(query if len(query) <= 90 else query[:87] + "...")
-        for alpha in args.alphas:
-            decision = router.route(query, alpha)
-            cost = 1000 * decision.chosen.expected_cost
-            print(f"  alpha={alpha:<4g} -> {decision.model:36s} (${cost:.3f} / 1k)")
-    if os.environ.get("OPENROUTER_API_KEY"):
-        _demo_answer(DEMO_QUERIES[0])
-    else:
-        print("\nSet OPENROUTER_API_KEY to also get an answer through AvengersChatModel.")
-
-
-def _demo_answer(query: str) -> None:
-    import openai
-
-    from langchain_avengers.chat_models.base import AvengersChatModel
-
-    try:
-        message = AvengersChatModel(alpha=0.5).invoke(query)
-    except (openai.APIError, ValueError) as exc:
-        print(f"\nNo live answer: {type(exc).__name__}: {' '.join(str(exc).split())}")
-        return
-    meta = message.response_metadata["avengers"]
-    print(f"\n{query}\n-> {meta['model']} answered (cost ${meta['actual_cost']}):")
-    print(message.content)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_chat import Joke, magic_function
+from local_chat import Joke, closed_port, magic_function
 
 from langchain_avengers import AvengersChatModel, ClusterRouter, load_records
 from langchain_avengers.calibration import ApiSettings, calibrate, load_queries
@@ -487,3 +487,19 @@ def test_a_call_that_times_out_fails_and_counts_as_possibly_billed(
     assert run.spend == 0
     assert run.possibly_billed > 0
     assert "more for calls that timed out" in run.describe()
+
+
+def test_a_connection_error_names_the_url_not_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said only "connection error", leaving a wrong --base-url to guess."""
+    secret = "sk-or-v1-calibration-secret-0123456789"
+    monkeypatch.setenv("OPENROUTER_API_KEY", secret)
+    base_url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    queries = subset(tmp_path, datasets={"trivia"})
+    out = tmp_path / "records.jsonl"
+    args = [str(queries), "--models", "openai/gpt-5", "-o", str(out), "--max-retries", "0"]
+    assert main(["calibrate", *args, "--base-url", base_url]) == 1
+    captured = capsys.readouterr()
+    assert f"openai/gpt-5: connection error ({base_url}/chat/completions)" in captured.err
+    assert secret not in captured.out + captured.err

@@ -12,7 +12,7 @@ from langchain_core.load import dumpd
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import ConfigurableField
 from langchain_core.tracers.context import collect_runs
-from local_chat import SECRET, Joke, magic_function, make_llm
+from local_chat import SECRET, Joke, closed_port, magic_function, make_llm
 from route_events import AsyncEventLog, EventLog
 
 from langchain_avengers import AvengersChatModel
@@ -295,6 +295,28 @@ def test_timeouts_and_connection_errors_fall_back_then_raise(server: OfflineOpen
     assert len(tried) == 2
     assert len(set(tried)) == 2, "the fallback is a different model"
     assert log.events[1][1]["fallbacks"][0]["error"].endswith("ConnectionError")
+
+
+@pytest.mark.parametrize("max_fallbacks", [0, 1])
+async def test_a_connection_error_names_the_url_it_tried_never_the_key(max_fallbacks: int) -> None:
+    """The SDK says only "Connection error.", leaving a wrong base_url to guess."""
+    base_url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    dead = AvengersChatModel(
+        base_url=base_url, api_key=SECRET, max_retries=0, max_fallbacks=max_fallbacks
+    )
+    attempts = {
+        "invoke": lambda: dead.invoke(QUERY),
+        "stream": lambda: list(dead.stream(QUERY)),
+    }
+    for call in attempts.values():
+        with pytest.raises(openai.APIConnectionError) as info:
+            call()
+        assert (
+            str(info.value) == f"Connection error: no answer from POST {base_url}/chat/completions"
+        )
+        assert SECRET not in str(info.value) + "".join(getattr(info.value, "__notes__", []))
+    with pytest.raises(openai.APIConnectionError, match=f"no answer from POST {base_url}/"):
+        await dead.ainvoke(QUERY)
 
 
 def test_stream_falls_back_before_the_first_chunk(server: OfflineOpenRouter, router: Any) -> None:
