@@ -87,6 +87,7 @@ def asked(server: OfflineOpenRouter, queries: Path) -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_resume_loses_and_repeats_nothing(
     server: OfflineOpenRouter,
     queries: Path,
@@ -114,6 +115,7 @@ def test_sigkill_midway_then_resume_loses_and_repeats_nothing(
     assert sum(len(r.records) for r in load_records(out)) == 75
 
 
+@pytest.mark.slow
 def test_ctrl_c_finishes_calls_in_flight_writes_the_records_and_exits_130(
     server: OfflineOpenRouter, queries: Path, env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -16,6 +16,8 @@ import pytest
 
 from langchain_avengers import load_default_router
 
+pytestmark = pytest.mark.slow  # each example is a subprocess: `pytest -m slow`
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 POOL = load_default_router().models_

@@ -109,6 +109,7 @@ def test_the_fixture_is_the_session_server_reset(offline_openrouter: OfflineOpen
     assert offline_openrouter.answer_key == {}
 
 
+@pytest.mark.slow
 def test_python_m_serves_until_interrupted() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "langchain_avengers.testing", "--port", "0", "--quiet"],
@@ -166,6 +167,7 @@ def install_entry_points(site: Path) -> None:
 
 
 @pytest.mark.skipif(tomllib is None, reason="reads pyproject.toml with tomllib (Python 3.11+)")
+@pytest.mark.slow
 def test_a_users_test_suite_gets_the_fixture_from_the_entry_point(tmp_path: Path) -> None:
     site = tmp_path / "site"
     install_entry_points(site)

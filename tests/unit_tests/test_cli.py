@@ -257,6 +257,7 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_python_m_cli_fit_and_route(small_jsonl: Path, tmp_path: Path) -> None:
     out = tmp_path / "router"
     fit = run(
@@ -303,6 +304,7 @@ def console_script() -> str | None:
 
 
 @pytest.mark.skipif(console_script() is None, reason="the avengers console script is not installed")
+@pytest.mark.slow
 def test_console_script_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text('{"query": "a", "records": {"m": 0.5}}\n{"query": "b", "records": {"m": 7}}\n')

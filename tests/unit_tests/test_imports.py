@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import langchain_avengers
 
 EXPECTED_ALL = [
@@ -63,6 +65,7 @@ print(json.dumps({{"constructed": constructed, "routed": loaded()}}))
 """
 
 
+@pytest.mark.slow
 def test_import_and_construction_load_no_heavy_library() -> None:
     # a fresh process: this test process has long imported everything
     env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
