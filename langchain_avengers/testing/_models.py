@@ -8,13 +8,11 @@ the server answers with. Stdlib only.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-
-if TYPE_CHECKING:
-    from langchain_avengers.testing._faults import Faults
+from typing import Any, cast
 
 JsonDict = dict[str, Any]
 
@@ -65,12 +63,12 @@ MODELS: dict[str, ModelInfo] = {e["id"]: model_info(e) for e in MODEL_ENTRIES}
 REASONING_MODELS = {e["id"] for e in MODEL_ENTRIES if "reasoning" in e["supported_parameters"]}
 
 
-def models_payload(config: Faults) -> JsonDict:
+def models_payload(no_tool_models: Collection[str] = ()) -> JsonDict:
     """The ``GET /models`` body; models in ``no_tool_models`` do not list tools."""
     data = []
     for entry in MODEL_ENTRIES:
         params = entry["supported_parameters"]
-        if entry["id"] in config.no_tool_models:
+        if entry["id"] in no_tool_models:
             params = [p for p in params if p not in TOOL_PARAMETERS]
         data.append({**entry, "supported_parameters": params})
     return {"data": data}

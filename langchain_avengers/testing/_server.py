@@ -197,7 +197,7 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
             self.state.record_model_list(self.headers.get("Authorization"))
             status = self.state.faults.models_status
             if status is None:
-                self.send_json(200, models_payload(self.state.faults))
+                self.send_json(200, models_payload(self.state.faults.no_tool_models))
             else:
                 self.send_api_error(ApiError(status, FAILURE_REASONS.get(status, "Error")))
         else:

@@ -83,7 +83,7 @@ def test_refresh_writes_the_cache_atomically_with_its_fetch_time(
     cache = cache_dir / "openrouter_models.json"
     payload = json.loads(cache.read_text(encoding="utf-8"))
     assert payload["base_url"] == server.base_url
-    assert payload["data"] == models_payload(server.faults)["data"]
+    assert payload["data"] == models_payload(server.faults.no_tool_models)["data"]
     assert before <= dt.datetime.fromisoformat(payload["fetched_at"]) <= after
     assert [p.name for p in cache_dir.iterdir()] == [cache.name], "no temporary file left"
     out = capsys.readouterr()

@@ -101,6 +101,7 @@ def _cli_without_scikit_learn(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_fit_and_evaluate_without_the_train_extra_name_the_install_line(tmp_path) -> None:
     records = tmp_path / "records.jsonl"
     records.write_text('{"query": "q", "records": {"a/b": 1}, "usages": {"a/b": {"cost": 0}}}\n')
@@ -111,6 +112,7 @@ def test_fit_and_evaluate_without_the_train_extra_name_the_install_line(tmp_path
         assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_demo_and_route_need_no_extra() -> None:
     demo = _cli_without_scikit_learn("demo")
     assert demo.returncode == 0, demo.stderr
