@@ -453,12 +453,12 @@ def test_model_runs_carry_the_routed_model_and_decision(
 
 @pytest.mark.parametrize("overbill", [1.02, 1.5])
 def test_a_run_spends_at_most_its_cap_plus_its_last_calls_overshoot(
-    server: TestServer, router: Any, overbill: float
+    server: OfflineOpenRouter, router: Any, overbill: float
 ) -> None:
     """The stated bound of ``max_run_cost`` when the provider bills above the estimate."""
     llm = make_llm(server)
     costs = first_call_costs(llm, router, QUESTION)
-    server.config.cost_overrides = {m: c * overbill for m, c in costs.items()}
+    server.faults.cost_overrides = {m: c * overbill for m, c in costs.items()}
     agent = create_agent(llm, tools=[multiply], middleware=[AvengersMiddleware(llm)])
     cheapest = min(costs.values())
     overshot = 0
