@@ -186,6 +186,7 @@ def run_workers(server: OfflineOpenRouter, redis_url: str, mode: str, target: fl
     return answers
 
 
+@pytest.mark.slow
 def test_four_workers_keep_every_conversation_on_one_model(
     server: OfflineOpenRouter, redis_url: str
 ) -> None:
@@ -205,6 +206,7 @@ def test_four_workers_keep_every_conversation_on_one_model(
     assert state.spend_usd == pytest.approx(sum(a["cost"] for a in answers), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_four_workers_pace_spend_to_one_shared_target(
     server: OfflineOpenRouter, redis_url: str, router: Any
 ) -> None:
