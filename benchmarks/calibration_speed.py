@@ -1,11 +1,12 @@
-"""Speed and memory of ``avengers calibrate`` against the local OpenRouter-compatible server.
+"""Speed and memory of ``avengers calibrate`` against the offline OpenRouter.
 
-The server (tests/openrouter_server.py) runs in its own process with an answer key for a
-synthetic query file (exact, numeric, choice and regex graders; the python grader's sandbox
-is timed apart), so its work does not share this process's GIL. For concurrency 1, 8 and 32:
-pairs per second of ``calibrate()`` and of bare requests (the same SDK call with the same
-concurrency, nothing else), and the per-pair overhead (wall time per pair, calibrate minus
-bare). Then 20,000 pairs at concurrency 32 with this process's RSS sampled along the way.
+The offline OpenRouter (``python -m langchain_avengers.testing``) runs in its own process with
+an answer key for a synthetic query file (exact, numeric, choice and regex graders; the python
+grader's sandbox is timed apart), so its work does not share this process's GIL. For
+concurrency 1, 8 and 32: pairs per second of ``calibrate()`` and of bare requests (the same SDK
+call with the same concurrency, nothing else), and the per-pair overhead (wall time per pair,
+calibrate minus bare). Then 20,000 pairs at concurrency 32 with this process's RSS sampled along
+the way.
 
     python benchmarks/calibration_speed.py [--memory-pairs 20000]
 """
@@ -32,7 +33,6 @@ from langchain_avengers.calibration import ApiSettings, calibrate, load_queries
 from langchain_avengers.calibration.sandbox import run_python_tests
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER = ROOT / "tests" / "openrouter_server.py"
 MODELS = [
     "openai/gpt-5",
     "anthropic/claude-sonnet-4.5",
@@ -75,7 +75,8 @@ def start_server(answer_key: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [
             sys.executable,
-            str(SERVER),
+            "-m",
+            "langchain_avengers.testing",
             "--port",
             str(port),
             "--quiet",

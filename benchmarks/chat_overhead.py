@@ -1,6 +1,6 @@
 """Added latency of AvengersChatModel.invoke over calling the chosen ChatOpenAI directly.
 
-Both run against the local OpenRouter-compatible test server (tests/openrouter_server.py), in
+Both run against the offline OpenRouter (langchain_avengers.testing), in
 one process and interleaved query by query, so server time cancels out in the difference.
 Target on a 2-core machine: p50 overhead <= 2 ms.
 
@@ -13,21 +13,15 @@ import argparse
 import logging
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 from langchain_openai import ChatOpenAI
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from openrouter_server import serve  # noqa: E402
-
-from langchain_avengers import AvengersChatModel  # noqa: E402
+from langchain_avengers import AvengersChatModel
+from langchain_avengers.testing import offline_openrouter
 
 TARGET_P50_MS = 2.0
 TOPICS = ("algebra", "history", "python", "chemistry", "poetry", "geography", "law", "music")
@@ -45,7 +39,7 @@ def timed_ms(call: Callable[[], object]) -> float:
 
 def measure(n: int) -> dict[str, list[float]]:
     logging.getLogger("httpx2").setLevel(logging.WARNING)
-    with serve() as server:
+    with offline_openrouter() as server:
         routed = AvengersChatModel(base_url=server.base_url, api_key="bench", max_retries=0)
         direct = {
             model: ChatOpenAI(

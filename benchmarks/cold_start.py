@@ -1,7 +1,7 @@
 """Cold start: a fresh process's import + construction + first call, against plain ChatOpenAI.
 
 Each run is a new ``python -c`` process that imports the chat model, builds it against the
-local OpenRouter-compatible test server (tests/openrouter_server.py, started here) and makes
+offline OpenRouter (langchain_avengers.testing, started here) and makes
 one ``invoke``; for ``AvengersChatModel`` that first call also loads the router's embedder
 and routes. The same is done with a plain ``ChatOpenAI``. Runs are interleaved (ABBA order)
 so machine load falls on both alike; the wall time of each process is measured from here,
@@ -22,10 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from langchain_avengers.testing import offline_openrouter
 
-from openrouter_server import serve  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_RATIO = 1.3
 QUESTION = "What is the capital of Australia?"
@@ -92,7 +91,7 @@ def run_once(case: str, url: str) -> dict[str, float | list[str]]:
 
 def measure(runs: int) -> dict[str, list[dict[str, float | list[str]]]]:
     results: dict[str, list[dict[str, float | list[str]]]] = {case: [] for case in CASES}
-    with serve() as server:
+    with offline_openrouter() as server:
         for case in CASES:  # warm-up: bytecode caches, OS file cache
             run_once(case, server.base_url)
         for i in range(runs):

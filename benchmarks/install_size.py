@@ -98,11 +98,10 @@ def wall_time(python: Path, code: str, env: dict[str, str]) -> float:
 
 @contextlib.contextmanager
 def local_server() -> Iterator[str]:
-    """The repository's local OpenRouter-compatible server, in a thread; its base URL."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from openrouter_server import serve
+    """The offline OpenRouter (``langchain_avengers.testing``), in a thread; its base URL."""
+    from langchain_avengers.testing import offline_openrouter
 
-    with serve() as server:
+    with offline_openrouter() as server:
         yield server.base_url
 
 

@@ -9,7 +9,7 @@ RSS just before the measured step (after imports, router load and a warm-up rout
 - fit: ``ClusterRouter().fit(...)`` on ``tests/fixtures/small.jsonl`` (90 queries) with its
   first query replaced by the long text;
 - abatch: eight long prompts through ``AvengersChatModel.abatch`` against the local test
-  server (tests/openrouter_server.py), beside a plain ``ChatOpenAI``; "loop stall" is the
+  server (langchain_avengers.testing), beside a plain ``ChatOpenAI``; "loop stall" is the
   longest the event loop went without running a 1 ms ticker;
 - tokens: ``AvengersChatModel.get_num_tokens_from_messages`` (the estimate routing uses).
 
@@ -189,10 +189,8 @@ def main() -> None:
             print(json.dumps(CHILDREN[name](int(n_chars))))
         return
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from openrouter_server import serve
-
     from langchain_avengers.routing.embeddings import MAX_EMBEDDED_CHARS
+    from langchain_avengers.testing import offline_openrouter
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print("## Long inputs (`python benchmarks/long_inputs.py`)\n")
@@ -207,7 +205,7 @@ def main() -> None:
         "token estimate of one message",
         {label: in_child("tokens", str(n)) for label, n in SIZES.items()},
     )
-    with serve() as server:
+    with offline_openrouter() as server:
         rows = {}
         for label in ("1 KB", "1 MB"):
             for kind, name in (("avengers", "AvengersChatModel"), ("plain", "ChatOpenAI")):

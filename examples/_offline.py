@@ -1,9 +1,9 @@
 """Shared start-up for the examples: the router-backed chat model, live or offline.
 
 Live: ``AvengersChatModel`` talks to OpenRouter with ``OPENROUTER_API_KEY`` from the environment.
-Offline (``--offline``): the repository's local OpenRouter-compatible test server
-(``tests/openrouter_server.py``) is started on a free loopback port and the model points at it.
-Its answers are canned, but routing, tool calls, structured output, usage and cost are real.
+Offline (``--offline``): the package's offline OpenRouter (``langchain_avengers.testing``) is
+started on a free loopback port and the model points at it. Its answers are canned, but routing,
+tool calls, structured output, usage and cost are real.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from langchain_avengers import AvengersChatModel
-
-TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
+from langchain_avengers.testing import offline_openrouter
 
 
 def parse_args(description: str | None) -> argparse.Namespace:
@@ -27,7 +25,7 @@ def parse_args(description: str | None) -> argparse.Namespace:
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="use the local OpenRouter-compatible test server instead of OpenRouter",
+        help="use the offline OpenRouter of langchain_avengers.testing instead of OpenRouter",
     )
     return parser.parse_args()
 
@@ -40,10 +38,6 @@ def chat_model(offline: bool, **kwargs: Any) -> Iterator[AvengersChatModel]:
             sys.exit("OPENROUTER_API_KEY is not set: export it, or run with --offline")
         yield AvengersChatModel(**kwargs)  # the key (and OPENROUTER_BASE_URL) from the env
         return
-    if str(TESTS_DIR) not in sys.path:
-        sys.path.insert(0, str(TESTS_DIR))
-    from openrouter_server import serve
-
-    with serve() as server:
-        print(f"[offline] local OpenRouter-compatible server at {server.base_url}\n")
-        yield AvengersChatModel(base_url=server.base_url, api_key="offline-demo", **kwargs)
+    with offline_openrouter() as server:
+        print(f"[offline] offline OpenRouter at {server.base_url}\n")
+        yield AvengersChatModel(base_url=server.base_url, api_key=server.api_key, **kwargs)

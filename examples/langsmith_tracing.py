@@ -33,6 +33,7 @@ from langchain_core.tracers.context import collect_runs
 from langchain_core.tracers.langchain import wait_for_all_tracers
 
 from langchain_avengers.chat_models.base import ROUTE_EVENT
+from langchain_avengers.chat_models.costs import format_usd
 
 
 class RouteEvents(BaseCallbackHandler):
@@ -77,7 +78,11 @@ def main() -> None:
         usage = answer["usage_metadata"]
         print(f"    ls_provider={meta['ls_provider']} ls_model_name={meta['ls_model_name']}")
         print(f"    metadata budget={meta['budget']}, avengers_alpha={meta['avengers_alpha']}")
-        ranking = ", ".join(f"{c['model']} {c['score']:.2f}" for c in meta["avengers_candidates"])
+        ranking = ", ".join(
+            f"{c['model']} ({100 * c['expected_accuracy']:.0f}%, "
+            f"{format_usd(c['expected_cost'])}/call)"
+            for c in meta["avengers_candidates"]
+        )
         print(f"    avengers_candidates: {ranking}")
         print(f"    avengers_excluded: {meta['avengers_excluded'] or 'none'}")
         print(f"    chosen model: {answer['response_metadata']['model_name']}")

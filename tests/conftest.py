@@ -19,6 +19,21 @@ from langchain_avengers.catalog.base import CACHE_DIR_ENV
 
 pytest.register_assert_rewrite("cli_errors")  # a helper module with asserts: detailed failures
 
+PLUGIN = "langchain_avengers.testing.pytest_plugin"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the package's pytest plugin (the ``offline_openrouter`` fixture).
+
+    An install of the package registers it through its ``pytest11`` entry point; an editable
+    install made before that entry point existed does not, so it is imported here then (never
+    both: pytest refuses one module registered under two names).
+    """
+    manager = config.pluginmanager
+    if not any(getattr(plugin, "__name__", None) == PLUGIN for plugin in manager.get_plugins()):
+        manager.import_plugin(PLUGIN)
+
+
 SMALL_JSONL = Path(__file__).resolve().parent / "fixtures" / "small.jsonl"
 SMALL_MODELS = ("acme/tiny", "acme/medium", "acme/large")
 """The pool of ``small.jsonl``, cheapest first."""

@@ -26,7 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, cast
 
 import zstandard
-from background_http import serving
+
+from langchain_avengers.testing._serving import serving
 
 HOST = "127.0.0.1"
 INFO = {

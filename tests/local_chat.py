@@ -7,19 +7,27 @@ name (``tests/`` is on ``pythonpath``).
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from langchain_core.tools import tool
-from openrouter_server import TestServer
 from pydantic import BaseModel
 
 from langchain_avengers import AvengersChatModel
+from langchain_avengers.testing import OfflineOpenRouter
 
 SECRET = "sk-or-v1-test-secret-never-logged-0123456789"
 """The API key of :func:`make_llm`'s models: distinctive, so tests can check it never leaks."""
 
 
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound by the OS, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_llm(server: OfflineOpenRouter, **kwargs: Any) -> AvengersChatModel:
     """A chat model calling ``server`` with :data:`SECRET`, no retries and a 5 s timeout;
     ``kwargs`` add to or override those."""
     params: dict[str, Any] = {

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from local_chat import make_llm
-from openrouter_server import TestServer
 
 from langchain_avengers.policies.pins import PinStore
+from langchain_avengers.testing import OfflineOpenRouter
 
 QUERY = "Prove that there are infinitely many prime numbers."
 ALPHAS = (0.0, 1.0, 0.0, 1.0)
@@ -19,7 +19,7 @@ SESSIONS = 256
 THREADS = 64
 
 
-def race(server: TestServer, store: PinStore) -> tuple[dict[str, set[str]], PinStore]:
+def race(server: OfflineOpenRouter, store: PinStore) -> tuple[dict[str, set[str]], PinStore]:
     """Answer ``len(ALPHAS)`` calls of each of :data:`SESSIONS` conversations on
     :data:`THREADS` threads; the models that answered each conversation."""
     llm = make_llm(server, pin_conversations=True, pin_store=store)

@@ -1,1 +1,1 @@
-"""Small helpers every layer may use: atomic files, warning stack levels, progress bars."""
+"""Small helpers every layer may use: atomic files, warning stack levels, progress bars, USD."""

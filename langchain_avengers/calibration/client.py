@@ -25,7 +25,7 @@ from langchain_avengers.openrouter import (
 )
 from langchain_avengers.openrouter.answers import NOT_JSON, body_excerpt, unusable_answer
 from langchain_avengers.openrouter.billing import billed_cost
-from langchain_avengers.openrouter.errors import redact, redact_error
+from langchain_avengers.openrouter.errors import redact, redact_error, request_url
 
 __all__ = [
     "ApiSettings",
@@ -213,7 +213,8 @@ def failure_reason(error: BaseException) -> str:
     if isinstance(error, openai.APITimeoutError):
         return "timeout"
     if isinstance(error, openai.APIConnectionError):
-        return "connection error"
+        url = request_url(error)
+        return f"connection error ({url})" if url else "connection error"
     return f"{type(error).__name__}: {' '.join(str(error).split())[:120]}"
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import openai
 
+from langchain_avengers._utils.money import format_usd
 from langchain_avengers.calibration.client import (
     ApiSettings,
     complete,
@@ -79,7 +80,7 @@ class RegradeRun:
         for reason, count in self.failed.most_common(8):
             lines.append(f"  failed {count}x {reason}")
         if self.judge_spend:
-            lines.append(f"  judge spend ${self.judge_spend:.4f}")
+            lines.append(f"  judge spend {format_usd(self.judge_spend)}")
         lines.append(
             f"  wrote {self.output}: {self.rows_written} queries, {self.pairs_written} pairs"
         )

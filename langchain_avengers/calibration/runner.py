@@ -23,6 +23,7 @@ from typing import Any
 
 import openai
 
+from langchain_avengers._utils.money import format_usd
 from langchain_avengers._utils.progress import progress
 from langchain_avengers.calibration.client import (
     ApiSettings,
@@ -118,11 +119,11 @@ class CalibrationRun:
         if self.failed:
             lines.append("  failed pairs are not recorded; run the same command to retry them")
         spend = (
-            f"  spend ${self.spend:.4f} (answers ${self.spend_answers:.4f} + judge "
-            f"${self.spend_judge:.4f})"
+            f"  spend {format_usd(self.spend)} (answers {format_usd(self.spend_answers)} + judge "
+            f"{format_usd(self.spend_judge)})"
         )
         if self.possibly_billed:
-            spend += f"; up to ${self.possibly_billed:.4f} more for calls that timed out"
+            spend += f"; up to {format_usd(self.possibly_billed)} more for calls that timed out"
         if self.unknown_cost:
             spend += f"; {self.unknown_cost} answers of unknown cost not counted"
         lines.append(spend)
@@ -411,7 +412,7 @@ class _Runner:
     def _advance(self) -> None:
         self.bar.update(1)
         failed = f", {self.result.failed} failed" if self.result.failed else ""
-        self.bar.set_postfix_str(f"${self.guard.spent:.4f}{failed}", refresh=False)
+        self.bar.set_postfix_str(f"{format_usd(self.guard.spent)}{failed}", refresh=False)
 
 
 @contextlib.contextmanager

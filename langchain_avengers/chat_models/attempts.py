@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from langchain_avengers.openrouter.errors import Failure, classify, describe_failure
+from langchain_avengers.openrouter.errors import Failure, classify, describe_failure, name_the_url
 
 __all__ = ["MAX_RETRY_WAIT_S", "Plan"]
 
@@ -92,6 +92,7 @@ class Plan:
         return min(RETRY_BACKOFF_S * 2**self._retry, MAX_RETRY_WAIT_S)
 
     def _noted(self, error: Exception, model: str) -> Exception:
+        error = name_the_url(error)
         tried = [*self.fallbacks, *self.retries]
         if tried and hasattr(error, "add_note"):  # Python 3.11+
             listed = ", ".join(f"{f['model']} ({f['error']})" for f in tried)
@@ -111,7 +112,14 @@ class Plan:
         }
 
     def run_metadata(self) -> dict[str, Any]:
-        """The decision as flat run-metadata keys LangSmith can filter on."""
+        """The decision as flat run-metadata keys LangSmith can filter on.
+
+        ``avengers_candidates`` lists the best :data:`TOP_CANDIDATES` with their router
+        ``score`` (compare scores within one decision only: under the default utility scoring
+        it is ``expected_accuracy - price * expected_cost`` and often negative; see
+        ``CandidateScore.score``), ``expected_accuracy`` in [0, 1] and ``expected_cost`` in
+        USD per call.
+        """
         return {
             "avengers_model": self.first_model,
             "avengers_alpha": self.summary["alpha"],

@@ -11,13 +11,13 @@ cost instead of guessing a price from the model name) and into
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from langchain_core.messages import AIMessage, UsageMetadata
 
+from langchain_avengers._utils.money import format_usd as format_usd
 from langchain_avengers.openrouter.billing import billed_cost
 
 __all__ = ["AnswerCost", "add_usage", "annotate_answer", "answer_cost", "billed_cost"]
@@ -174,15 +174,3 @@ def _add(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict[str, Any]:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def format_usd(amount: float) -> str:
-    """``$`` and four significant digits in plain notation: tiny caps stay readable.
-
-    ``1e-09`` prints as ``$0.000000001`` (six fixed decimals made it ``$0.000000``), ``0.0189451``
-    as ``$0.01895`` and ``1.0`` as ``$1``.
-    """
-    if amount == 0 or not math.isfinite(amount):
-        return f"${amount:g}"
-    decimals = min(15, max(0, 3 - math.floor(math.log10(abs(amount)))))
-    return "$" + f"{amount:.{decimals}f}".rstrip("0").rstrip(".")

@@ -13,7 +13,6 @@ stopped by SIGPIPE does.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -21,9 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_avengers._utils.extras import check_installed
+from langchain_avengers._utils.money import format_usd
 from langchain_avengers._version import __version__
 from langchain_avengers.catalog.base import INPUT_KINDS as INPUT_KINDS
-from langchain_avengers.cli.args import (  # split
+from langchain_avengers.cli.args import (
     EXIT_BAD_INPUT,
     _alpha,
     _confidence,
@@ -33,8 +33,6 @@ from langchain_avengers.cli.args import (  # split
     _png_path,
     _positive_float,
     _positive_int,
-    load_data,
-    router_from_args,
 )
 from langchain_avengers.cli.calibration import EXIT_INCOMPLETE as EXIT_INCOMPLETE
 from langchain_avengers.cli.calibration import EXIT_INTERRUPTED as EXIT_INTERRUPTED
@@ -45,9 +43,6 @@ from langchain_avengers.cli.calibration import (
     cmd_regrade,
 )
 from langchain_avengers.cli.catalog import add_catalog_parser, cmd_catalog
-from langchain_avengers.cli.evaluate import (  # split
-    cmd_evaluate,
-)
 from langchain_avengers.cli.output import (
     EXIT_STDOUT_CLOSED,
     TerminalSafeOutput,
@@ -55,23 +50,23 @@ from langchain_avengers.cli.output import (
     strict_json,
     terminal_safe,
 )
+from langchain_avengers.cli.route import (
+    DEFAULT_ROUTER,
+    DEMO_ALPHAS,
+    cmd_demo,
+    cmd_route,
+    load_router,
+)
+from langchain_avengers.cli.route import DEMO_QUERIES as DEMO_QUERIES
 from langchain_avengers.evaluation.budgets import DEFAULT_CONFIDENCE
 from langchain_avengers.records.format import RecordsError
 from langchain_avengers.routing.persistence import RouterFileError
 
 if TYPE_CHECKING:
+    from langchain_avengers.evaluation.evaluate import Evaluation
+    from langchain_avengers.records.data import CalibrationData
     from langchain_avengers.routing.router import ClusterRouter
 
-DEFAULT_ROUTER = "default"
-DEMO_QUERIES = (
-    "What is the capital of Australia?",
-    "Write a Python function that merges two sorted lists in linear time.",
-    "A train leaves at 3:40 pm and arrives at 6:15 pm. How long is the trip in minutes?",
-    "Prove that there are infinitely many primes congruent to 3 mod 4.",
-    "Which of these is a mammal? (A) shark (B) dolphin (C) trout (D) octopus",
-    "Summarise the causes of the French Revolution in three bullet points.",
-)
-DEMO_ALPHAS = (0.2, 0.5, 0.8, 1.0)
 ROUTER_HELP = (
     f"router directory written by `avengers fit`, or `{DEFAULT_ROUTER}` for the "
     f"bundled router (./{DEFAULT_ROUTER} for a directory of that name)"
@@ -208,6 +203,21 @@ def _add_router_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _router_from_args(args: argparse.Namespace) -> ClusterRouter:
+    from langchain_avengers.routing.router import ClusterRouter
+
+    return ClusterRouter(
+        n_clusters=args.n_clusters,
+        nearest_clusters=args.nearest_clusters,
+        scoring=args.scoring,
+        cluster_scales=tuple(args.cluster_scales),
+        cost_scale=args.cost_scale,
+        shrinkage=args.shrinkage,
+        random_state=args.random_state,
+        show_progress=True,
+    )
+
+
 def _add_catalog_option(
     parser: argparse.ArgumentParser, purpose: str = "for answers with tokens but no cost"
 ) -> None:
@@ -227,12 +237,18 @@ def _add_strict_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _load_data(args: argparse.Namespace) -> CalibrationData:
+    from langchain_avengers.records.data import CalibrationData
+
+    return CalibrationData.from_path(args.data, catalog=args.catalog, strict=args.strict)
+
+
 def cmd_fit(args: argparse.Namespace) -> None:
     """Fit and save a router."""
     check_installed("sklearn", "train", "avengers fit")
-    data = load_data(args)
+    data = _load_data(args)
     _refuse_unsavable_model_ids(data.models, args.data)
-    router = router_from_args(args).fit(data)
+    router = _router_from_args(args).fit(data)
     router.save(args.output)
     chosen = " (n_clusters=auto)" if router.n_clusters == "auto" else ""
     clamped = (
@@ -285,21 +301,108 @@ def cmd_reprice(args: argparse.Namespace) -> None:
     print(f"avengers: {summary.describe()}; wrote {args.output}", file=sys.stderr)
 
 
-def _load_router(name: str) -> ClusterRouter:
-    from langchain_avengers.routing.bundled import load_default_router
-    from langchain_avengers.routing.router import ClusterRouter
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """Evaluate the default configuration over seeded splits."""
+    check_installed("sklearn", "train", "avengers evaluate")
+    from langchain_avengers.evaluation.evaluate import DEFAULT_ALPHAS, evaluate_router
 
-    if name == DEFAULT_ROUTER:
-        return load_default_router()
-    return ClusterRouter.load(Path(name))
+    if args.plot:
+        from langchain_avengers.evaluation.plots import require_matplotlib
+
+        require_matplotlib()  # before the evaluation, which takes a while
+    evaluation = evaluate_router(
+        _load_data(args),
+        _router_from_args(args),
+        alphas=args.alphas or DEFAULT_ALPHAS,
+        seeds=range(args.seeds),
+        test_size=args.test_size,
+        show_progress=not args.json,
+    )
+    choice = None
+    if args.target_cost is not None or args.min_accuracy is not None:
+        choice = evaluation.choose_alpha(
+            target_cost=args.target_cost,
+            min_accuracy=args.min_accuracy,
+            confidence=args.confidence,
+        )
+    if args.plot:
+        from langchain_avengers.evaluation.plots import plot_pareto, plot_usage
+
+        usage_plot = args.plot.with_name(f"{args.plot.stem}_usage{args.plot.suffix}")
+        plot_pareto(evaluation, args.plot)
+        plot_usage(evaluation, usage_plot)
+        print(f"avengers: wrote {args.plot} and {usage_plot}", file=sys.stderr)
+    if args.json:
+        report = {"data": str(args.data), **evaluation.to_dict()}
+        if choice is not None:
+            asked = {"target_cost": args.target_cost, "min_accuracy": args.min_accuracy}
+            report["budget_choice"] = {**asked, **choice.__dict__}
+        print(strict_json(report))
+        return
+    _print_evaluation(evaluation)
+    if choice is not None:
+        asked_for = (
+            f"at most ${args.target_cost:g} per 1,000 queries"
+            if args.target_cost is not None
+            else f"at least {args.min_accuracy:.1%} accuracy"
+        )
+        print(f"\nbudget ({asked_for}): {choice.describe()}")
+
+
+def _print_evaluation(evaluation: Evaluation) -> None:
+    figures = evaluation.figures
+    best = evaluation.best_single_mean()
+
+    reached = evaluation.reached()
+
+    def pct(value: float | None, name: str = "") -> str:
+        if value is not None:
+            return f"{100 * value:.2f}%"
+        hit = reached.get(name, {"seeds": 0})
+        if not hit["seeds"]:
+            return "not reached"
+        where = 100 * hit["mean_where_reached"]
+        return f"not reached in every seed ({hit['seeds']}/{hit['of']}; {where:.2f}% where reached)"
+
+    print(evaluation.table())
+    print(
+        "\nAccuracy in %, seed mean; 'avg' = mean over benchmarks, 'all' = over all held-out "
+        "queries; 'split cost' = total USD over one held-out split "
+        f"({evaluation.splits[0].n_test} queries); nan = a benchmark absent from the split."
+    )
+    print(
+        f"\nheld-out figures, mean of {len(evaluation.splits)} seeds "
+        f"(best single: {best['model']}, {100 * best['accuracy']:.2f}% at "
+        f"{format_usd(best['cost'])} per 1,000 queries):"
+    )
+    print(f"  acc@best-cost  {pct(figures.acc_at_best_cost, 'acc_at_best_cost')}")
+    print(f"  cost-to-match  {pct(figures.cost_to_match, 'cost_to_match')} of the best cost")
+    print(f"  cost-to-95%    {pct(figures.cost_to_95, 'cost_to_95')} of the best cost")
+    print(f"  AIQ            {pct(figures.aiq)}")
+    _print_oracle_gap(evaluation)
+
+
+def _print_oracle_gap(evaluation: Evaluation) -> None:
+    gap = evaluation.oracle_gap()
+    print(
+        f"\noracle (cheapest top-scoring model per query): {100 * gap['oracle_accuracy']:.2f}%; "
+        f"it is {100 * gap['oracle_minus_router']:.2f} pp above the router's most accurate "
+        f"point and {100 * gap['oracle_minus_best_single']:.2f} pp above the best single model"
+    )
+    bench = evaluation.per_benchmark()
+    deltas = ", ".join(f"{b['benchmark']} {100 * b['delta']:+.2f}" for b in bench["benchmarks"])
+    print(
+        f"per benchmark at alpha={bench['alpha']:g} (the router's most accurate point within "
+        f"the best single model's cost), router minus {bench['best_single']} in pp: {deltas}"
+    )
 
 
 def cmd_alphas(args: argparse.Namespace) -> None:
     """Print what each alpha costs and how accurate it is expected to be."""
     from langchain_avengers.evaluation.alphas import DEFAULT_TABLE_ALPHAS, alpha_table
 
-    router = _load_router(args.router)
-    data = load_data(args) if args.data is not None else None
+    router = load_router(args.router)
+    data = _load_data(args) if args.data is not None else None
     table = alpha_table(
         router, args.alphas or DEFAULT_TABLE_ALPHAS, data=data, allowed_models=args.models
     )
@@ -319,58 +422,6 @@ def cmd_alphas(args: argparse.Namespace) -> None:
     print(table.table())
     for note in table.notes:
         print(f"\n{note}")
-
-
-def cmd_route(args: argparse.Namespace) -> None:
-    """Route one query with a saved router."""
-    router = _load_router(args.router)
-    decision = router.route(args.query, args.alpha, allowed_models=args.models)
-    if args.json:
-        print(strict_json(decision.to_dict()))
-        return
-    print(f"{decision.model}  (alpha={decision.alpha:g})")
-    for c in decision.candidates:
-        print(
-            f"  {c.model:40s} score {c.score:7.3f}  expected accuracy "
-            f"{100 * c.expected_accuracy:5.1f}%  expected ${1000 * c.expected_cost:.4f} / 1k"
-        )
-
-
-def cmd_demo(args: argparse.Namespace) -> None:
-    """Show the bundled router's choices for a few varied queries."""
-    from langchain_avengers.routing.bundled import load_default_router
-
-    router = load_default_router()
-    print(
-        f"Bundled router: {len(router.models_)} OpenRouter models, {router.n_clusters_} clusters, "
-        f"fitted on {router.n_samples_fit_} labelled queries (ParetoBandit data, Apache-2.0).\n"
-        "For each query and alpha: chosen model (expected USD per 1,000 such queries).\n"
-    )
-    for query in DEMO_QUERIES:
-        print(query if len(query) <= 90 else query[:87] + "...")
-        for alpha in args.alphas:
-            decision = router.route(query, alpha)
-            cost = 1000 * decision.chosen.expected_cost
-            print(f"  alpha={alpha:<4g} -> {decision.model:36s} (${cost:.3f} / 1k)")
-    if os.environ.get("OPENROUTER_API_KEY"):
-        _demo_answer(DEMO_QUERIES[0])
-    else:
-        print("\nSet OPENROUTER_API_KEY to also get an answer through AvengersChatModel.")
-
-
-def _demo_answer(query: str) -> None:
-    import openai
-
-    from langchain_avengers.chat_models.base import AvengersChatModel
-
-    try:
-        message = AvengersChatModel(alpha=0.5).invoke(query)
-    except (openai.APIError, ValueError) as exc:
-        print(f"\nNo live answer: {type(exc).__name__}: {' '.join(str(exc).split())}")
-        return
-    meta = message.response_metadata["avengers"]
-    print(f"\n{query}\n-> {meta['model']} answered (cost ${meta['actual_cost']}):")
-    print(message.content)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from langchain_avengers._utils.money import format_usd
 from langchain_avengers.policies.pacing import ROUNDING
 
 DEFAULT_CONFIDENCE = 0.9
@@ -49,9 +50,10 @@ class BudgetChoice:
         """One line for people."""
         level = f"{self.confidence:.0%} confidence"
         return (
-            f"alpha={self.alpha:g}: cost ${self.cost:.4g} per 1,000 queries expected, at most "
-            f"${self.cost_bound:.4g} with {level}; accuracy {self.accuracy:.1%} expected, at "
-            f"least {self.accuracy_bound:.1%} with {level} (batches of {self.n_test:,} queries; "
+            f"alpha={self.alpha:g}: cost {format_usd(self.cost)} per 1,000 queries expected, "
+            f"at most {format_usd(self.cost_bound)} with {level}; accuracy {self.accuracy:.1%} "
+            f"expected, at least {self.accuracy_bound:.1%} with {level} "
+            f"(batches of {self.n_test:,} queries; "
             f"{self.n_seeds} seeds x {self.n_resamples:,} bootstrap resamples)"
         )
 
@@ -124,9 +126,10 @@ def _within_cost(
     if not fits:
         cheapest = min(curve, key=lambda p: p["cost_bound"])
         msg = (
-            f"target_cost: no alpha stays within ${target_cost:g} per 1,000 queries with "
-            f"{confidence:.0%} confidence; the cheapest is alpha={cheapest['alpha']:g}, "
-            f"${cheapest['cost']:.4g} expected and at most ${cheapest['cost_bound']:.4g}"
+            f"target_cost: no alpha stays within {format_usd(target_cost)} per 1,000 queries "
+            f"with {confidence:.0%} confidence; the cheapest is alpha={cheapest['alpha']:g}, "
+            f"{format_usd(cheapest['cost'])} expected and at most "
+            f"{format_usd(cheapest['cost_bound'])}"
         )
         raise ValueError(msg)
     return max(fits, key=lambda p: (p["accuracy"], -p["cost"]))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from langchain_avengers._utils.money import format_usd
 from langchain_avengers.evaluation.budgets import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_CONFIDENCE,
@@ -345,7 +346,8 @@ class Evaluation:
 
         Per-benchmark accuracy in % (datasets grouped by the prefix before "/"), their
         unweighted average, the accuracy over all held-out queries, and the total USD spent on
-        the held-out split (the paper's unit; figures and plots use USD per 1,000 queries).
+        the held-out split (the paper's unit; figures and plots use USD per 1,000 queries), to
+        four significant digits so that a pool of cheap models does not read ``0.000``.
         """
         groups = sorted({_group(d) for d in self.splits[0].oracle.per_dataset})
         rows: list[tuple[str, list[ModelPoint]]] = [
@@ -357,7 +359,7 @@ class Evaluation:
             i = int(np.argmin(np.abs(np.asarray(self.alphas) - alpha)))
             label = f"router α={self.alphas[i]:g}"
             rows.append((label, [_as_model_point(label, s.curve[i]) for s in self.splits]))
-        header = ["", *groups, "avg", "all", "split cost $"]
+        header = ["", *groups, "avg", "all", "split cost"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for label, points in rows:
             grouped = [_grouped_accuracy(p.per_dataset) for p in points]
@@ -365,8 +367,8 @@ class Evaluation:
             known = [c for c in cells if not math.isnan(c)]
             avg = float(np.mean(known)) if known else float("nan")
             acc = 100 * np.mean([p.accuracy for p in points])
-            cost = np.mean([p.total_cost for p in points])
-            values = [f"{c:.1f}" for c in cells] + [f"{avg:.1f}", f"{acc:.1f}", f"{cost:.3f}"]
+            cost = float(np.mean([p.total_cost for p in points]))
+            values = [f"{c:.1f}" for c in cells] + [f"{avg:.1f}", f"{acc:.1f}", format_usd(cost)]
             lines.append("| " + " | ".join([label, *values]) + " |")
         if self.skipped:
             lines.append(f"\n{self.describe_skipped()}")

@@ -11,6 +11,7 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import openai
@@ -161,3 +162,44 @@ def _redacted(value: Any, secret: str) -> Any:
     if isinstance(value, list):
         return [_redacted(v, secret) for v in value]
     return value
+
+
+def request_url(error: BaseException) -> str | None:
+    """The URL a failed request went to, without credentials or query string.
+
+    ``None`` when the error carries no request. User info (``https://user:key@host``) and the
+    query are dropped, so the URL can be printed whatever the caller put in ``base_url``.
+    """
+    url = getattr(getattr(error, "request", None), "url", None)
+    if url is None:
+        return None
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def name_the_url(error: Exception) -> Exception:
+    """``error``, its message naming the URL it failed to reach when it is a connection error.
+
+    The OpenAI SDK says only ``Connection error.`` (or ``Request timed out.``), which leaves a
+    user with a wrong ``base_url`` guessing. The error keeps its type, so ``except
+    openai.APIConnectionError`` still catches it; the API key is never part of a URL here.
+
+    Args:
+        error: The error about to reach the caller.
+
+    Returns:
+        The same error object, its message extended at most once.
+    """
+    url = request_url(error)
+    if not isinstance(error, openai.APIConnectionError) or url is None:
+        return error
+    if url in error.message:
+        return error
+    method = getattr(getattr(error, "request", None), "method", "POST")
+    error.message = f"{error.message.rstrip('.')}: no answer from {method} {url}"
+    error.args = (error.message, *error.args[1:])
+    return error

@@ -20,8 +20,19 @@ class CandidateScore:
 
     model: str
     score: float
-    """``expected accuracy - price * expected cost`` (``scoring="utility"``), or the sum over
-    the used clusters of ``alpha * acc~ + (1 - alpha) * (1 - cost~)`` (``"minmax"``)."""
+    """What the router maximises; higher is better. Compare it only with the other candidates
+    of the same decision: its scale depends on the scoring, on alpha and on the router.
+
+    * ``scoring="utility"`` (the default), ``0 < alpha < 1``: ``expected_accuracy - price *
+      expected_cost`` (``ln(expected_cost)`` with ``cost_scale="log"``), the price in accuracy
+      per USD that alpha sets from the router's fitted ``log_prices_``. Dear models often score
+      below 0 (``0.91 - 327 * 0.0146 = -3.85``); a difference of 0.01 is one accuracy point.
+    * ``scoring="utility"``, ``alpha = 1``: ``expected_accuracy``; ``alpha = 0``: ``-expected_cost``
+      (about ``-0.0001`` for every model: only the order matters).
+    * ``scoring="minmax"`` (the paper's): the sum over the nearest clusters of
+      ``alpha * acc~ + (1 - alpha) * (1 - cost~)``, each term min-max normalised over the
+      candidates, so between 0 and ``nearest_clusters``.
+    """
     expected_accuracy: float
     """Mean score of the model on the used clusters' calibration queries."""
     expected_cost: float
@@ -45,7 +56,8 @@ class RoutingDecision:
     alpha: float
     nearest_clusters: int
     candidates: tuple[CandidateScore, ...]
-    """Every candidate, best first."""
+    """Every candidate, best first (the chosen one; then by score, cheaper first on ties).
+    ``avengers route`` prints them with each score relative to the chosen one."""
     clusters: tuple[ClusterMatch, ...]
     """The clusters used, nearest first within each k-means fit of the ensemble; empty for a
     query with no embeddable text."""

@@ -1,4 +1,4 @@
-"""Integration-test fixtures: the local OpenRouter-compatible server and VCR setup.
+"""Integration-test fixtures: the offline OpenRouter (``langchain_avengers.testing``) and VCR.
 
 Three ways to run the server-contract suite (``test_server_contract.py``):
 
@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import gzip
 import re
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +22,8 @@ from langchain_tests.conftest import CustomPersister, CustomSerializer, base_vcr
 from vcr import VCR
 from vcr.request import Request
 
-# tests/ is not a package: put it on the path so ``openrouter_server`` imports here
-# and in the test modules.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from openrouter_server import TestServer, serve
-
 from langchain_avengers import ClusterRouter, load_default_router
+from langchain_avengers.testing import OfflineOpenRouter
 
 OFFLINE_BASE_URL = "http://127.0.0.1:9/api/v1"
 """Where models point during replay: nothing listens on the discard port."""
@@ -130,16 +123,17 @@ def vcr_requested(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(scope="session")
-def openrouter_server(request: pytest.FixtureRequest) -> Iterator[TestServer]:
-    """One local OpenRouter-compatible server for the whole session."""
+def openrouter_server(request: pytest.FixtureRequest) -> OfflineOpenRouter:
+    """The session's offline OpenRouter: the one the ``offline_openrouter`` fixture of
+    ``langchain_avengers.testing.pytest_plugin`` resets for each test."""
     if replaying(request.config):
         pytest.skip("needs the live server; this run replays cassettes only")
-    with serve() as server:
-        yield server
+    server: OfflineOpenRouter = request.getfixturevalue("offline_openrouter_session")
+    return server
 
 
 @pytest.fixture
-def server(openrouter_server: TestServer) -> Iterator[TestServer]:
+def server(openrouter_server: OfflineOpenRouter) -> Iterator[OfflineOpenRouter]:
     """The session server with a clean request log and default config for one test."""
     openrouter_server.reset()
     yield openrouter_server
@@ -151,7 +145,7 @@ def openrouter_base_url(request: pytest.FixtureRequest) -> str:
     """The live server's URL, or a dead one while replaying cassettes."""
     if replaying(request.config):
         return OFFLINE_BASE_URL
-    server: TestServer = request.getfixturevalue("openrouter_server")
+    server: OfflineOpenRouter = request.getfixturevalue("openrouter_server")
     return server.base_url
 
 

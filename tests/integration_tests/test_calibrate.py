@@ -1,7 +1,7 @@
 """``avengers calibrate`` against the local OpenRouter-compatible server (real HTTP, loopback).
 
 The server answers the sample queries with deterministic per-model skill
-(``calibration_brain``), so every score below is known in advance.
+(``langchain_avengers.testing._answer_key``), so every score below is known in advance.
 """
 
 from __future__ import annotations
@@ -14,20 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from calibration_brain import (
-    JUDGE_MARKERS,
-    load_answer_key,
-    skill,
-    unit_hash,
-)
-from local_chat import Joke, magic_function
-from openrouter_server import REASONING_MODELS, TestServer
+from local_chat import Joke, closed_port, magic_function
 
 from langchain_avengers import AvengersChatModel, ClusterRouter, load_records
 from langchain_avengers.calibration import ApiSettings, calibrate, load_queries
 from langchain_avengers.calibration.store import Journal, StoreError, journal_path
 from langchain_avengers.catalog.base import Catalog, bundled_catalog, list_price_cost
 from langchain_avengers.cli.main import main
+from langchain_avengers.testing import OfflineOpenRouter
+from langchain_avengers.testing._answer_key import (
+    JUDGE_MARKERS,
+    load_answer_key,
+    skill,
+    unit_hash,
+)
+from langchain_avengers.testing._models import REASONING_MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "examples" / "calibration" / "queries.jsonl"
@@ -42,7 +43,7 @@ def _bundled_catalog_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OPENROUTER_API_KEY", "test-key")
 
 
-def answer_requests(server: TestServer) -> list[tuple[str, str]]:
+def answer_requests(server: OfflineOpenRouter) -> list[tuple[str, str]]:
     """(model, query) of every answer request (judge requests left out)."""
     pairs = []
     for body in server.requests:
@@ -52,11 +53,11 @@ def answer_requests(server: TestServer) -> list[tuple[str, str]]:
     return pairs
 
 
-def judge_requests(server: TestServer) -> int:
+def judge_requests(server: OfflineOpenRouter) -> int:
     return sum(JUDGE_MARKERS[0] in b["messages"][-1]["content"] for b in server.requests)
 
 
-def cli(server: TestServer, *args: str) -> int:
+def cli(server: OfflineOpenRouter, *args: str) -> int:
     return main(["calibrate", *args, "--base-url", server.base_url])
 
 
@@ -72,12 +73,12 @@ def subset(tmp_path: Path, *, datasets: set[str]) -> Path:
 
 @pytest.fixture(scope="module")
 def sample_run(
-    openrouter_server: TestServer, tmp_path_factory: pytest.TempPathFactory
+    openrouter_server: OfflineOpenRouter, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     """The sample set calibrated once on the pool through the CLI, with answers saved."""
     server = openrouter_server
     server.reset()
-    server.config.answer_key = load_answer_key(SAMPLE)
+    server.answer_key = load_answer_key(SAMPLE)
     out = tmp_path_factory.mktemp("sample") / "records.jsonl"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPENROUTER_API_KEY", "test-key")
@@ -155,7 +156,7 @@ def test_requests_carry_max_tokens_and_temperature_as_profiles_allow(sample_run:
 
 
 def test_the_output_fits_a_router_that_routes_tools_and_structured_output(
-    sample_run: dict, server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sample_run: dict, server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     router_dir = tmp_path / "router"
     assert main(["fit", str(sample_run["out"]), "-o", str(router_dir), "--n-clusters", "4"]) == 0
@@ -174,11 +175,11 @@ def test_the_output_fits_a_router_that_routes_tools_and_structured_output(
 
 
 def test_a_rerun_skips_everything_and_a_new_model_asks_only_its_pairs(
-    sample_run: dict, server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sample_run: dict, server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = copy_run(sample_run, tmp_path)
     before = out.read_text()
-    server.config.answer_key = load_answer_key(SAMPLE)
+    server.answer_key = load_answer_key(SAMPLE)
     args = [str(SAMPLE), "-o", str(out), "--judge-model", JUDGE]
     assert cli(server, *args, "--models", ",".join(POOL)) == 0
     assert server.requests == []
@@ -193,7 +194,7 @@ def test_a_rerun_skips_everything_and_a_new_model_asks_only_its_pairs(
 
 
 def test_regrade_rescores_saved_answers_and_rejudges_only_with_leave(
-    sample_run: dict, server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sample_run: dict, server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = copy_run(sample_run, tmp_path)
     lines = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
@@ -217,7 +218,7 @@ def test_regrade_rescores_saved_answers_and_rejudges_only_with_leave(
 
 
 def test_regrade_that_calls_no_judge_needs_no_judge_model(
-    sample_run: dict, server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sample_run: dict, server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = copy_run(sample_run, tmp_path)
     before = load_records(out)
@@ -228,10 +229,10 @@ def test_regrade_that_calls_no_judge_needs_no_judge_model(
 
 
 def test_regrade_of_a_run_without_saved_answers_says_so(
-    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     queries = subset(tmp_path, datasets={"trivia"})
-    server.config.answer_key = load_answer_key(queries)
+    server.answer_key = load_answer_key(queries)
     out = tmp_path / "records.jsonl"
     assert cli(server, str(queries), "--models", "openai/gpt-5", "-o", str(out)) == 0
     assert main(["regrade", str(queries), "-o", str(out)]) == 0
@@ -241,7 +242,7 @@ def test_regrade_of_a_run_without_saved_answers_says_so(
 
 
 def test_a_judge_query_without_a_judge_model_names_file_and_line(
-    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "records.jsonl"
     assert cli(server, str(SAMPLE), "--models", ",".join(POOL), "-o", str(out)) == 2
@@ -249,7 +250,7 @@ def test_a_judge_query_without_a_judge_model_names_file_and_line(
     assert server.requests == []
 
 
-def test_dry_run_makes_no_request(server: TestServer, tmp_path: Path) -> None:
+def test_dry_run_makes_no_request(server: OfflineOpenRouter, tmp_path: Path) -> None:
     out = tmp_path / "records.jsonl"
     args = [str(SAMPLE), "--models", ",".join(POOL), "-o", str(out), "--judge-model", JUDGE]
     assert cli(server, *args, "--dry-run") == 0
@@ -260,11 +261,11 @@ def test_dry_run_makes_no_request(server: TestServer, tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- failures and spend
 
 
-def test_429_and_500_are_retried_and_counted(server: TestServer, tmp_path: Path) -> None:
+def test_429_and_500_are_retried_and_counted(server: OfflineOpenRouter, tmp_path: Path) -> None:
     queries = subset(tmp_path, datasets={"trivia"})
-    server.config.answer_key = load_answer_key(queries)
-    server.config.fail_next = {"openai/gpt-5": [429, 500, 503]}
-    server.config.retry_after = "0.01"
+    server.answer_key = load_answer_key(queries)
+    server.faults.fail_next = {"openai/gpt-5": [429, 500, 503]}
+    server.faults.retry_after = "0.01"
     api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=3)
     out = tmp_path / "records.jsonl"
     run = calibrate(queries, ["openai/gpt-5"], out, api=api, concurrency=1, show_progress=False)
@@ -276,11 +277,11 @@ def test_429_and_500_are_retried_and_counted(server: TestServer, tmp_path: Path)
 
 
 def test_failed_calls_are_absent_and_asked_again_next_run(
-    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     queries = subset(tmp_path, datasets={"trivia"})
-    server.config.answer_key = load_answer_key(queries)
-    server.config.fail_models = {"qwen/qwen3-235b-a22b-2507": 503}
+    server.answer_key = load_answer_key(queries)
+    server.faults.fail_models = {"qwen/qwen3-235b-a22b-2507": 503}
     out = tmp_path / "records.jsonl"
     args = [str(queries), "--models", "openai/gpt-5,qwen/qwen3-235b-a22b-2507", "-o", str(out)]
     assert cli(server, *args, "--max-retries", "0") == 1
@@ -288,15 +289,15 @@ def test_failed_calls_are_absent_and_asked_again_next_run(
     assert "failed 9x qwen/qwen3-235b-a22b-2507: HTTP 503 InternalServerError" in err
     assert all(list(r.records) == ["openai/gpt-5"] for r in load_records(out))
     server.reset()
-    server.config.answer_key = load_answer_key(queries)
+    server.answer_key = load_answer_key(queries)
     assert cli(server, *args) == 0
     assert {m for m, _ in answer_requests(server)} == {"qwen/qwen3-235b-a22b-2507"}
     assert len(answer_requests(server)) == 9
 
 
-def test_max_spend_stops_below_the_cap(server: TestServer, tmp_path: Path) -> None:
+def test_max_spend_stops_below_the_cap(server: OfflineOpenRouter, tmp_path: Path) -> None:
     queries = subset(tmp_path, datasets={"trivia", "science-mc", "arithmetic", "writing"})
-    server.config.answer_key = load_answer_key(queries)
+    server.answer_key = load_answer_key(queries)
     api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=0)
     out = tmp_path / "records.jsonl"
     options: dict[str, Any] = {
@@ -323,9 +324,11 @@ def test_max_spend_stops_below_the_cap(server: TestServer, tmp_path: Path) -> No
     assert len(answer_requests(server)) == len(queries.read_text().splitlines()) * 3
 
 
-def test_judge_cost_is_recorded_apart_and_counted(server: TestServer, tmp_path: Path) -> None:
+def test_judge_cost_is_recorded_apart_and_counted(
+    server: OfflineOpenRouter, tmp_path: Path
+) -> None:
     queries = subset(tmp_path, datasets={"writing"})
-    server.config.answer_key = load_answer_key(queries)
+    server.answer_key = load_answer_key(queries)
     api = ApiSettings(base_url=server.base_url, api_key="test-key")
     out = tmp_path / "records.jsonl"
     run = calibrate(queries, POOL[2:], out, api=api, judge_model=JUDGE, show_progress=False)
@@ -340,11 +343,11 @@ def test_judge_cost_is_recorded_apart_and_counted(server: TestServer, tmp_path: 
 
 
 def test_an_answer_without_usage_cost_is_priced_from_the_catalog(
-    server: TestServer, tmp_path: Path
+    server: OfflineOpenRouter, tmp_path: Path
 ) -> None:
     queries = subset(tmp_path, datasets={"science-mc"})
-    server.config.answer_key = load_answer_key(queries)
-    server.config.omit_cost_models.add("anthropic/claude-sonnet-4.5")
+    server.answer_key = load_answer_key(queries)
+    server.faults.omit_cost_models.add("anthropic/claude-sonnet-4.5")
     api = ApiSettings(base_url=server.base_url, api_key="test-key")
     out = tmp_path / "records.jsonl"
     calibrate(queries, ["anthropic/claude-sonnet-4.5"], out, api=api, show_progress=False)
@@ -369,10 +372,10 @@ def without_latency(path: Path) -> list[dict]:
 
 
 def test_shards_partition_the_pairs_and_merge_rebuilds_the_whole(
-    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     queries = subset(tmp_path, datasets={"trivia", "formats"})
-    server.config.answer_key = load_answer_key(queries)
+    server.answer_key = load_answer_key(queries)
     models = ",".join(POOL)
     whole = tmp_path / "whole.jsonl"
     assert cli(server, str(queries), "--models", models, "-o", str(whole)) == 0
@@ -405,11 +408,11 @@ def test_shards_partition_the_pairs_and_merge_rebuilds_the_whole(
 
 
 def test_a_refused_key_stops_the_run_with_one_error_line(
-    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     queries = subset(tmp_path, datasets={"trivia", "science-mc"})
-    server.config.answer_key = load_answer_key(queries)
-    server.config.fail_models = {"openai/gpt-5": 401}
+    server.answer_key = load_answer_key(queries)
+    server.faults.fail_models = {"openai/gpt-5": 401}
     out = tmp_path / "records.jsonl"
     args = [str(queries), "--models", "openai/gpt-5", "-o", str(out), "--concurrency", "1"]
     assert cli(server, *args) == 2
@@ -420,11 +423,11 @@ def test_a_refused_key_stops_the_run_with_one_error_line(
 
 
 def test_a_failed_judge_call_fails_the_pair_once_and_counts_the_answer(
-    server: TestServer, tmp_path: Path
+    server: OfflineOpenRouter, tmp_path: Path
 ) -> None:
     queries = subset(tmp_path, datasets={"writing"})
-    server.config.answer_key = load_answer_key(queries)
-    server.config.fail_models = {JUDGE: 503}
+    server.answer_key = load_answer_key(queries)
+    server.faults.fail_models = {JUDGE: 503}
     api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=0)
     out = tmp_path / "records.jsonl"
     run = calibrate(queries, POOL[2:], out, api=api, judge_model=JUDGE, show_progress=False)
@@ -439,14 +442,14 @@ def test_a_failed_judge_call_fails_the_pair_once_and_counts_the_answer(
 
 
 def test_a_sandbox_failure_fails_the_pair_instead_of_scoring_zero(
-    server: TestServer, tmp_path: Path
+    server: OfflineOpenRouter, tmp_path: Path
 ) -> None:
     line = json.loads(SAMPLE.read_text().splitlines()[28])
     assert line["dataset"] == "code"
     line["grader"]["timeout"] = 0.001  # too short for the interpreter to start
     queries = tmp_path / "q.jsonl"
     queries.write_text(json.dumps(line) + "\n")
-    server.config.answer_key = load_answer_key(queries)
+    server.answer_key = load_answer_key(queries)
     api = ApiSettings(base_url=server.base_url, api_key="test-key")
     out = tmp_path / "records.jsonl"
     run = calibrate(queries, POOL[2:], out, api=api, show_progress=False)
@@ -454,10 +457,12 @@ def test_a_sandbox_failure_fails_the_pair_instead_of_scoring_zero(
     assert "SandboxError" in next(iter(run.failures))
 
 
-def test_concurrency_is_bounded_overall_and_per_model(server: TestServer, tmp_path: Path) -> None:
+def test_concurrency_is_bounded_overall_and_per_model(
+    server: OfflineOpenRouter, tmp_path: Path
+) -> None:
     queries = subset(tmp_path, datasets={"trivia", "science-mc"})
-    server.config.answer_key = load_answer_key(queries)
-    server.config.delay_s = 0.02
+    server.answer_key = load_answer_key(queries)
+    server.faults.delay_s = 0.02
     api = ApiSettings(base_url=server.base_url, api_key="test-key")
     out = tmp_path / "records.jsonl"
     options: dict[str, Any] = {"api": api, "show_progress": False}
@@ -468,12 +473,12 @@ def test_concurrency_is_bounded_overall_and_per_model(server: TestServer, tmp_pa
 
 
 def test_a_call_that_times_out_fails_and_counts_as_possibly_billed(
-    server: TestServer, tmp_path: Path
+    server: OfflineOpenRouter, tmp_path: Path
 ) -> None:
     queries = subset(tmp_path, datasets={"trivia"})
     queries.write_text(queries.read_text().splitlines()[0] + "\n")
-    server.config.answer_key = load_answer_key(queries)
-    server.config.delay_s = 1.0
+    server.answer_key = load_answer_key(queries)
+    server.faults.delay_s = 1.0
     api = ApiSettings(base_url=server.base_url, api_key="test-key", timeout=0.2, max_retries=1)
     out = tmp_path / "records.jsonl"
     run = calibrate(queries, POOL[2:], out, api=api, max_spend=1.0, show_progress=False)
@@ -486,16 +491,16 @@ def test_a_call_that_times_out_fails_and_counts_as_possibly_billed(
 
 
 def test_a_key_echoed_in_an_error_body_never_reaches_stderr(
-    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     queries = subset(tmp_path, datasets={"trivia"})
-    server.config.answer_key = load_answer_key(queries)
-    server.config.echo_key = True
-    server.config.fail_models = {"qwen/qwen3-235b-a22b-2507": 503}
+    server.answer_key = load_answer_key(queries)
+    server.faults.echo_key = True
+    server.faults.fail_models = {"qwen/qwen3-235b-a22b-2507": 503}
     out = tmp_path / "records.jsonl"
     args = [str(queries), "--models", "openai/gpt-5,qwen/qwen3-235b-a22b-2507", "-o", str(out)]
     assert cli(server, *args, "--max-retries", "0") == 1
-    server.config.fail_models = {"openai/gpt-5": 401}
+    server.faults.fail_models = {"openai/gpt-5": 401}
     assert cli(server, str(queries), "--models", "openai/gpt-5", "-o", str(out)) == 0
     out.unlink()
     journal_path(out).unlink()
@@ -509,11 +514,11 @@ def test_a_key_echoed_in_an_error_body_never_reaches_stderr(
     ("billed", "why"), [(math.inf, "not finite"), (1e6, "exceeds"), ("1e3", "exceeds")]
 )
 def test_an_absurd_billed_cost_fails_its_pair_and_is_never_recorded(
-    server: TestServer, tmp_path: Path, billed: Any, why: str
+    server: OfflineOpenRouter, tmp_path: Path, billed: Any, why: str
 ) -> None:
     queries = subset(tmp_path, datasets={"trivia"})
-    server.config.answer_key = load_answer_key(queries)
-    server.config.cost_overrides["openai/gpt-5"] = billed
+    server.answer_key = load_answer_key(queries)
+    server.faults.cost_overrides["openai/gpt-5"] = billed
     api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=0)
     out = tmp_path / "records.jsonl"
     models = ["openai/gpt-5", "qwen/qwen3-235b-a22b-2507"]
@@ -534,11 +539,11 @@ def test_an_absurd_billed_cost_fails_its_pair_and_is_never_recorded(
 
 @pytest.mark.parametrize("kind", ["html", "html_as_json", "json_error"])
 def test_a_model_answering_http_200_with_a_broken_body_fails_its_pairs_only(
-    server: TestServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+    server: OfflineOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
     queries = subset(tmp_path, datasets={"trivia"})
-    server.config.answer_key = load_answer_key(queries)
-    server.config.http200_bodies["openai/gpt-5"] = kind
+    server.answer_key = load_answer_key(queries)
+    server.faults.http200_bodies["openai/gpt-5"] = kind
     out = tmp_path / "records.jsonl"
     args = [str(queries), "--models", "openai/gpt-5,qwen/qwen3-235b-a22b-2507", "-o", str(out)]
     assert cli(server, *args) == 1
@@ -553,12 +558,14 @@ def test_a_model_answering_http_200_with_a_broken_body_fails_its_pairs_only(
 CHEAP = ["qwen/qwen3-235b-a22b-2507", "meta-llama/llama-3.1-8b-instruct"]
 
 
-def dear_run(server: TestServer, tmp_path: Path, factor: float, cap: float, **options: Any) -> Any:
+def dear_run(
+    server: OfflineOpenRouter, tmp_path: Path, factor: float, cap: float, **options: Any
+) -> Any:
     """A run at concurrency 32 against a provider billing ``factor`` times list price."""
     queries = subset(tmp_path, datasets={"trivia", "science-mc", "arithmetic"})
-    server.config.answer_key = load_answer_key(queries)
+    server.answer_key = load_answer_key(queries)
     for model in CHEAP:
-        server.config.price_factor[model] = factor
+        server.faults.price_factor[model] = factor
     api = ApiSettings(base_url=server.base_url, api_key="test-key", max_retries=0)
     out = tmp_path / "records.jsonl"
     return calibrate(
@@ -576,7 +583,7 @@ def dear_run(server: TestServer, tmp_path: Path, factor: float, cap: float, **op
 
 @pytest.mark.parametrize(("factor", "cap"), [(3.0, 0.0002), (50.0, 0.0005)])
 def test_max_spend_holds_when_the_provider_bills_above_list_price(
-    server: TestServer, tmp_path: Path, factor: float, cap: float
+    server: OfflineOpenRouter, tmp_path: Path, factor: float, cap: float
 ) -> None:
     run = dear_run(server, tmp_path, factor, cap=cap)
     assert run.answered > 0
@@ -586,7 +593,7 @@ def test_max_spend_holds_when_the_provider_bills_above_list_price(
 
 
 def test_max_spend_holds_for_a_model_listed_free_but_billed(
-    server: TestServer, tmp_path: Path
+    server: OfflineOpenRouter, tmp_path: Path
 ) -> None:
     free = {}
     for m in CHEAP:
@@ -598,7 +605,9 @@ def test_max_spend_holds_for_a_model_listed_free_but_billed(
     assert run.stop_reason == "max_spend"
 
 
-def test_a_first_bill_above_the_cap_is_said_plainly(server: TestServer, tmp_path: Path) -> None:
+def test_a_first_bill_above_the_cap_is_said_plainly(
+    server: OfflineOpenRouter, tmp_path: Path
+) -> None:
     run = dear_run(server, tmp_path, 20000.0, cap=0.0005)
     assert run.spend > 0.0005
     summary = run.describe()
@@ -608,10 +617,10 @@ def test_a_first_bill_above_the_cap_is_said_plainly(server: TestServer, tmp_path
 
 
 def test_a_run_refused_because_another_holds_the_journal_leaves_its_records_alone(
-    server: TestServer, tmp_path: Path
+    server: OfflineOpenRouter, tmp_path: Path
 ) -> None:
     queries = subset(tmp_path, datasets={"trivia"})
-    server.config.answer_key = load_answer_key(queries)
+    server.answer_key = load_answer_key(queries)
     api = ApiSettings(base_url=server.base_url, api_key="test-key")
     out = tmp_path / "records.jsonl"
     calibrate(queries, POOL[2:], out, api=api, show_progress=False)
@@ -621,3 +630,19 @@ def test_a_run_refused_because_another_holds_the_journal_leaves_its_records_alon
         calibrate(queries, POOL, out, api=api, show_progress=False)
     assert (out.read_bytes(), out.stat().st_mtime_ns) == before
     assert server.models_called() == [POOL[2]] * 9, "the refused run asked nothing"
+
+
+def test_a_connection_error_names_the_url_not_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said only "connection error", leaving a wrong --base-url to guess."""
+    secret = "sk-or-v1-calibration-secret-0123456789"
+    monkeypatch.setenv("OPENROUTER_API_KEY", secret)
+    base_url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    queries = subset(tmp_path, datasets={"trivia"})
+    out = tmp_path / "records.jsonl"
+    args = [str(queries), "--models", "openai/gpt-5", "-o", str(out), "--max-retries", "0"]
+    assert main(["calibrate", *args, "--base-url", base_url]) == 1
+    captured = capsys.readouterr()
+    assert f"openai/gpt-5: connection error ({base_url}/chat/completions)" in captured.err
+    assert secret not in captured.out + captured.err

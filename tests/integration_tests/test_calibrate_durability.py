@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-from calibration_brain import JUDGE_MARKERS, load_answer_key
-from openrouter_server import TestServer
 
 from langchain_avengers import load_records
 from langchain_avengers.calibration import load_queries
 from langchain_avengers.calibration.sandbox import run_python_tests
 from langchain_avengers.calibration.store import journal_path, read_journal
 from langchain_avengers.cli.main import main
+from langchain_avengers.testing import OfflineOpenRouter
+from langchain_avengers.testing._answer_key import JUDGE_MARKERS, load_answer_key
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "calibration" / "queries.jsonl"
 POOL = "openai/gpt-5,anthropic/claude-sonnet-4.5,qwen/qwen3-235b-a22b-2507"
@@ -48,12 +48,12 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def start_midway(
-    server: TestServer, queries: Path, out: Path, env: dict[str, str], lines: int
+    server: OfflineOpenRouter, queries: Path, out: Path, env: dict[str, str], lines: int
 ) -> subprocess.Popen:
     """Run ``avengers calibrate`` on ``queries`` in a subprocess against a slowed-down
     ``server``; return it, still running, once its journal holds ``lines`` pairs."""
-    server.config.answer_key = load_answer_key(queries)
-    server.config.delay_s = 0.05
+    server.answer_key = load_answer_key(queries)
+    server.faults.delay_s = 0.05
     args = [sys.executable, "-m", "langchain_avengers.cli", "calibrate", str(queries)]
     args += ["--models", POOL, "-o", str(out), "--base-url", server.base_url]
     process = subprocess.Popen(
@@ -77,7 +77,7 @@ def journalled(out: Path) -> list[tuple[str, str]]:
     return [(e.key, e.model) for e in read_journal(journal_path(out))]
 
 
-def asked(server: TestServer, queries: Path) -> list[tuple[str, str]]:
+def asked(server: OfflineOpenRouter, queries: Path) -> list[tuple[str, str]]:
     """(query key, model) of every answer request the server got."""
     keys = {q.query: q.key for q in load_queries(queries)}
     return [
@@ -87,8 +87,9 @@ def asked(server: TestServer, queries: Path) -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_resume_loses_and_repeats_nothing(
-    server: TestServer,
+    server: OfflineOpenRouter,
     queries: Path,
     env: dict[str, str],
     tmp_path: Path,
@@ -102,7 +103,7 @@ def test_sigkill_midway_then_resume_loses_and_repeats_nothing(
     assert len(before) >= 10
     assert len(set(before)) == len(before)
     server.reset()
-    server.config.answer_key = load_answer_key(queries)
+    server.answer_key = load_answer_key(queries)
     monkeypatch.setenv("OPENROUTER_API_KEY", "test-key")
     resume = ["calibrate", str(queries), "--models", POOL, "-o", str(out)]
     assert main([*resume, "--base-url", server.base_url]) == 0
@@ -114,8 +115,9 @@ def test_sigkill_midway_then_resume_loses_and_repeats_nothing(
     assert sum(len(r.records) for r in load_records(out)) == 75
 
 
+@pytest.mark.slow
 def test_ctrl_c_finishes_calls_in_flight_writes_the_records_and_exits_130(
-    server: TestServer, queries: Path, env: dict[str, str], tmp_path: Path
+    server: OfflineOpenRouter, queries: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     out = tmp_path / "records.jsonl"
     process = start_midway(server, queries, out, env, 6)

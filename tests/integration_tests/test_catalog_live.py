@@ -21,12 +21,13 @@ import pytest
 from cli_errors import one_error_line
 from langchain_core.messages import HumanMessage
 from local_chat import SECRET, Joke, magic_function, make_llm
-from openrouter_server import TestServer, models_payload
 
 from langchain_avengers import ClusterRouter, load_default_router
 from langchain_avengers.catalog.base import bundled_catalog, list_price_cost, load_catalog
 from langchain_avengers.chat_models.base import NoCapableModelError
 from langchain_avengers.cli.main import main
+from langchain_avengers.testing import OfflineOpenRouter
+from langchain_avengers.testing._models import models_payload
 
 LLAMA = "meta-llama/llama-3.1-8b-instruct"
 FLASH = "google/gemini-2.5-flash"
@@ -59,7 +60,7 @@ STANDARD_BLOCKS = {
 }
 
 
-def refresh(server: TestServer, *more: str) -> int:
+def refresh(server: OfflineOpenRouter, *more: str) -> int:
     return main(["catalog", "refresh", "--base-url", server.base_url, *more])
 
 
@@ -71,20 +72,20 @@ def with_media(flag: str, parts: Mapping[str, Any] = MEDIA_PARTS) -> HumanMessag
 
 
 def test_refresh_writes_the_cache_atomically_with_its_fetch_time(
-    server: TestServer,
+    server: OfflineOpenRouter,
     cache_dir: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
-    server.config.no_tool_models.add(LLAMA)
+    server.faults.no_tool_models.add(LLAMA)
     before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     assert refresh(server) == 0
     after = dt.datetime.now(dt.timezone.utc)
     cache = cache_dir / "openrouter_models.json"
     payload = json.loads(cache.read_text(encoding="utf-8"))
     assert payload["base_url"] == server.base_url
-    assert payload["data"] == models_payload(server.config)["data"]
+    assert payload["data"] == models_payload(server.faults.no_tool_models)["data"]
     assert before <= dt.datetime.fromisoformat(payload["fetched_at"]) <= after
     assert [p.name for p in cache_dir.iterdir()] == [cache.name], "no temporary file left"
     out = capsys.readouterr()
@@ -120,7 +121,7 @@ def test_refresh_writes_the_cache_atomically_with_its_fetch_time(
 
 
 def test_refresh_defaults_to_the_configured_base_url_and_sends_no_key_without_one(
-    server: TestServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    server: OfflineOpenRouter, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
     monkeypatch.setenv("OPENROUTER_BASE_URL", server.base_url)
@@ -130,7 +131,7 @@ def test_refresh_defaults_to_the_configured_base_url_and_sends_no_key_without_on
     assert len(load_catalog("live")) == 9
 
 
-def failing_refreshes(server: TestServer) -> dict[str, tuple[list[str], str]]:
+def failing_refreshes(server: OfflineOpenRouter) -> dict[str, tuple[list[str], str]]:
     """Refresh arguments that fail, with a piece of the error line each gives."""
     root = f"http://127.0.0.1:{server.port}"
     return {
@@ -142,7 +143,7 @@ def failing_refreshes(server: TestServer) -> dict[str, tuple[list[str], str]]:
 
 @pytest.mark.parametrize("case", ["dead port", "HTTP 500", "not the API"])
 def test_failed_refresh_leaves_the_previous_cache_untouched(
-    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str], case: str
+    server: OfflineOpenRouter, cache_dir: Path, capsys: pytest.CaptureFixture[str], case: str
 ) -> None:
     assert refresh(server) == 0
     cache = cache_dir / "openrouter_models.json"
@@ -150,7 +151,7 @@ def test_failed_refresh_leaves_the_previous_cache_untouched(
     capsys.readouterr()
     args, expected = failing_refreshes(server)[case]
     if case == "HTTP 500":
-        server.config.models_status = 500
+        server.faults.models_status = 500
     assert main(["catalog", "refresh", *args, "--timeout", "5"]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert expected in line
@@ -160,7 +161,7 @@ def test_failed_refresh_leaves_the_previous_cache_untouched(
 
 
 def test_a_failed_write_leaves_no_temporary_file(
-    server: TestServer,
+    server: OfflineOpenRouter,
     cache_dir: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -184,7 +185,7 @@ def test_a_failed_write_leaves_no_temporary_file(
 
 
 def test_user_profiles_over_the_refreshed_cache_over_the_bundled_snapshot(
-    server: TestServer,
+    server: OfflineOpenRouter,
 ) -> None:
     pool = [LLAMA, FLASH]
     order = [
@@ -196,7 +197,7 @@ def test_user_profiles_over_the_refreshed_cache_over_the_bundled_snapshot(
     bundled_only = make_llm(server)
     assert bundled_only.profile_of(LLAMA) == bundled_catalog()[LLAMA]
 
-    server.config.no_tool_models.add(LLAMA)  # the live list then says: no tools for llama
+    server.faults.no_tool_models.add(LLAMA)  # the live list then says: no tools for llama
     assert refresh(server) == 0
     live = make_llm(server)
     assert live.profile_of(LLAMA)["tool_calling"] is False  # type: ignore[index]
@@ -228,7 +229,7 @@ def catalog_pool_router(small_records_as: Callable[[Mapping[str, str]], Path]) -
 
 
 def test_a_pool_from_the_catalog_needs_no_profiles(
-    server: TestServer, catalog_pool_router: ClusterRouter
+    server: OfflineOpenRouter, catalog_pool_router: ClusterRouter
 ) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
@@ -253,12 +254,12 @@ def test_a_pool_from_the_catalog_needs_no_profiles(
 
 
 def test_list_prices_price_a_call_when_openrouter_gives_no_cost(
-    server: TestServer, catalog_pool_router: ClusterRouter
+    server: OfflineOpenRouter, catalog_pool_router: ClusterRouter
 ) -> None:
     llm = make_llm(server, router=catalog_pool_router)
     question = "Write a Python function that reverses a list."
     billed = llm.invoke(question, alpha=0.5)
-    server.config.omit_cost_models.update(CATALOG_POOL.values())
+    server.faults.omit_cost_models.update(CATALOG_POOL.values())
     priced = llm.invoke(question, alpha=0.5)
     model = priced.response_metadata["model_name"]
     assert model == billed.response_metadata["model_name"]
@@ -285,7 +286,7 @@ def test_list_prices_price_a_call_when_openrouter_gives_no_cost(
 @pytest.mark.parametrize("parts", [MEDIA_PARTS, STANDARD_BLOCKS], ids=["openai", "standard"])
 @pytest.mark.parametrize("flag", ["image_inputs", "pdf_inputs", "audio_inputs"])
 def test_media_go_only_to_models_that_accept_them(
-    server: TestServer, flag: str, parts: Mapping[str, Any]
+    server: OfflineOpenRouter, flag: str, parts: Mapping[str, Any]
 ) -> None:
     message = make_llm(server).invoke([with_media(flag, parts)], models=[LLAMA, FLASH], alpha=0.0)
     info = message.response_metadata["avengers"]
@@ -296,7 +297,9 @@ def test_media_go_only_to_models_that_accept_them(
 
 
 @pytest.mark.parametrize("flag", ["image_inputs", "pdf_inputs", "audio_inputs"])
-def test_media_no_pool_model_accepts_fail_before_any_request(server: TestServer, flag: str) -> None:
+def test_media_no_pool_model_accepts_fail_before_any_request(
+    server: OfflineOpenRouter, flag: str
+) -> None:
     with pytest.raises(NoCapableModelError, match=f"needs \\['{flag}'\\]"):
         make_llm(server).invoke([with_media(flag)], models=[LLAMA])
     assert server.requests == []
@@ -306,7 +309,7 @@ def test_media_no_pool_model_accepts_fail_before_any_request(server: TestServer,
     ("flag", "kind"), [("image_inputs", "image"), ("pdf_inputs", "file"), ("audio_inputs", "audio")]
 )
 def test_a_wrong_media_claim_gets_the_404_and_falls_back(
-    server: TestServer, flag: str, kind: str
+    server: OfflineOpenRouter, flag: str, kind: str
 ) -> None:
     llm = make_llm(server, profiles={LLAMA: {flag: True}})  # llama is text-only in truth
     message = llm.invoke([with_media(flag)], models=[LLAMA, FLASH], alpha=0.0)
@@ -321,14 +324,14 @@ def test_a_wrong_media_claim_gets_the_404_and_falls_back(
 
 
 def broken_refresh(
-    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str], *args: str
+    server: OfflineOpenRouter, cache_dir: Path, capsys: pytest.CaptureFixture[str], *args: str
 ) -> str:
     """Refresh once for real, then with ``args`` against the broken server: the error line
     (the cache must be as the first refresh left it)."""
-    config = server.config
-    server.config = type(config)()
+    config = server.faults
+    server.faults = type(config)()
     assert refresh(server) == 0
-    server.config = config
+    server.faults = config
     cache = cache_dir / "openrouter_models.json"
     previous = cache.read_bytes()
     capsys.readouterr()
@@ -339,18 +342,18 @@ def broken_refresh(
 
 
 def test_refresh_refuses_an_answer_over_its_size_cap(
-    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.config.models_padding_bytes = 60 * 2**20
+    server.faults.models_padding_bytes = 60 * 2**20
     line = broken_refresh(server, cache_dir, capsys)
     assert "over 50 MB" in line
     assert f"GET {server.base_url}/models" in line
 
 
 def test_refresh_stops_at_its_timeout_when_the_server_drips(
-    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.config.models_drip_s = 0.2
+    server.faults.models_drip_s = 0.2
     started = time.monotonic()
     line = broken_refresh(server, cache_dir, capsys, "--timeout", "1")
     assert time.monotonic() - started < 3
@@ -358,20 +361,20 @@ def test_refresh_stops_at_its_timeout_when_the_server_drips(
 
 
 def test_refresh_refuses_absurdly_deep_nesting_clearly(
-    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.config.models_body = b'{"data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    server.faults.models_body = b'{"data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
     line = broken_refresh(server, cache_dir, capsys)
     assert "nested too deeply" in line
 
 
 def test_refresh_refuses_an_impossible_price_per_model_with_a_warning(
-    server: TestServer, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+    server: OfflineOpenRouter, cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    entries = models_payload(server.config)["data"]
+    entries = models_payload(server.faults.no_tool_models)["data"]
     entries[0] = {**entries[0], "pricing": {**entries[0]["pricing"], "prompt": "1e308"}}
     entries[1] = {**entries[1], "pricing": {**entries[1]["pricing"], "completion": "0.5"}}
-    server.config.models_body = json.dumps({"data": entries}).encode()
+    server.faults.models_body = json.dumps({"data": entries}).encode()
     assert refresh(server) == 0
     [message] = capsys.readouterr().err.splitlines()
     assert message.startswith("avengers: warning: ")

@@ -10,10 +10,10 @@ from typing import Any
 import openai
 import pytest
 from langchain_core.messages import AIMessageChunk
-from openrouter_server import TestServer
 
 from langchain_avengers import AvengersChatModel, load_default_router
 from langchain_avengers.openrouter.errors import ProviderError
+from langchain_avengers.testing import OfflineOpenRouter
 
 SECRET = "sk-or-v1-test-secret-broken-0123456789"
 QUERY = "Prove that there are infinitely many prime numbers."
@@ -21,7 +21,7 @@ ORDER = [c.model for c in load_default_router().route(QUERY, 0.5).candidates]
 STREAM_KINDS = ["html", "html_as_json", "json_error", "empty_choices_event"]
 
 
-def make_llm(server: TestServer, **kwargs: Any) -> AvengersChatModel:
+def make_llm(server: OfflineOpenRouter, **kwargs: Any) -> AvengersChatModel:
     params: dict[str, Any] = {"base_url": server.base_url, "api_key": SECRET, "timeout": 5}
     return AvengersChatModel(**{**params, **kwargs})
 
@@ -48,9 +48,9 @@ async def answers(llm: AvengersChatModel, mode: str) -> AIMessageChunk | Any:
 @pytest.mark.parametrize("kind", STREAM_KINDS)
 @pytest.mark.parametrize("mode", ["stream", "astream", "invoke_streaming", "invoke", "ainvoke"])
 async def test_broken_http_200_is_retried_then_falls_back(
-    server: TestServer, kind: str, mode: str
+    server: OfflineOpenRouter, kind: str, mode: str
 ) -> None:
-    server.config.http200_bodies[ORDER[0]] = kind
+    server.faults.http200_bodies[ORDER[0]] = kind
     message = await answers(make_llm(server, max_retries=1), mode)
     assert message.response_metadata["model_name"] == ORDER[1]
     assert message.content.endswith(f"deterministic reply from {ORDER[1]}.")
@@ -62,10 +62,10 @@ async def test_broken_http_200_is_retried_then_falls_back(
 
 @pytest.mark.parametrize("mode", ["stream", "invoke"])
 def test_broken_http_200_on_every_model_fails_the_call_clearly(
-    server: TestServer, mode: str
+    server: OfflineOpenRouter, mode: str
 ) -> None:
     for model in ORDER:
-        server.config.http200_bodies[model] = "html"
+        server.faults.http200_bodies[model] = "html"
     llm = make_llm(server, max_retries=0)
 
     def call() -> object:
@@ -81,9 +81,9 @@ def test_broken_http_200_on_every_model_fails_the_call_clearly(
 
 
 @pytest.mark.parametrize("mode", ["stream", "invoke"])
-def test_a_key_echoed_in_an_error_body_is_redacted(server: TestServer, mode: str) -> None:
-    server.config.echo_key = True
-    server.config.fail_models = {ORDER[0]: 503, ORDER[1]: 400}
+def test_a_key_echoed_in_an_error_body_is_redacted(server: OfflineOpenRouter, mode: str) -> None:
+    server.faults.echo_key = True
+    server.faults.fail_models = {ORDER[0]: 503, ORDER[1]: 400}
     llm = make_llm(server, max_retries=0)
 
     def call() -> object:
@@ -101,7 +101,7 @@ def test_a_key_echoed_in_an_error_body_is_redacted(server: TestServer, mode: str
 # ---------------------------------------------------------------------------- unsendable input
 
 
-def test_a_lone_surrogate_is_a_clear_error_naming_the_message(server: TestServer) -> None:
+def test_a_lone_surrogate_is_a_clear_error_naming_the_message(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     messages = [("human", "hello"), ("ai", "hi"), ("human", "cut emoji \ud83d here")]
     with pytest.raises(ValueError, match=r"messages\[2\] \(human\) content: character 10 is a"):
@@ -121,7 +121,7 @@ def deep_schema(levels: int) -> dict[str, Any]:
 
 
 def test_a_tool_schema_nested_too_deep_is_a_clear_error_naming_the_tool(
-    server: TestServer,
+    server: OfflineOpenRouter,
 ) -> None:
     tool = {
         "type": "function",

@@ -16,7 +16,7 @@ from langchain_core.runnables import ConfigurableField
 from langchain_core.tracers.context import collect_runs
 from langgraph.store.memory import InMemoryStore
 from local_chat import Joke, magic_function, make_llm
-from openrouter_server import TestServer
+from manual_clock import ManualClock
 
 from langchain_avengers import AvengersChatModel
 from langchain_avengers.chat_models.base import NoCapableModelError
@@ -24,6 +24,7 @@ from langchain_avengers.chat_models.costs import format_usd
 from langchain_avengers.policies.pacing import expected_call_cost
 from langchain_avengers.policies.pins import InMemoryPinStore
 from langchain_avengers.policies.routing_text import routing_text
+from langchain_avengers.testing import OfflineOpenRouter
 
 QUERY = "Prove that there are infinitely many prime numbers."
 FOLLOW_UP = "ok"
@@ -47,7 +48,7 @@ def first_choice(router: Any, text: str, alpha: float, models: list[str] | None 
 
 
 def test_max_cost_per_call_excludes_models_expected_to_cost_more(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     llm = make_llm(server)
     costs = call_costs(llm, router, QUERY, 1.0)
@@ -70,7 +71,7 @@ def test_max_cost_per_call_excludes_models_expected_to_cost_more(
     assert PRO not in server.models_called()
 
 
-def test_max_cost_per_call_per_call_and_bound(server: TestServer, router: Any) -> None:
+def test_max_cost_per_call_per_call_and_bound(server: OfflineOpenRouter, router: Any) -> None:
     llm = make_llm(server)
     cap = max(c for m, c in call_costs(llm, router, QUERY, 1.0).items() if m != PRO) * 1.01
     per_call = llm.invoke(QUERY, alpha=1.0, max_cost_per_call=cap)
@@ -82,7 +83,7 @@ def test_max_cost_per_call_per_call_and_bound(server: TestServer, router: Any) -
     assert free.response_metadata["avengers"]["over_cost_cap"] == {}
 
 
-def test_a_cap_no_model_meets_fails_before_any_request(server: TestServer) -> None:
+def test_a_cap_no_model_meets_fails_before_any_request(server: OfflineOpenRouter) -> None:
     llm = make_llm(server, max_cost_per_call=1e-9)
     with pytest.raises(NoCapableModelError, match=r"max_cost_per_call \$0\.000000001 .*google"):
         llm.invoke(QUERY)
@@ -98,7 +99,7 @@ def test_a_cap_no_model_meets_fails_before_any_request(server: TestServer) -> No
 # ---------------------------------------------------------------------------- pacer
 
 
-def test_the_pacer_sets_alpha_unless_the_call_does(server: TestServer, router: Any) -> None:
+def test_the_pacer_sets_alpha_unless_the_call_does(server: OfflineOpenRouter, router: Any) -> None:
     pacer = ScriptedPacer([0.0, 1.0])
     llm = make_llm(server, pacer=pacer)
     cheap, strong = llm.invoke(QUERY), llm.invoke(QUERY)
@@ -115,12 +116,12 @@ def test_the_pacer_sets_alpha_unless_the_call_does(server: TestServer, router: A
 
 
 async def test_the_pacer_hears_each_answer_once_streams_and_fallbacks_included(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     pacer = ScriptedPacer([1.0])
     llm = make_llm(server, pacer=pacer)
     order = [c.model for c in router.route(QUERY, 1.0).candidates]
-    server.config.fail_models[order[0]] = 503
+    server.faults.fail_models[order[0]] = 503
     fell_back = llm.invoke(QUERY)
     assert fell_back.response_metadata["model_name"] == order[1]
     streamed = list(llm.stream(QUERY))
@@ -134,7 +135,7 @@ async def test_the_pacer_hears_each_answer_once_streams_and_fallbacks_included(
 
 
 def test_the_pacer_wins_over_the_default_and_configured_alpha(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     pacer = ScriptedPacer([0.0])
     llm = make_llm(server, alpha=1.0, pacer=pacer)
@@ -153,7 +154,7 @@ def test_the_pacer_wins_over_the_default_and_configured_alpha(
 # ---------------------------------------------------------------------------- pins
 
 
-def test_a_thread_stays_on_its_first_model(server: TestServer, router: Any) -> None:
+def test_a_thread_stays_on_its_first_model(server: OfflineOpenRouter, router: Any) -> None:
     llm = make_llm(server, pin_conversations=True)
     thread = {"configurable": {"thread_id": "thread-1"}}
     first = llm.invoke(QUERY, thread, alpha=1.0)
@@ -173,7 +174,9 @@ def test_a_thread_stays_on_its_first_model(server: TestServer, router: Any) -> N
     assert first_choice(router, FOLLOW_UP, 0.0) != first.response_metadata["model_name"]
 
 
-async def test_streams_async_calls_and_session_ids_are_pinned_too(server: TestServer) -> None:
+async def test_streams_async_calls_and_session_ids_are_pinned_too(
+    server: OfflineOpenRouter,
+) -> None:
     llm = make_llm(server, pin_conversations=True)
     first = llm.invoke(QUERY, alpha=1.0, session_id="user-42")
     model = first.response_metadata["model_name"]
@@ -190,7 +193,7 @@ async def test_streams_async_calls_and_session_ids_are_pinned_too(server: TestSe
 
 
 def test_a_capability_breaks_the_pin_and_the_conversation_moves(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     llm = make_llm(server, pin_conversations=True, profiles={PRO: {"tool_calling": False}})
     thread = {"configurable": {"thread_id": "tools"}}
@@ -211,7 +214,7 @@ def test_a_capability_breaks_the_pin_and_the_conversation_moves(
     assert later.response_metadata["model_name"] == moved_to, "the pin moved with the change"
 
 
-def test_two_chat_models_share_pins_through_a_langgraph_store(server: TestServer) -> None:
+def test_two_chat_models_share_pins_through_a_langgraph_store(server: OfflineOpenRouter) -> None:
     store = InMemoryStore()
     worker_a = make_llm(server, pin_conversations=True, pin_store=store, alpha=1.0)
     worker_b = make_llm(server, pin_conversations=True, pin_store=store, alpha=0.0)
@@ -229,12 +232,17 @@ def test_two_chat_models_share_pins_through_a_langgraph_store(server: TestServer
 
 
 def test_an_idle_conversation_is_routed_afresh_after_the_ttl(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
-    llm = make_llm(server, pin_conversations=True, pin_ttl=0.3)
+    clock = ManualClock(time.time())  # the store reads expiry on this clock, not the wall's
+    store = InMemoryPinStore(clock=clock)
+    llm = make_llm(server, pin_conversations=True, pin_ttl=60, pin_store=store)
     thread = {"configurable": {"thread_id": "idle"}}
     llm.invoke(QUERY, thread, alpha=1.0)
-    time.sleep(0.4)
+    clock.now += 59
+    kept = llm.invoke(FOLLOW_UP, thread, alpha=0.0)
+    assert kept.response_metadata["avengers"]["pinned"]["source"] == "conversation"
+    clock.now += 61  # 60 s after the last use (the follow-up renewed the pin)
     fresh = llm.invoke(FOLLOW_UP, thread, alpha=0.0)
     assert fresh.response_metadata["avengers"]["pinned"] is None
     assert fresh.response_metadata["model_name"] == first_choice(router, FOLLOW_UP, 0.0)
@@ -246,7 +254,7 @@ def test_an_idle_conversation_is_routed_afresh_after_the_ttl(
 
 
 def test_conversation_routing_text_reads_the_system_prompt_and_earlier_turns(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     messages = [
         SystemMessage("You are a number theorist. Prove every claim rigorously."),

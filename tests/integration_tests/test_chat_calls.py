@@ -8,6 +8,7 @@ the costs on ``invoke`` and on the last streamed chunk, and sums over a whole ag
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -15,12 +16,12 @@ from langchain_core.callbacks import get_usage_metadata_callback
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, HumanMessage
 from local_chat import Joke, magic_function, make_llm
-from openrouter_server import TestServer
 from route_events import EventLog
 
 from langchain_avengers import ClusterRouter, WordLlamaEmbeddings
 from langchain_avengers import callbacks as avengers_callbacks
 from langchain_avengers.routing.bundled import default_router_path, load_default_router
+from langchain_avengers.testing import OfflineOpenRouter
 
 QUERY = "Prove that there are infinitely many prime numbers."
 OTHER = "What is the capital of Australia?"
@@ -34,7 +35,9 @@ def pick(text: str, alpha: float = 0.5) -> str:
 # ---------------------------------------------------------------------------- route events
 
 
-def test_invoke_with_streaming_true_fires_the_route_event_on_its_run(server: TestServer) -> None:
+def test_invoke_with_streaming_true_fires_the_route_event_on_its_run(
+    server: OfflineOpenRouter,
+) -> None:
     log = EventLog()
     message = make_llm(server, streaming=True).invoke(QUERY, config={"callbacks": [log]})
     assert len(log.starts) == 1
@@ -42,7 +45,7 @@ def test_invoke_with_streaming_true_fires_the_route_event_on_its_run(server: Tes
     assert log.events[0][1]["model"] == message.response_metadata["model_name"]
 
 
-def test_interleaved_streams_leave_no_stale_run_behind(server: TestServer) -> None:
+def test_interleaved_streams_leave_no_stale_run_behind(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     first, second = EventLog(), EventLog()
     one = llm.stream(QUERY, config={"callbacks": [first]})
@@ -58,7 +61,9 @@ def test_interleaved_streams_leave_no_stale_run_behind(server: TestServer) -> No
         assert [run_id for run_id, _ in log.events] == log.starts
 
 
-def test_generate_with_several_prompts_routes_each_in_its_own_run(server: TestServer) -> None:
+def test_generate_with_several_prompts_routes_each_in_its_own_run(
+    server: OfflineOpenRouter,
+) -> None:
     log = EventLog()
     result = make_llm(server).generate(
         [[HumanMessage(QUERY)], [HumanMessage(OTHER)]], callbacks=[log]
@@ -74,9 +79,9 @@ def test_generate_with_several_prompts_routes_each_in_its_own_run(server: TestSe
 # ---------------------------------------------------------------------------- answers
 
 
-def test_provider_model_id_is_kept_beside_the_routed_id(server: TestServer) -> None:
+def test_provider_model_id_is_kept_beside_the_routed_id(server: OfflineOpenRouter) -> None:
     model = pick(QUERY)
-    server.config.reported_models[model] = f"{model}-preview-0925"
+    server.faults.reported_models[model] = f"{model}-preview-0925"
     llm = make_llm(server)
     message = llm.invoke(QUERY)
     chunks = list(llm.stream(QUERY))
@@ -88,7 +93,7 @@ def test_provider_model_id_is_kept_beside_the_routed_id(server: TestServer) -> N
         assert answer.response_metadata["provider_model"] == f"{model}-preview-0925"
 
 
-def test_empty_message_list_is_refused_before_any_request(server: TestServer) -> None:
+def test_empty_message_list_is_refused_before_any_request(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     with pytest.raises(ValueError, match="messages: empty list"):
         llm.invoke([])
@@ -97,7 +102,9 @@ def test_empty_message_list_is_refused_before_any_request(server: TestServer) ->
     assert server.requests == []
 
 
-def test_per_call_options_reach_the_model_through_structured_output(server: TestServer) -> None:
+def test_per_call_options_reach_the_model_through_structured_output(
+    server: OfflineOpenRouter,
+) -> None:
     text = "Tell me a joke about cats."
     cheapest = pick(text, 0.0)
     assert cheapest != pick(text, 0.5)
@@ -111,7 +118,9 @@ def test_per_call_options_reach_the_model_through_structured_output(server: Test
     assert log.events[0][1]["alpha"] == 0.0
 
 
-def test_bad_per_call_options_fail_inside_the_run_before_any_request(server: TestServer) -> None:
+def test_bad_per_call_options_fail_inside_the_run_before_any_request(
+    server: OfflineOpenRouter,
+) -> None:
     log = EventLog()
     llm = make_llm(server)
     with pytest.raises(ValueError, match=r"alpha: expected a number in \[0, 1\].*'high'"):
@@ -127,7 +136,9 @@ def test_bad_per_call_options_fail_inside_the_run_before_any_request(server: Tes
 # ---------------------------------------------------------------------------- usage and cost
 
 
-def test_costs_in_usage_of_answers_and_in_metadata_of_the_last_chunk(server: TestServer) -> None:
+def test_costs_in_usage_of_answers_and_in_metadata_of_the_last_chunk(
+    server: OfflineOpenRouter,
+) -> None:
     llm = make_llm(server)
     message = llm.invoke(QUERY)
     usage = message.usage_metadata
@@ -146,13 +157,13 @@ def test_costs_in_usage_of_answers_and_in_metadata_of_the_last_chunk(server: Tes
     assert streamed_invoke.usage_metadata == usage
 
 
-async def test_astream_events_end_carries_the_costs(server: TestServer) -> None:
+async def test_astream_events_end_carries_the_costs(server: OfflineOpenRouter) -> None:
     events = [e async for e in make_llm(server).astream_events(QUERY, version="v2")]
     (end,) = [e for e in events if e["event"] == "on_chat_model_end"]
     assert end["data"]["output"].usage_metadata["total_cost"] > 0
 
 
-def test_core_usage_callback_drops_float_costs(server: TestServer) -> None:
+def test_core_usage_callback_drops_float_costs(server: OfflineOpenRouter) -> None:
     """The limitation ours works around (langchain-ai/langchain#36015); update the README
     when this starts failing."""
     llm = make_llm(server)
@@ -163,7 +174,7 @@ def test_core_usage_callback_drops_float_costs(server: TestServer) -> None:
     assert core.usage_metadata[model]["total_tokens"] == one.usage_metadata["total_tokens"]
 
 
-def test_usage_callback_sums_a_whole_agent_in_tokens_and_dollars(server: TestServer) -> None:
+def test_usage_callback_sums_a_whole_agent_in_tokens_and_dollars(server: OfflineOpenRouter) -> None:
     from langchain.agents import create_agent
 
     agent = create_agent(model=make_llm(server), tools=[magic_function])
@@ -182,7 +193,7 @@ def test_usage_callback_sums_a_whole_agent_in_tokens_and_dollars(server: TestSer
         )
 
 
-async def test_usage_callback_sums_streams_and_invokes_alike(server: TestServer) -> None:
+async def test_usage_callback_sums_streams_and_invokes_alike(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     with avengers_callbacks.get_usage_metadata_callback() as usage:
         answer = llm.invoke(QUERY)
@@ -195,39 +206,63 @@ async def test_usage_callback_sums_streams_and_invokes_alike(server: TestServer)
 
 # ---------------------------------------------------------------------------- async routing
 
-EMBEDDER_DELAY_S = 0.3
+OVERLAP_WAIT_S = 10.0
+"""How long an embedding call waits for a second one to start: a serialised router never
+starts one, so the wait runs out and the call reports no overlap."""
 
 
-class SlowEmbeddings(Embeddings):
-    """WordLlama behind a 0.3 s delay, like a remote embedding API (same vectors, same id)."""
+class OverlapEmbeddings(Embeddings):
+    """WordLlama behind a rendezvous, like a remote embedding API that is slow to answer.
+
+    Each call waits until two calls are in flight at once (or :data:`OVERLAP_WAIT_S` passes)
+    and notes whether they were: a proof of concurrency no loaded machine can fake or break,
+    unlike a bound on wall time.
+    """
 
     identity = WordLlamaEmbeddings().identity
 
+    def __init__(self) -> None:
+        self.overlapped: list[bool] = []
+        self._arrived = 0
+        self._lock = threading.Lock()
+        self._two_in_flight = threading.Event()
+
+    def _arrive(self) -> None:
+        with self._lock:
+            self._arrived += 1
+            if self._arrived >= 2:
+                self._two_in_flight.set()
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        time.sleep(EMBEDDER_DELAY_S)
+        self._arrive()
+        self.overlapped.append(self._two_in_flight.wait(OVERLAP_WAIT_S))
         return WordLlamaEmbeddings().embed_documents(texts)
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
 
 
-class AsyncSlowEmbeddings(SlowEmbeddings):
+class AsyncOverlapEmbeddings(OverlapEmbeddings):
     """The same with its own async method, as remote API clients have."""
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        await asyncio.sleep(EMBEDDER_DELAY_S)
+        self._arrive()
+        deadline = time.monotonic() + OVERLAP_WAIT_S
+        while not self._two_in_flight.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)  # yields the loop: another ainvoke can reach its embed
+        self.overlapped.append(self._two_in_flight.is_set())
         return WordLlamaEmbeddings().embed_documents(texts)
 
 
-@pytest.mark.parametrize("embedder_class", [AsyncSlowEmbeddings, SlowEmbeddings])
+@pytest.mark.parametrize("embedder_class", [AsyncOverlapEmbeddings, OverlapEmbeddings])
 async def test_concurrent_ainvokes_embed_concurrently(
-    server: TestServer, embedder_class: type[Embeddings]
+    server: OfflineOpenRouter, embedder_class: type[OverlapEmbeddings]
 ) -> None:
-    router = ClusterRouter.load(default_router_path(), embedder=embedder_class())
+    embedder = embedder_class()
+    router = ClusterRouter.load(default_router_path(), embedder=embedder)
     llm = make_llm(server, router=router)
     questions = [f"Question {i}: what is {i} + {i}?" for i in range(6)]
-    started = time.perf_counter()
     answers = await asyncio.gather(*(llm.ainvoke(q) for q in questions))
-    elapsed = time.perf_counter() - started
     assert [a.response_metadata["model_name"] for a in answers] == [pick(q) for q in questions]
-    assert elapsed < 3 * EMBEDDER_DELAY_S, f"6 routes took {elapsed:.2f} s: serialised"
+    assert len(embedder.overlapped) == len(questions)
+    assert all(embedder.overlapped), "an embedding call waited alone: routes were serialised"

@@ -12,12 +12,12 @@ from langchain_core.load import dumpd
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import ConfigurableField
 from langchain_core.tracers.context import collect_runs
-from local_chat import SECRET, Joke, magic_function, make_llm
-from openrouter_server import TestServer
+from local_chat import SECRET, Joke, closed_port, magic_function, make_llm
 from route_events import AsyncEventLog, EventLog
 
 from langchain_avengers import AvengersChatModel
 from langchain_avengers.chat_models.base import NoCapableModelError
+from langchain_avengers.testing import OfflineOpenRouter
 
 QUERY = "Prove that there are infinitely many prime numbers."
 
@@ -29,7 +29,9 @@ def expected_order(router: Any, text: str, alpha: float, models: list[str] | Non
 # ---------------------------------------------------------------------------- routing
 
 
-def test_each_call_goes_to_the_model_the_router_picks(server: TestServer, router: Any) -> None:
+def test_each_call_goes_to_the_model_the_router_picks(
+    server: OfflineOpenRouter, router: Any
+) -> None:
     llm = make_llm(server)
     picks = {}
     for alpha in (0.0, 0.5, 1.0):
@@ -40,7 +42,7 @@ def test_each_call_goes_to_the_model_the_router_picks(server: TestServer, router
     assert len(set(picks.values())) > 1, "alpha should change the choice for this query"
 
 
-def test_bind_alpha_and_configurable_alpha(server: TestServer, router: Any) -> None:
+def test_bind_alpha_and_configurable_alpha(server: OfflineOpenRouter, router: Any) -> None:
     llm = make_llm(server, alpha=0.5)
     cheap = llm.bind(alpha=0.0).invoke(QUERY)
     assert cheap.response_metadata["avengers"]["alpha"] == 0.0
@@ -52,7 +54,9 @@ def test_bind_alpha_and_configurable_alpha(server: TestServer, router: Any) -> N
     assert bound_wins.response_metadata["avengers"]["alpha"] == 0.0
 
 
-def test_bound_budget_survives_tools_structure_and_agents(server: TestServer, router: Any) -> None:
+def test_bound_budget_survives_tools_structure_and_agents(
+    server: OfflineOpenRouter, router: Any
+) -> None:
     """``.bind(alpha=...)`` is a per-chain budget: wrapping the binding must not drop it."""
     llm = make_llm(server, alpha=0.5)
     text = "What is magic_function(3)? Use the tool."
@@ -81,27 +85,27 @@ def test_bound_budget_survives_tools_structure_and_agents(server: TestServer, ro
         llm.bind(models=["openai/gpt-5"])
 
 
-def test_per_call_models_restrict_the_pool(server: TestServer, router: Any) -> None:
+def test_per_call_models_restrict_the_pool(server: OfflineOpenRouter, router: Any) -> None:
     pool = ["google/gemini-2.5-flash", "google/gemini-2.5-pro"]
     message = make_llm(server).invoke(QUERY, alpha=0.0, models=pool)
     assert message.response_metadata["model_name"] == expected_order(router, QUERY, 0.0, pool)[0]
     assert {c["model"] for c in message.response_metadata["avengers"]["candidates"]} == set(pool)
 
 
-def test_unknown_model_is_an_error_before_any_request(server: TestServer) -> None:
+def test_unknown_model_is_an_error_before_any_request(server: OfflineOpenRouter) -> None:
     with pytest.raises(ValueError, match="openai/gpt-5"):
         make_llm(server).invoke(QUERY, models=["openai/gpt-5"])
     assert server.requests == []
 
 
-def test_pinned_model_skips_routing(server: TestServer) -> None:
+def test_pinned_model_skips_routing(server: OfflineOpenRouter) -> None:
     message = make_llm(server).invoke(QUERY, model="google/gemini-2.5-pro", alpha=0.0)
     assert message.response_metadata["model_name"] == "google/gemini-2.5-pro"
     assert message.response_metadata["avengers"]["routed"] is False
     assert server.models_called() == ["google/gemini-2.5-pro"]
 
 
-def test_routing_reads_the_latest_human_message(server: TestServer, router: Any) -> None:
+def test_routing_reads_the_latest_human_message(server: OfflineOpenRouter, router: Any) -> None:
     """A tool loop keeps its model: tool messages after the human turn do not move it."""
     llm = make_llm(server).bind_tools([magic_function])
     first = llm.invoke([HumanMessage("What is magic_function(3)? Use the tool.")])
@@ -119,7 +123,7 @@ def test_routing_reads_the_latest_human_message(server: TestServer, router: Any)
 
 
 def test_tool_calls_never_reach_a_model_without_tool_support(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     text = "What is magic_function(3)? Use the tool."
     favourite = expected_order(router, text, 0.5)[0]
@@ -133,7 +137,7 @@ def test_tool_calls_never_reach_a_model_without_tool_support(
     assert plain.response_metadata["model_name"] == favourite
 
 
-def test_no_capable_model_fails_before_any_request(server: TestServer, router: Any) -> None:
+def test_no_capable_model_fails_before_any_request(server: OfflineOpenRouter, router: Any) -> None:
     no_tools = {m: {"tool_calling": False} for m in router.models_}
     llm = make_llm(server, profiles=no_tools)
     with pytest.raises(NoCapableModelError, match="tool_calling") as info:
@@ -146,7 +150,7 @@ def test_no_capable_model_fails_before_any_request(server: TestServer, router: A
     assert server.requests == []
 
 
-def test_too_long_input_excludes_a_model(server: TestServer, router: Any) -> None:
+def test_too_long_input_excludes_a_model(server: OfflineOpenRouter, router: Any) -> None:
     favourite = expected_order(router, QUERY, 0.5)[0]
     llm = make_llm(server, profiles={favourite: {"max_input_tokens": 8}})
     message = llm.invoke(QUERY, alpha=0.5)
@@ -155,7 +159,7 @@ def test_too_long_input_excludes_a_model(server: TestServer, router: Any) -> Non
     assert message.response_metadata["model_name"] != favourite
 
 
-def test_structured_output_methods(server: TestServer) -> None:
+def test_structured_output_methods(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     for method in ("function_calling", "json_schema"):
         joke = llm.with_structured_output(Joke, method=method).invoke("Tell me a joke about cats")
@@ -172,7 +176,7 @@ def test_structured_output_methods(server: TestServer) -> None:
 # ---------------------------------------------------------------------------- metadata & cost
 
 
-def test_metadata_records_decision_and_openrouter_cost(server: TestServer) -> None:
+def test_metadata_records_decision_and_openrouter_cost(server: OfflineOpenRouter) -> None:
     message = make_llm(server).invoke(QUERY, alpha=0.7)
     meta = message.response_metadata
     info = meta["avengers"]
@@ -190,7 +194,7 @@ def test_metadata_records_decision_and_openrouter_cost(server: TestServer) -> No
     assert message.usage_metadata["total_tokens"] == meta["token_usage"]["total_tokens"]
 
 
-def test_streaming_puts_decision_first_and_cost_last(server: TestServer) -> None:
+def test_streaming_puts_decision_first_and_cost_last(server: OfflineOpenRouter) -> None:
     chunks = list(make_llm(server).stream(QUERY, alpha=0.7))
     assert chunks[0].response_metadata["avengers"]["model"]
     assert "actual_cost" not in chunks[0].response_metadata["avengers"]
@@ -209,7 +213,7 @@ def test_streaming_puts_decision_first_and_cost_last(server: TestServer) -> None
     assert full.content
 
 
-def test_list_price_cost_when_openrouter_gives_none(server: TestServer) -> None:
+def test_list_price_cost_when_openrouter_gives_none(server: OfflineOpenRouter) -> None:
     message = make_llm(server).invoke(QUERY, alpha=0.7)
     assert message.response_metadata["avengers"]["cost_source"] == "openrouter"
     # The same answer priced from the catalog, as the model does when usage.cost is absent.
@@ -227,10 +231,10 @@ def test_list_price_cost_when_openrouter_gives_none(server: TestServer) -> None:
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503])
 def test_retryable_failure_falls_back_to_next_best(
-    server: TestServer, router: Any, status: int
+    server: OfflineOpenRouter, router: Any, status: int
 ) -> None:
     order = expected_order(router, QUERY, 0.5)
-    server.config.fail_models[order[0]] = status
+    server.faults.fail_models[order[0]] = status
     message = make_llm(server).invoke(QUERY, alpha=0.5)
     assert message.response_metadata["model_name"] == order[1]
     fallbacks = message.response_metadata["avengers"]["fallbacks"]
@@ -238,28 +242,30 @@ def test_retryable_failure_falls_back_to_next_best(
     assert server.models_called() == order[:2]
 
 
-def test_no_tool_endpoint_404_falls_back(server: TestServer, router: Any) -> None:
+def test_no_tool_endpoint_404_falls_back(server: OfflineOpenRouter, router: Any) -> None:
     text = "What is magic_function(3)? Use the tool."
     order = expected_order(router, text, 0.5)
-    server.config.no_tool_models.add(order[0])
+    server.faults.no_tool_models.add(order[0])
     message = make_llm(server).bind_tools([magic_function]).invoke(text, alpha=0.5)
     assert message.response_metadata["model_name"] == order[1]
     assert message.response_metadata["avengers"]["fallbacks"][0]["status"] == 404
 
 
 @pytest.mark.parametrize("status", [400, 401, 402, 403])
-def test_non_retryable_failure_raises_at_once(server: TestServer, router: Any, status: int) -> None:
+def test_non_retryable_failure_raises_at_once(
+    server: OfflineOpenRouter, router: Any, status: int
+) -> None:
     order = expected_order(router, QUERY, 0.5)
-    server.config.fail_models[order[0]] = status
+    server.faults.fail_models[order[0]] = status
     with pytest.raises(openai.APIStatusError) as info:
         make_llm(server).invoke(QUERY, alpha=0.5)
     assert info.value.status_code == status
     assert server.models_called() == [order[0]]
 
 
-def test_fallbacks_are_bounded(server: TestServer, router: Any) -> None:
+def test_fallbacks_are_bounded(server: OfflineOpenRouter, router: Any) -> None:
     for model in router.models_:
-        server.config.fail_models[model] = 503
+        server.faults.fail_models[model] = 503
     with pytest.raises(openai.InternalServerError) as info:
         make_llm(server, max_fallbacks=2).invoke(QUERY)
     assert len(server.requests) == 3
@@ -268,14 +274,14 @@ def test_fallbacks_are_bounded(server: TestServer, router: Any) -> None:
         assert all(model in info.value.__notes__[0] for model in tried[:2])
     server.reset()
     for model in router.models_:
-        server.config.fail_models[model] = 503
+        server.faults.fail_models[model] = 503
     with pytest.raises(openai.InternalServerError):
         make_llm(server, max_fallbacks=0).invoke(QUERY)
     assert len(server.requests) == 1
 
 
-def test_timeouts_and_connection_errors_fall_back_then_raise(server: TestServer) -> None:
-    server.config.delay_s = 1.0
+def test_timeouts_and_connection_errors_fall_back_then_raise(server: OfflineOpenRouter) -> None:
+    server.faults.delay_s = 1.0
     with pytest.raises(openai.APITimeoutError):
         make_llm(server, timeout=0.2, max_fallbacks=2).invoke(QUERY)
     assert len(server.models_called()) == 3, "three models tried, each timing out"
@@ -291,9 +297,31 @@ def test_timeouts_and_connection_errors_fall_back_then_raise(server: TestServer)
     assert log.events[1][1]["fallbacks"][0]["error"].endswith("ConnectionError")
 
 
-def test_stream_falls_back_before_the_first_chunk(server: TestServer, router: Any) -> None:
+@pytest.mark.parametrize("max_fallbacks", [0, 1])
+async def test_a_connection_error_names_the_url_it_tried_never_the_key(max_fallbacks: int) -> None:
+    """The SDK says only "Connection error.", leaving a wrong base_url to guess."""
+    base_url = f"http://127.0.0.1:{closed_port()}/api/v1"
+    dead = AvengersChatModel(
+        base_url=base_url, api_key=SECRET, max_retries=0, max_fallbacks=max_fallbacks
+    )
+    attempts = {
+        "invoke": lambda: dead.invoke(QUERY),
+        "stream": lambda: list(dead.stream(QUERY)),
+    }
+    for call in attempts.values():
+        with pytest.raises(openai.APIConnectionError) as info:
+            call()
+        assert (
+            str(info.value) == f"Connection error: no answer from POST {base_url}/chat/completions"
+        )
+        assert SECRET not in str(info.value) + "".join(getattr(info.value, "__notes__", []))
+    with pytest.raises(openai.APIConnectionError, match=f"no answer from POST {base_url}/"):
+        await dead.ainvoke(QUERY)
+
+
+def test_stream_falls_back_before_the_first_chunk(server: OfflineOpenRouter, router: Any) -> None:
     order = expected_order(router, QUERY, 0.5)
-    server.config.fail_models[order[0]] = 429
+    server.faults.fail_models[order[0]] = 429
     chunks = list(make_llm(server).stream(QUERY, alpha=0.5))
     info = chunks[0].response_metadata["avengers"]
     assert info["model"] == order[1]
@@ -301,10 +329,10 @@ def test_stream_falls_back_before_the_first_chunk(server: TestServer, router: An
 
 
 def test_stream_failure_after_first_chunk_raises_without_splicing(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     order = expected_order(router, QUERY, 0.5)
-    server.config.stream_fail_after_first_chunk.add(order[0])
+    server.faults.stream_fail_after_first_chunk.add(order[0])
     received = []
     with pytest.raises(openai.APIError):  # noqa: PT012 - the failure comes mid-iteration
         for chunk in make_llm(server).stream(QUERY, alpha=0.5):
@@ -315,9 +343,9 @@ def test_stream_failure_after_first_chunk_raises_without_splicing(
     )
 
 
-async def test_async_fallback(server: TestServer, router: Any) -> None:
+async def test_async_fallback(server: OfflineOpenRouter, router: Any) -> None:
     order = expected_order(router, QUERY, 0.5)
-    server.config.fail_models[order[0]] = 500
+    server.faults.fail_models[order[0]] = 500
     message = await make_llm(server).ainvoke(QUERY, alpha=0.5)
     assert message.response_metadata["model_name"] == order[1]
     chunks = [c async for c in make_llm(server).astream(QUERY, alpha=0.5)]
@@ -327,7 +355,7 @@ async def test_async_fallback(server: TestServer, router: Any) -> None:
 # ---------------------------------------------------------------------------- callbacks & tracing
 
 
-def test_route_event_on_the_models_own_run_invoke_and_stream(server: TestServer) -> None:
+def test_route_event_on_the_models_own_run_invoke_and_stream(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     for call in (
         lambda cb: llm.invoke(QUERY, config={"callbacks": [cb]}),
@@ -340,7 +368,7 @@ def test_route_event_on_the_models_own_run_invoke_and_stream(server: TestServer)
         assert log.events[0][1]["model"] in llm.pool
 
 
-async def test_route_event_on_the_models_own_run_async(server: TestServer) -> None:
+async def test_route_event_on_the_models_own_run_async(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     for mode in ("ainvoke", "astream"):
         log = AsyncEventLog()
@@ -352,7 +380,7 @@ async def test_route_event_on_the_models_own_run_async(server: TestServer) -> No
         assert [run_id for run_id, _ in log.events] == log.starts, mode
 
 
-def test_trace_shows_model_and_cost_once(server: TestServer) -> None:
+def test_trace_shows_model_and_cost_once(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     with collect_runs() as collected:
         message = llm.invoke(QUERY)
@@ -373,12 +401,12 @@ def test_trace_shows_model_and_cost_once(server: TestServer) -> None:
 # ---------------------------------------------------------------------------- secrets & scale
 
 
-def test_api_key_never_leaks(server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_api_key_never_leaks(server: OfflineOpenRouter, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     llm = make_llm(server)
     log = EventLog()
     message = llm.invoke(QUERY, config={"callbacks": [log]})
-    server.config.fail_models[message.response_metadata["model_name"]] = 429
+    server.faults.fail_models[message.response_metadata["model_name"]] = 429
     fallback = llm.invoke(QUERY)
     texts = [
         repr(llm),
@@ -394,7 +422,7 @@ def test_api_key_never_leaks(server: TestServer, caplog: pytest.LogCaptureFixtur
         assert SECRET not in text
 
 
-async def test_abatch_of_200_with_max_concurrency(server: TestServer) -> None:
+async def test_abatch_of_200_with_max_concurrency(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     questions = [f"Question {i}: what is {i} + {i}?" for i in range(200)]
     answers = await llm.abatch(questions, config={"max_concurrency": 8})
@@ -403,7 +431,7 @@ async def test_abatch_of_200_with_max_concurrency(server: TestServer) -> None:
     assert len(server.requests) == 200
 
 
-def test_token_counts_are_offline_estimates(server: TestServer) -> None:
+def test_token_counts_are_offline_estimates(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     assert llm.get_num_tokens("hello world") == 3  # 11 bytes / 4, rounded up
     messages = [HumanMessage("hello world")]

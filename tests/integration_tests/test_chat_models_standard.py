@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
-from openrouter_server import serve
 from standard_capabilities import AvengersCapabilities
 
 from langchain_avengers.chat_models.base import DEFAULT_BASE_URL
+from langchain_avengers.testing import offline_openrouter
 
 pytestmark = pytest.mark.vcr
 RECORDING_MODES = {"once", "new_episodes", "all", "rewrite"}
@@ -35,7 +35,7 @@ def standard_base_url(request: pytest.FixtureRequest) -> Any:
     elif os.environ.get("AVENGERS_RECORD_LIVE") == "1":
         yield DEFAULT_BASE_URL
     else:
-        with serve() as server:
+        with offline_openrouter() as server:
             yield server.base_url
 
 

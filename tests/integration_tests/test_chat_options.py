@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from local_chat import make_llm
-from openrouter_server import TestServer
+
+from langchain_avengers.testing import OfflineOpenRouter
 
 QUERY = "What is the capital of Australia?"
 
 
-def test_sampling_options_per_call_reach_the_routed_model(server: TestServer) -> None:
+def test_sampling_options_per_call_reach_the_routed_model(server: OfflineOpenRouter) -> None:
     server.reset()
     llm = make_llm(server)
     message = llm.invoke(QUERY, top_p=0.9, temperature=0)
@@ -22,7 +23,7 @@ def test_sampling_options_per_call_reach_the_routed_model(server: TestServer) ->
     assert (body["top_p"], body["seed"]) == (0.5, 7)
 
 
-def test_sampling_options_and_model_kwargs_from_the_constructor(server: TestServer) -> None:
+def test_sampling_options_and_model_kwargs_from_the_constructor(server: OfflineOpenRouter) -> None:
     server.reset()
     llm = make_llm(
         server,
@@ -39,7 +40,9 @@ def test_sampling_options_and_model_kwargs_from_the_constructor(server: TestServ
     assert body["user"] == "u-42"
 
 
-def test_nearest_clusters_is_not_sampled_and_the_old_spelling_names_it(server: TestServer) -> None:
+def test_nearest_clusters_is_not_sampled_and_the_old_spelling_names_it(
+    server: OfflineOpenRouter,
+) -> None:
     llm = make_llm(server)
     server.reset()
     with pytest.raises(ValueError, match=r"top_p: .*nucleus sampling.*nearest_clusters"):
@@ -51,12 +54,12 @@ def test_nearest_clusters_is_not_sampled_and_the_old_spelling_names_it(server: T
     assert "nearest_clusters" not in server.requests[0]
 
 
-def test_per_model_settings_have_their_own_name(server: TestServer) -> None:
+def test_per_model_settings_have_their_own_name(server: OfflineOpenRouter) -> None:
     with pytest.raises(ValueError, match=r"model_kwargs: .*model ids.*model_settings="):
         make_llm(server, model_kwargs={"google/gemini-2.5-pro": {"temperature": 0}})
 
 
-def test_profile_is_the_pools_union_with_the_largest_limits(server: TestServer) -> None:
+def test_profile_is_the_pools_union_with_the_largest_limits(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     profiles = [llm.profile_of(model) or {} for model in llm.pool]
     assert llm.profile is not None

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
-from openrouter_server import TestServer
+
+from langchain_avengers.testing import OfflineOpenRouter
 
 QUERY = "Prove that there are infinitely many prime numbers."
 PRO, FLASH = "google/gemini-2.5-pro", "google/gemini-2.5-flash"
@@ -76,7 +77,9 @@ def test_questions_the_router_cannot_answer_are_refused(router: Any) -> None:
         AvengersDecisionModel(router=router, labels={"x": "acme/x"})
 
 
-def test_model_router_middleware_routes_an_agent_with_it(server: TestServer, router: Any) -> None:
+def test_model_router_middleware_routes_an_agent_with_it(
+    server: OfflineOpenRouter, router: Any
+) -> None:
     from langchain.agents import create_agent
     from langchain.agents.middleware import ModelChoice, ModelRouterMiddleware
     from langchain_openai import ChatOpenAI

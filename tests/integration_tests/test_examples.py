@@ -16,6 +16,8 @@ import pytest
 
 from langchain_avengers import load_default_router
 
+pytestmark = pytest.mark.slow  # each example is a subprocess: `pytest -m slow`
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 POOL = load_default_router().models_
@@ -46,7 +48,7 @@ EXPECTED: dict[str, list[str]] = {
         r"trace 'avengers-demo' \(chain\)",
         rf"ls_provider=openrouter ls_model_name={ANY_POOL_MODEL}\n",
         r"avengers_alpha=0\.6",
-        rf"avengers_candidates: {ANY_POOL_MODEL} \d\.\d\d, ",
+        rf"avengers_candidates: {ANY_POOL_MODEL} \(\d+%, \$0\.0*[1-9]\d*/call\), ",
         rf"chosen model: {ANY_POOL_MODEL}",
         r"tokens: \d+ in, \d+ out; cost: \$\d\.\d{6} in \+ \$\d\.\d{6} out = \$0\.0000[1-9]",
         rf"event avengers_route on this run: model={ANY_POOL_MODEL}",

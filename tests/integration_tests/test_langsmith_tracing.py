@@ -20,9 +20,9 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tracers import LangChainTracer
 from langsmith_server import LangSmithStandIn, serve
 from local_chat import SECRET, magic_function, make_llm
-from openrouter_server import TestServer
 
 from langchain_avengers import load_default_router
+from langchain_avengers.testing import OfflineOpenRouter
 
 LANGSMITH_KEY = "lsv2_pt_distinctive-langsmith-key-93a7f2"
 QUESTION = "Prove that there are infinitely many prime numbers."
@@ -109,7 +109,7 @@ def assert_no_key_posted(stand_in: LangSmithStandIn) -> None:
 
 
 def test_invoke_posts_one_llm_run_with_model_decision_and_cost(
-    server: TestServer, stand_in: LangSmithStandIn, tracer: LangChainTracer
+    server: OfflineOpenRouter, stand_in: LangSmithStandIn, tracer: LangChainTracer
 ) -> None:
     answer = make_llm(server).invoke(QUESTION, alpha=0.7, config={"callbacks": [tracer]})
     runs = posted_runs(stand_in, tracer)
@@ -126,7 +126,7 @@ def test_invoke_posts_one_llm_run_with_model_decision_and_cost(
 
 @pytest.mark.parametrize("mode", ["stream", "astream", "ainvoke"])
 async def test_streams_and_async_post_the_same(
-    server: TestServer, stand_in: LangSmithStandIn, tracer: LangChainTracer, mode: str
+    server: OfflineOpenRouter, stand_in: LangSmithStandIn, tracer: LangChainTracer, mode: str
 ) -> None:
     llm = make_llm(server)
     config: Any = {"callbacks": [tracer]}
@@ -149,7 +149,7 @@ async def test_streams_and_async_post_the_same(
 
 
 def test_chain_counts_tokens_and_cost_once(
-    server: TestServer, stand_in: LangSmithStandIn, tracer: LangChainTracer
+    server: OfflineOpenRouter, stand_in: LangSmithStandIn, tracer: LangChainTracer
 ) -> None:
     prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
     chain = prompt | make_llm(server) | StrOutputParser()
@@ -163,7 +163,7 @@ def test_chain_counts_tokens_and_cost_once(
 
 
 def test_agent_posts_one_llm_run_per_model_call(
-    server: TestServer, stand_in: LangSmithStandIn, tracer: LangChainTracer
+    server: OfflineOpenRouter, stand_in: LangSmithStandIn, tracer: LangChainTracer
 ) -> None:
     from langchain.agents import create_agent
 
@@ -185,10 +185,10 @@ def test_agent_posts_one_llm_run_per_model_call(
 
 
 def test_fallback_is_recorded_on_the_same_run(
-    server: TestServer, stand_in: LangSmithStandIn, tracer: LangChainTracer
+    server: OfflineOpenRouter, stand_in: LangSmithStandIn, tracer: LangChainTracer
 ) -> None:
     order = [c.model for c in load_default_router().route(QUESTION, 0.5).candidates]
-    server.config.fail_models[order[0]] = 503
+    server.faults.fail_models[order[0]] = 503
     answer = make_llm(server).invoke(QUESTION, config={"callbacks": [tracer]})
     assert answer.response_metadata["model_name"] == order[1]
     (run,) = llm_runs(posted_runs(stand_in, tracer))

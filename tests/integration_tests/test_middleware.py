@@ -25,7 +25,6 @@ from langchain_core.tracers.context import collect_runs
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 from local_chat import make_llm
-from openrouter_server import TestServer
 from pydantic import BaseModel
 
 from langchain_avengers import AvengersChatModel, load_default_router
@@ -33,6 +32,7 @@ from langchain_avengers.agents.middleware import AvengersMiddleware
 from langchain_avengers.agents.state import RunBudgetExceededError
 from langchain_avengers.chat_models.base import NoCapableModelError
 from langchain_avengers.policies.pacing import expected_call_cost
+from langchain_avengers.testing import OfflineOpenRouter
 
 QUESTION = "Use multiply to compute 6 times 7."
 SECOND = "Now use multiply to compute 3 times 5."
@@ -52,7 +52,7 @@ class Product(BaseModel):
     value: float
 
 
-def openai_model(server: TestServer, model: str) -> ChatOpenAI:
+def openai_model(server: OfflineOpenRouter, model: str) -> ChatOpenAI:
     return ChatOpenAI(model=model, base_url=server.base_url, api_key="k", max_retries=0)
 
 
@@ -76,7 +76,9 @@ def first_call_costs(llm: AvengersChatModel, router: Any, text: str) -> dict[str
 # ---------------------------------------------------------------------------- one model per turn
 
 
-def test_one_model_per_turn_while_the_pacer_moves_alpha(server: TestServer, router: Any) -> None:
+def test_one_model_per_turn_while_the_pacer_moves_alpha(
+    server: OfflineOpenRouter, router: Any
+) -> None:
     strong, cheap = router.route(QUESTION, 1.0).model, router.route(QUESTION, 0.0).model
     assert strong != cheap
     plain = create_agent(make_llm(server, pacer=ScriptedPacer([1.0, 0.0])), tools=[multiply])
@@ -103,7 +105,7 @@ def test_one_model_per_turn_while_the_pacer_moves_alpha(server: TestServer, rout
     assert pacer.costs == [pytest.approx(c) for c in costs], "each answer told once"
 
 
-def test_a_new_human_turn_is_routed_afresh(server: TestServer, router: Any) -> None:
+def test_a_new_human_turn_is_routed_afresh(server: OfflineOpenRouter, router: Any) -> None:
     llm = make_llm(server)
     agent = create_agent(
         llm, tools=[multiply], middleware=[AvengersMiddleware(llm)], checkpointer=InMemorySaver()
@@ -117,7 +119,7 @@ def test_a_new_human_turn_is_routed_afresh(server: TestServer, router: Any) -> N
     assert second["avengers_run_cost"] == pytest.approx(second["avengers_turn"]["cost"])
 
 
-def test_context_length_forces_a_change_mid_turn(server: TestServer, router: Any) -> None:
+def test_context_length_forces_a_change_mid_turn(server: OfflineOpenRouter, router: Any) -> None:
     strong = router.route(QUESTION, 1.0).model
     probe = make_llm(server)
     tokens = probe.get_num_tokens_from_messages([HumanMessage(QUESTION)], tools=[multiply])
@@ -137,7 +139,9 @@ def test_context_length_forces_a_change_mid_turn(server: TestServer, router: Any
 # ---------------------------------------------------------------------------- run budgets
 
 
-def test_run_budget_moves_the_turn_to_cheaper_models(server: TestServer, router: Any) -> None:
+def test_run_budget_moves_the_turn_to_cheaper_models(
+    server: OfflineOpenRouter, router: Any
+) -> None:
     llm = make_llm(server)
     strong = router.route(QUESTION, 1.0).model
     cap = first_call_costs(llm, router, QUESTION)[strong] * (1 + 1e-9)
@@ -153,7 +157,7 @@ def test_run_budget_moves_the_turn_to_cheaper_models(server: TestServer, router:
     assert result["avengers_run_cost"] < cap
 
 
-def test_a_per_call_cap_from_the_context(server: TestServer, router: Any) -> None:
+def test_a_per_call_cap_from_the_context(server: OfflineOpenRouter, router: Any) -> None:
     llm = make_llm(server)
     strong = router.route(QUESTION, 1.0).model
     costs = first_call_costs(llm, router, QUESTION)
@@ -167,7 +171,9 @@ def test_a_per_call_cap_from_the_context(server: TestServer, router: Any) -> Non
     }
 
 
-def test_a_run_whose_budget_is_spent_ends_with_a_message(server: TestServer, router: Any) -> None:
+def test_a_run_whose_budget_is_spent_ends_with_a_message(
+    server: OfflineOpenRouter, router: Any
+) -> None:
     llm = make_llm(server)
     costs = first_call_costs(llm, router, QUESTION)
     cheapest = min(costs, key=lambda m: costs[m])
@@ -201,7 +207,7 @@ def test_a_run_whose_budget_is_spent_ends_with_a_message(server: TestServer, rou
 
 
 def test_context_options_are_checked_and_the_application_context_left_alone(
-    server: TestServer,
+    server: OfflineOpenRouter,
 ) -> None:
     llm = make_llm(server)
     agent = create_agent(llm, tools=[multiply], middleware=[AvengersMiddleware(llm)])
@@ -215,7 +221,7 @@ def test_context_options_are_checked_and_the_application_context_left_alone(
         agent.invoke(ask(), context={"alpah": 0.0})
 
 
-def test_no_capable_model_fails_the_run_before_any_request(server: TestServer) -> None:
+def test_no_capable_model_fails_the_run_before_any_request(server: OfflineOpenRouter) -> None:
     llm = make_llm(
         server,
         profiles={m: {"tool_calling": False} for m in load_default_router().models_},
@@ -230,7 +236,7 @@ def test_no_capable_model_fails_the_run_before_any_request(server: TestServer) -
 
 
 def test_composes_with_retry_fallback_call_limit_and_summarization(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     llm = make_llm(server, max_fallbacks=0)
     routed, second_model = router.route(QUESTION, 0.5).model, router.route(SECOND, 0.5).model
@@ -253,7 +259,7 @@ def test_composes_with_retry_fallback_call_limit_and_summarization(
     )
     thread = {"configurable": {"thread_id": "composed"}}
 
-    server.config.fail_next[routed] = [503]
+    server.faults.fail_next[routed] = [503]
     one = agent.invoke(ask(), thread)
     assert server.models_called() == [routed, routed, routed], "retried once, then the tool turn"
     assert one["avengers_turn"] == {
@@ -264,7 +270,7 @@ def test_composes_with_retry_fallback_call_limit_and_summarization(
     }
 
     server.reset()
-    server.config.fail_models[second_model] = 500
+    server.faults.fail_models[second_model] = 500
     two = agent.invoke(ask(SECOND), thread)
     called = server.models_called()
     assert called.count(second_model) == 4, "two calls, each tried twice by the retry middleware"
@@ -285,7 +291,7 @@ def test_composes_with_retry_fallback_call_limit_and_summarization(
 
 
 async def test_async_agent_with_a_mapping_pool_and_composed_middleware(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     pool = {m: openai_model(server, m) for m in router.models_}
     middleware = AvengersMiddleware(pool, router=router)
@@ -307,11 +313,11 @@ async def test_async_agent_with_a_mapping_pool_and_composed_middleware(
 
 
 def test_a_mapping_pool_prices_answers_with_the_users_prices(
-    server: TestServer, router: Any
+    server: OfflineOpenRouter, router: Any
 ) -> None:
     pool = {m: openai_model(server, m) for m in router.models_}
     prices = {m: {"input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0} for m in pool}
-    server.config.omit_cost_models = set(pool)
+    server.faults.omit_cost_models = set(pool)
     agent = create_agent(
         pool[router.models_[0]],
         tools=[multiply],
@@ -340,10 +346,12 @@ def _all_runs(runs: list[Any]) -> list[Any]:
     return found
 
 
-def test_a_mapping_pool_falls_back_along_the_routing_order(server: TestServer, router: Any) -> None:
+def test_a_mapping_pool_falls_back_along_the_routing_order(
+    server: OfflineOpenRouter, router: Any
+) -> None:
     pool = {m: openai_model(server, m) for m in router.models_}
     order = [c.model for c in router.route(QUESTION, 1.0).candidates]
-    server.config.fail_models[order[0]] = 503
+    server.faults.fail_models[order[0]] = 503
     agent = create_agent(
         pool[order[0]],
         tools=[multiply],
@@ -355,7 +363,7 @@ def test_a_mapping_pool_falls_back_along_the_routing_order(server: TestServer, r
     assert first.response_metadata["avengers"]["fallbacks"][0]["model"] == order[0]
 
 
-def test_mapping_pool_construction_is_checked(server: TestServer, router: Any) -> None:
+def test_mapping_pool_construction_is_checked(server: OfflineOpenRouter, router: Any) -> None:
     pool = {m: openai_model(server, m) for m in router.models_}
     with pytest.raises(ValueError, match="router: a mapping pool needs the fitted router"):
         AvengersMiddleware(pool)
@@ -380,7 +388,7 @@ def test_mapping_pool_construction_is_checked(server: TestServer, router: Any) -
 # ---------------------------------------------------------------------------- pins, streams
 
 
-def test_conversation_pins_hold_across_runs(server: TestServer, router: Any) -> None:
+def test_conversation_pins_hold_across_runs(server: OfflineOpenRouter, router: Any) -> None:
     llm = make_llm(server, pin_conversations=True)
     agent = create_agent(
         llm,
@@ -405,7 +413,7 @@ def test_conversation_pins_hold_across_runs(server: TestServer, router: Any) -> 
     assert again["avengers_turn"]["model"] == model
 
 
-def test_streamed_agent_runs_are_priced_too(server: TestServer) -> None:
+def test_streamed_agent_runs_are_priced_too(server: OfflineOpenRouter) -> None:
     llm = make_llm(server)
     agent = create_agent(llm, tools=[multiply], middleware=[AvengersMiddleware(llm)])
     chunks = list(agent.stream(ask(), stream_mode=["messages", "values"]))
@@ -418,7 +426,7 @@ def test_streamed_agent_runs_are_priced_too(server: TestServer) -> None:
     )
 
 
-def test_structured_output_needs_a_forced_tool_call(server: TestServer) -> None:
+def test_structured_output_needs_a_forced_tool_call(server: OfflineOpenRouter) -> None:
     no_choice = {m: {"tool_choice": False} for m in load_default_router().models_[:2]}
     llm = make_llm(server, profiles=no_choice)
     agent = create_agent(llm, response_format=Product, middleware=[AvengersMiddleware(llm)])
@@ -429,7 +437,9 @@ def test_structured_output_needs_a_forced_tool_call(server: TestServer) -> None:
     assert isinstance(result["structured_response"], Product)
 
 
-def test_model_runs_carry_the_routed_model_and_decision(server: TestServer, router: Any) -> None:
+def test_model_runs_carry_the_routed_model_and_decision(
+    server: OfflineOpenRouter, router: Any
+) -> None:
     llm = make_llm(server)
     agent = create_agent(llm, tools=[multiply], middleware=[AvengersMiddleware(llm)])
     with collect_runs() as collected:
@@ -443,12 +453,12 @@ def test_model_runs_carry_the_routed_model_and_decision(server: TestServer, rout
 
 @pytest.mark.parametrize("overbill", [1.02, 1.5])
 def test_a_run_spends_at_most_its_cap_plus_its_last_calls_overshoot(
-    server: TestServer, router: Any, overbill: float
+    server: OfflineOpenRouter, router: Any, overbill: float
 ) -> None:
     """The stated bound of ``max_run_cost`` when the provider bills above the estimate."""
     llm = make_llm(server)
     costs = first_call_costs(llm, router, QUESTION)
-    server.config.cost_overrides = {m: c * overbill for m, c in costs.items()}
+    server.faults.cost_overrides = {m: c * overbill for m, c in costs.items()}
     agent = create_agent(llm, tools=[multiply], middleware=[AvengersMiddleware(llm)])
     cheapest = min(costs.values())
     overshot = 0

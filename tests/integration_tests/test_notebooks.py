@@ -13,6 +13,7 @@ DATA_FILES = ("routerbench_11models.jsonl", "openrouter_4models.jsonl")
 
 
 @pytest.mark.requires_shared
+@pytest.mark.slow
 def test_paper_study_notebook_runs() -> None:
     missing = [name for name in DATA_FILES if not (SHARED_DATA / name).is_file()]
     if missing:

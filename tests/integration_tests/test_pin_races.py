@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from langgraph.store.memory import InMemoryStore
 from local_chat import make_llm
-from openrouter_server import TestServer
 from pin_race import ALPHAS, QUERY, SESSIONS, race
 
 from langchain_avengers.policies.pins import InMemoryPinStore, check_pin_store
+from langchain_avengers.testing import OfflineOpenRouter
 
 
 @pytest.mark.parametrize("kind", ["in_memory", "langgraph"])
 def test_every_answer_of_a_conversation_comes_from_its_pinned_model(
-    server: TestServer, router: Any, kind: str
+    server: OfflineOpenRouter, router: Any, kind: str
 ) -> None:
     cheap, dear = router.route(QUERY, 0.0).model, router.route(QUERY, 1.0).model
     assert cheap != dear  # otherwise the alphas would not race for different models
@@ -40,7 +40,9 @@ def test_every_answer_of_a_conversation_comes_from_its_pinned_model(
 
 
 @pytest.mark.parametrize("kind", ["in_memory", "langgraph"])
-async def test_async_first_calls_follow_the_pin_that_won(server: TestServer, kind: str) -> None:
+async def test_async_first_calls_follow_the_pin_that_won(
+    server: OfflineOpenRouter, kind: str
+) -> None:
     store = check_pin_store(InMemoryPinStore() if kind == "in_memory" else InMemoryStore())
     assert store is not None
     llm = make_llm(server, pin_conversations=True, pin_store=store)

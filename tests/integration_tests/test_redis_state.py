@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from local_chat import make_llm
 from manual_clock import ManualClock
-from openrouter_server import TestServer
 from pin_race import SESSIONS, race
 from redis_server import RedisServer
 
@@ -24,6 +23,7 @@ from langchain_avengers.policies.ledger import LocalPacerStore
 from langchain_avengers.policies.pacing import SpendPacer
 from langchain_avengers.policies.pins import Pin
 from langchain_avengers.policies.redis_store import RedisPacerState, RedisPinStore
+from langchain_avengers.testing import OfflineOpenRouter
 
 TESTS = Path(__file__).resolve().parents[1]
 WARM_UP = 10
@@ -46,7 +46,7 @@ async def test_redis_compare_and_set_stores_only_over_the_pin_it_expects(redis_u
     assert store.fallback_reason() is None
 
 
-def test_redis_pins_hold_under_64_threads(server: TestServer, redis_url: str) -> None:
+def test_redis_pins_hold_under_64_threads(server: OfflineOpenRouter, redis_url: str) -> None:
     answered, store = race(server, RedisPinStore(redis_url))
     assert len(answered) == SESSIONS
     for session, models in answered.items():
@@ -103,7 +103,7 @@ def test_without_the_redis_package_the_error_says_what_to_install(
 
 
 def test_calls_go_on_when_redis_stops_mid_run_and_share_again_when_it_is_back(
-    server: TestServer, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+    server: OfflineOpenRouter, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = ManualClock(0.0)
     pins = RedisPinStore(redis_server.url, clock=clock, retry_after_s=5.0)
@@ -156,7 +156,7 @@ def test_redis_clients_fail_fast_and_do_not_retry(redis_url: str) -> None:
 # ---------------------------------------------------------------------- 4 worker processes
 
 
-def run_workers(server: TestServer, redis_url: str, mode: str, target: float) -> list[dict]:
+def run_workers(server: OfflineOpenRouter, redis_url: str, mode: str, target: float) -> list[dict]:
     """4 worker processes x 50 calls (5 threads each); every answer they report."""
     workers = [
         subprocess.Popen(
@@ -186,8 +186,9 @@ def run_workers(server: TestServer, redis_url: str, mode: str, target: float) ->
     return answers
 
 
+@pytest.mark.slow
 def test_four_workers_keep_every_conversation_on_one_model(
-    server: TestServer, redis_url: str
+    server: OfflineOpenRouter, redis_url: str
 ) -> None:
     answers = run_workers(server, redis_url, "conversations", 1.0)
     by_session: dict[str, set[str]] = {}
@@ -205,8 +206,9 @@ def test_four_workers_keep_every_conversation_on_one_model(
     assert state.spend_usd == pytest.approx(sum(a["cost"] for a in answers), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_four_workers_pace_spend_to_one_shared_target(
-    server: TestServer, redis_url: str, router: Any
+    server: OfflineOpenRouter, redis_url: str, router: Any
 ) -> None:
     llm = make_llm(server)
     cheap = llm.invoke(QUERY, alpha=0.0).usage_metadata["total_cost"]  # type: ignore[index]

@@ -295,6 +295,7 @@ def test_repr_names_the_target() -> None:
 # ---------------------------------------------------------------- bootstrap and cost estimate
 
 
+@pytest.mark.slow
 def test_bootstrap_means_match_the_normal_approximation() -> None:
     rng = np.random.default_rng(7)
     values = rng.choice([0.0, 1.0], size=(1, 4000), p=[0.8, 0.2])

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from calibration_brain import load_answer_key
 
 from langchain_avengers.calibration import (
     extract_choice,
@@ -24,6 +23,7 @@ from langchain_avengers.calibration.graders import (
 )
 from langchain_avengers.calibration.queries import Query
 from langchain_avengers.calibration.sandbox import SandboxError, run_python_tests
+from langchain_avengers.testing._answer_key import load_answer_key
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "calibration" / "queries.jsonl"
 
@@ -259,7 +259,7 @@ def test_local_grade_refuses_judge_queries() -> None:
 
 
 def test_every_sample_reference_passes_its_grader_and_a_wrong_answer_fails() -> None:
-    """The test server's right and wrong answers (``calibration_brain``) really are."""
+    """The offline server's right and wrong answers (``testing._answer_key``) really are."""
     key = load_answer_key(SAMPLE)
     for item in load_queries(SAMPLE):
         if item.grader.name == "judge":

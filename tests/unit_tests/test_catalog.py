@@ -34,10 +34,10 @@ from langchain_avengers.catalog.base import (
     refresh_catalog,
 )
 from langchain_avengers.chat_models.base import NoCapableModelError
+from langchain_avengers.testing._models import MODELS_API_PATH
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures"
-MODELS_API = FIXTURES / "openrouter_models_api.json"
+MODELS_API = MODELS_API_PATH
 NOTICE = catalog_module.DATA_DIR / "NOTICE"
 SNAPSHOT_COMMIT = "f3fc692299671838c7c65fd8126bf84d81a2e817"
 SNAPSHOT_DATE = "2026-07-02T00:40:28+08:00"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,10 @@ from cli_errors import one_error_line
 from cli_runs import MODELS, ROUTER_OPTIONS
 
 from langchain_avengers import ClusterRouter
+from langchain_avengers.chat_models.costs import format_usd
 from langchain_avengers.cli.main import DEMO_QUERIES, main
+from langchain_avengers.routing.bundled import load_default_router
+from langchain_avengers.routing.scoring import utility_weights
 
 MODEL_LIST = "acme/tiny, acme/medium, acme/large"
 
@@ -101,6 +105,9 @@ def test_fit_options_reach_the_router(
     assert [params[k] for k in keys] == [3, 1, "log", "minmax", [1.0], 0.0, 5]
 
 
+HEADER_WORDS = ["model", "expected", "accuracy", "expected", "$", "per", "call", "vs", "chosen"]
+
+
 def test_route_prints_the_choice_and_every_candidate(
     router_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -109,8 +116,59 @@ def test_route_prints_the_choice_and_every_candidate(
     out = capsys.readouterr().out.splitlines()
     expected = ClusterRouter.load(router_dir).route(query, 0.3)
     assert out[0] == f"{expected.model}  (alpha=0.3)"
-    assert len(out) == 4
-    assert [line.split()[0] for line in out[1:]] == [c.model for c in expected.candidates]
+    assert out[1].split() == HEADER_WORDS
+    rows = out[2 : 2 + len(expected.candidates)]
+    assert [line.split()[0] for line in rows] == [c.model for c in expected.candidates]
+    assert rows[0].split()[1:] == [
+        f"{100 * expected.chosen.expected_accuracy:.1f}%",
+        format_usd(expected.chosen.expected_cost),
+        "chosen",
+    ]
+    assert out[2 + len(expected.candidates)].startswith("Utility = expected accuracy - ")
+
+
+ROUTE_QUERY = "What is the capital of Australia?"
+NEGATIVE_ZERO = re.compile(r"-0\.0*(?![0-9]*[1-9])")
+
+
+@pytest.mark.parametrize("alpha", ["0", "0.2", "0.5", "1"])
+def test_route_reads_plainly_at_every_alpha(alpha: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Raw utility scores read ``-3.854`` at alpha 0.2 and ``-0.000`` for every model at 0."""
+    assert main(["route", "default", ROUTE_QUERY, "--alpha", alpha]) == 0
+    text = capsys.readouterr().out
+    assert not NEGATIVE_ZERO.search(text), text
+    assert " score " not in text, "no raw score: its scale depends on alpha"
+    decision = load_default_router().route(ROUTE_QUERY, float(alpha))
+    rows = text.splitlines()[2 : 2 + len(decision.candidates)]
+    for row, candidate in zip(rows, decision.candidates, strict=True):
+        cells = row.split()
+        assert cells[0] == candidate.model
+        assert cells[2] == format_usd(candidate.expected_cost)  # significant digits
+        assert len(cells[2].strip("$0.")) >= 3 or candidate.expected_cost == 0
+    versus = [row.split()[3] for row in rows[1:]]
+    if alpha == "0":
+        assert all(v.startswith("+$") for v in versus), "dearer models, never -0.000"
+        assert "cheapest expected cost wins" in text
+    else:
+        assert all(v.startswith("-") or v == "0.00" for v in versus)
+        assert all(row.endswith(" pts") for row in rows[1:])
+    if alpha in ("0.2", "0.5"):
+        price = utility_weights(float(alpha), load_default_router().log_prices_)[1]
+        assert f"Utility = expected accuracy - {price:.4g} x expected $ per call" in text
+        assert "one accuracy point is worth $" in text
+
+
+def test_route_explains_the_papers_minmax_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = Path(__file__).resolve().parents[1] / "fixtures" / "small.jsonl"
+    out = tmp_path / "minmax"
+    assert main(["fit", str(small), "-o", str(out), *ROUTER_OPTIONS, "--scoring", "minmax"]) == 0
+    capsys.readouterr()
+    assert main(["route", str(out), "What is 3 plus 4?", "--alpha", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "Score (the paper's): over the 2 nearest clusters" in text
+    assert not NEGATIVE_ZERO.search(text), text
 
 
 def test_route_json(router_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -199,6 +257,7 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_python_m_cli_fit_and_route(small_jsonl: Path, tmp_path: Path) -> None:
     out = tmp_path / "router"
     fit = run(
@@ -245,6 +304,7 @@ def console_script() -> str | None:
 
 
 @pytest.mark.skipif(console_script() is None, reason="the avengers console script is not installed")
+@pytest.mark.slow
 def test_console_script_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text('{"query": "a", "records": {"m": 0.5}}\n{"query": "b", "records": {"m": 7}}\n')

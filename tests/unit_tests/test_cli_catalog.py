@@ -11,8 +11,9 @@ from cli_errors import one_error_line
 
 from langchain_avengers.catalog.base import bundled_catalog, load_catalog
 from langchain_avengers.cli.main import main
+from langchain_avengers.testing._models import MODELS_API_PATH
 
-MODELS_API = Path(__file__).resolve().parents[1] / "fixtures" / "openrouter_models_api.json"
+MODELS_API = MODELS_API_PATH
 SNAPSHOT_DATE = "2026-07-02T00:40:28+08:00"
 
 

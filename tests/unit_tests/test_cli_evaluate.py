@@ -69,6 +69,7 @@ def evaluate_args(small_jsonl: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_evaluate_plot_and_text_report(
     small_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

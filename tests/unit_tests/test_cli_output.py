@@ -206,6 +206,7 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "langchain_avengers.cli", *args]
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_ends_quietly_with_the_sigpipe_status(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first byte is written
@@ -228,6 +229,7 @@ def test_a_closed_stdout_ends_quietly_with_the_sigpipe_status(tmp_path: Path) ->
 @pytest.mark.parametrize(
     "args", [("catalog", "list", "--catalog", "bundled", "--json"), ("demo",)], ids=str
 )
+@pytest.mark.slow
 def test_piped_into_head_ends_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
     read_end, write_end = os.pipe()
     cli = subprocess.Popen(cli_command(*args), stdout=write_end, stderr=subprocess.PIPE)

@@ -161,7 +161,7 @@ def test_unknown_cost_leaves_usage_alone() -> None:
         (-0.01, "is negative"),
         (math.nan, "is not finite"),
         (math.inf, "is not finite"),
-        (1e308, "exceeds $2.50, the most 1500 tokens can cost"),
+        (1e308, "exceeds $2.5, the most 1500 tokens can cost"),
     ],
 )
 def test_impossible_billed_cost_is_refused_with_a_reason(billed: object, reason: str) -> None:

@@ -10,6 +10,7 @@ The hand-made points and the two-seed evaluation are in ``tests/hand_made_evalua
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -180,10 +181,33 @@ def test_to_dict_report() -> None:
 def test_table_has_a_row_per_single_oracle_and_alpha() -> None:
     table = two_seed_evaluation().table(alphas=(0.0, 1.0))
     lines = table.splitlines()
-    assert lines[0] == "|  | d | avg | all | split cost $ |"
+    assert lines[0] == "|  | d | avg | all | split cost |"
     labels = [line.split("|")[1].strip() for line in lines[2:]]
     assert labels == ["m1", "m2", "m3", "oracle", "router α=0", "router α=1"]
-    assert "| m2 | 80.0 | 80.0 | 80.0 | 0.011 |" in lines
+    assert "| m2 | 80.0 | 80.0 | 80.0 | $0.011 |" in lines
+    assert "| m1 | 55.0 | 55.0 | 55.0 | $0.0015 |" in lines
+
+
+def test_table_tells_cheap_models_apart() -> None:
+    """A pool of cheap models read ``0.000`` for every model with three fixed decimals."""
+    evaluation = two_seed_evaluation()
+    cheap = dataclasses.replace(
+        evaluation,
+        splits=[
+            dataclasses.replace(
+                split,
+                singles=[
+                    dataclasses.replace(p, total_cost=p.total_cost / 1000) for p in split.singles
+                ],
+            )
+            for split in evaluation.splits
+        ],
+    )
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[-2].strip()
+        for line in cheap.table().splitlines()[2:]
+    }
+    assert (rows["m1"], rows["m2"], rows["m3"]) == ("$0.0000015", "$0.000011", "$0.000095")
 
 
 def test_plots_write_png_files(tmp_path: Path) -> None:

@@ -117,6 +117,7 @@ def mean_curve_alpha(evaluation: Evaluation, target: float) -> float:
     return max(fits, key=lambda p: (p["accuracy"], -p["cost"]))["alpha"]
 
 
+@pytest.mark.slow
 def test_cost_bounds_sit_above_the_means_and_match_a_by_hand_bootstrap() -> None:
     evaluation = synthetic_evaluation()
     rows = evaluation.curve_bounds()
@@ -134,6 +135,7 @@ def test_cost_bounds_sit_above_the_means_and_match_a_by_hand_bootstrap() -> None
 
 
 @pytest.mark.parametrize("seed", range(5))
+@pytest.mark.slow
 def test_choose_alpha_keeps_its_bound_under_the_target_on_synthetic_curves(seed: int) -> None:
     evaluation = synthetic_evaluation(seed)
     rows = evaluation.curve_bounds()

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import langchain_avengers
 
 EXPECTED_ALL = [
@@ -63,6 +65,7 @@ print(json.dumps({{"constructed": constructed, "routed": loaded()}}))
 """
 
 
+@pytest.mark.slow
 def test_import_and_construction_load_no_heavy_library() -> None:
     # a fresh process: this test process has long imported everything
     env = {k: v for k, v in os.environ.items() if k != "OPENROUTER_API_KEY"}
@@ -98,6 +101,7 @@ def _cli_without_scikit_learn(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_fit_and_evaluate_without_the_train_extra_name_the_install_line(tmp_path) -> None:
     records = tmp_path / "records.jsonl"
     records.write_text('{"query": "q", "records": {"a/b": 1}, "usages": {"a/b": {"cost": 0}}}\n')
@@ -108,6 +112,7 @@ def test_fit_and_evaluate_without_the_train_extra_name_the_install_line(tmp_path
         assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_demo_and_route_need_no_extra() -> None:
     demo = _cli_without_scikit_learn("demo")
     assert demo.returncode == 0, demo.stderr

@@ -26,6 +26,8 @@ from langchain_avengers.evaluation.plots import (
     plot_usage,
 )
 
+pytestmark = pytest.mark.slow  # matplotlib renders: `pytest -m slow` (test_evaluation draws one)
+
 POOL_SIZES = [1, 4, 10, 11, 20, 21, 60]
 
 

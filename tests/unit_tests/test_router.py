@@ -332,6 +332,7 @@ def test_text_queries_route_by_topic(small_jsonl: Path, keyword_embeddings) -> N
 # ---------------------------------------------------------------- memory
 
 
+@pytest.mark.slow
 def test_many_distinct_candidate_sets_keep_the_normalisation_cache_bounded() -> None:
     rng = np.random.default_rng(0)
     models = [f"m{j:02d}" for j in range(20)]

@@ -92,6 +92,7 @@ def crash_at_step(step: int) -> None:
 
 
 @needs_fork
+@pytest.mark.slow
 def test_a_save_killed_at_each_step_leaves_the_old_or_the_new_router(
     routers: tuple[ClusterRouter, ClusterRouter], tmp_path: Path, keyword_embeddings
 ) -> None:
@@ -116,6 +117,7 @@ def test_a_save_killed_at_each_step_leaves_the_old_or_the_new_router(
 
 
 @needs_fork
+@pytest.mark.slow
 def test_saves_killed_at_random_moments(
     routers: tuple[ClusterRouter, ClusterRouter], tmp_path: Path, keyword_embeddings
 ) -> None:
@@ -133,6 +135,7 @@ def test_saves_killed_at_random_moments(
 
 
 @needs_fork
+@pytest.mark.slow
 def test_loading_while_another_process_saves(
     routers: tuple[ClusterRouter, ClusterRouter], tmp_path: Path, keyword_embeddings
 ) -> None:

@@ -1,20 +1,18 @@
-"""The model table of the local OpenRouter test server: ids, list prices, context, modalities.
+"""The models the offline OpenRouter serves: ids, list prices, context, modalities.
 
-Read from ``fixtures/openrouter_models_api.json`` (OpenRouter's ``GET /models`` format, made by
-``fixtures/make_models_api.py``); :func:`models_payload` is the body the server answers with.
-Part of ``openrouter_server`` (which re-exports what tests use); stdlib only.
+Read from ``data/openrouter_models.json`` (OpenRouter's ``GET /models`` format, written by
+``scripts/build_offline_models.py`` from the bundled catalog); :func:`models_payload` is the body
+the server answers with. Stdlib only.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
-
-if TYPE_CHECKING:
-    from openrouter_server_faults import ServerConfig
+from typing import Any, cast
 
 JsonDict = dict[str, Any]
 
@@ -37,14 +35,14 @@ class ModelInfo:
         return self.name.split(":", 1)[0]
 
 
-MODELS_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "openrouter_models_api.json"
-"""``GET /models`` answer in OpenRouter's format (``fixtures/make_models_api.py``)."""
+MODELS_API_PATH = Path(__file__).resolve().parent / "data" / "openrouter_models.json"
+"""``GET /models`` answer in OpenRouter's format (``scripts/build_offline_models.py``)."""
 TOOL_PARAMETERS = ("tools", "tool_choice")
 
 
 def load_model_entries() -> list[JsonDict]:
     """The fixture's model entries, as OpenRouter lists them."""
-    return cast(list[JsonDict], json.loads(MODELS_FIXTURE.read_text())["data"])
+    return cast(list[JsonDict], json.loads(MODELS_API_PATH.read_text(encoding="utf-8"))["data"])
 
 
 def model_info(entry: JsonDict) -> ModelInfo:
@@ -65,12 +63,12 @@ MODELS: dict[str, ModelInfo] = {e["id"]: model_info(e) for e in MODEL_ENTRIES}
 REASONING_MODELS = {e["id"] for e in MODEL_ENTRIES if "reasoning" in e["supported_parameters"]}
 
 
-def models_payload(config: ServerConfig) -> JsonDict:
+def models_payload(no_tool_models: Collection[str] = ()) -> JsonDict:
     """The ``GET /models`` body; models in ``no_tool_models`` do not list tools."""
     data = []
     for entry in MODEL_ENTRIES:
         params = entry["supported_parameters"]
-        if entry["id"] in config.no_tool_models:
+        if entry["id"] in no_tool_models:
             params = [p for p in params if p not in TOOL_PARAMETERS]
         data.append({**entry, "supported_parameters": params})
     return {"data": data}

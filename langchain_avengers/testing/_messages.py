@@ -1,15 +1,15 @@
-"""Reading Chat Completions messages in the local OpenRouter test server.
+"""Reading Chat Completions messages in the offline OpenRouter.
 
 The text of a message's content, the latest user text, everything the model "reads" (for the
 prompt-token estimate) and a short one-line snippet for echoing back.
-Part of ``openrouter_server``; stdlib only.
+Part of the offline OpenRouter (``langchain_avengers.testing``); stdlib only.
 """
 
 from __future__ import annotations
 
 import math
 
-from openrouter_server_models import JsonDict
+from langchain_avengers.testing._models import JsonDict
 
 
 def content_text(content: object) -> str:

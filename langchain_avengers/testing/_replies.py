@@ -1,9 +1,9 @@
-"""The "brain" of the local OpenRouter test server: what the assistant answers.
+"""The "brain" of the offline OpenRouter: what the assistant answers.
 
 A pure function of the request body: a tool call with made-up arguments, JSON for a
-``response_format``, a summary of tool results, a calibration answer (``calibration_brain``)
+``response_format``, a summary of tool results, a calibration answer (``_answer_key``)
 or a plain echo, cut at stop sequences and ``max_tokens``.
-Part of ``openrouter_server``; stdlib only.
+Part of the offline OpenRouter (``langchain_avengers.testing``); stdlib only.
 """
 
 from __future__ import annotations
@@ -11,18 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import calibration_brain
-from openrouter_server_arguments import (
+from langchain_avengers.testing import _answer_key
+from langchain_avengers.testing._answer_key import AnswerSpec
+from langchain_avengers.testing._arguments import (
     ArgumentSource,
     quoted_strings,
     synth_for_schema,
     synth_string,
 )
-from openrouter_server_faults import ApiError, ServerConfig
-from openrouter_server_messages import content_text, latest_text, prompt_text, snippet
-from openrouter_server_models import REASONING_MODELS, JsonDict, ModelInfo
+from langchain_avengers.testing._faults import ApiError
+from langchain_avengers.testing._messages import content_text, latest_text, prompt_text, snippet
+from langchain_avengers.testing._models import REASONING_MODELS, JsonDict, ModelInfo
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,11 @@ def wants_tool_call(body: JsonDict) -> bool:
 
 
 def choose_tools(body: JsonDict, text: str) -> list[JsonDict]:
-    """The forced tool; else every tool the user names (one if parallel calls are
-    off); else the first tool."""
+    """The tools to call.
+
+    The forced tool; else every tool the user names (one if parallel calls are off); else the
+    first tool.
+    """
     functions = function_tools(body)
     forced = forced_tool_name(body.get("tool_choice"))
     if forced is not None:
@@ -146,8 +151,11 @@ def tool_results_text(messages: list[JsonDict]) -> str:
 
 
 def json_reply(response_format: JsonDict, text: str) -> str:
-    """JSON content for ``json_schema`` (valid for the schema) or ``json_object``
-    (keys are the quoted words in the prompt, e.g. 'setup' and 'punchline')."""
+    """JSON content for a ``response_format``.
+
+    For ``json_schema``, valid for the schema; for ``json_object``, the keys are the quoted words
+    in the prompt (e.g. 'setup' and 'punchline').
+    """
     if response_format.get("type") == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {}
         value = synth_for_schema(schema, ArgumentSource.from_text(text))
@@ -188,16 +196,21 @@ def apply_limits(text: str, stop: object, max_tokens: int | None) -> tuple[str, 
     return text, "stop"
 
 
-def calibration_reply(body: JsonDict, model: ModelInfo, config: ServerConfig) -> Reply | None:
-    """The answer to a query of ``config.answer_key`` or to a judge prompt; else None."""
+def calibration_reply(
+    body: JsonDict,
+    model: ModelInfo,
+    answer_key: Mapping[str, AnswerSpec],
+    skill: Mapping[str, Mapping[str, float]],
+) -> Reply | None:
+    """The answer to a query of ``answer_key`` or to a judge prompt; else None."""
     if body.get("tools") or body.get("response_format"):
         return None
-    found = calibration_brain.answer(
+    found = _answer_key.answer(
         latest_text(body["messages"]),
         model.id,
         reasoning=model.id in REASONING_MODELS,
-        answer_key=config.answer_key,
-        overrides=config.skill,
+        answer_key=answer_key,
+        overrides=skill,
     )
     if found is None:
         return None

@@ -1,5 +1,4 @@
-"""Serve a stdlib HTTP server from a daemon thread for a ``with`` block (the test servers' own
-``serve()`` functions build theirs and run it here)."""
+"""Serve a stdlib HTTP server from a daemon thread for the length of a ``with`` block."""
 
 from __future__ import annotations
 
@@ -11,7 +10,15 @@ from socketserver import BaseServer
 
 @contextmanager
 def serving(httpd: BaseServer, name: str | None = None) -> Iterator[None]:
-    """Run ``httpd.serve_forever`` in a thread; shut it down and close it on exit."""
+    """Run ``httpd.serve_forever`` in a daemon thread; shut it down and close it on exit.
+
+    Args:
+        httpd: A bound server (its socket is already listening).
+        name: The thread's name, shown in thread dumps.
+
+    Yields:
+        Nothing; the server answers until the block ends.
+    """
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
     )

@@ -1,18 +1,18 @@
-"""The response bodies of the local OpenRouter test server.
+"""The response bodies of the offline OpenRouter.
 
 A reply as a ``chat.completion`` body or as the ``chat.completion.chunk`` sequence of a stream,
 with OpenRouter's usage (token counts and ``cost`` in USD); ids and timestamps come from the
 request's hash, so answers are reproducible.
-Part of ``openrouter_server``; stdlib only.
+Part of the offline OpenRouter (``langchain_avengers.testing``); stdlib only.
 """
 
 from __future__ import annotations
 
 import re
 
-from openrouter_server_messages import estimate_tokens, prompt_text
-from openrouter_server_models import JsonDict, ModelInfo
-from openrouter_server_replies import Reply, token_limit
+from langchain_avengers.testing._messages import estimate_tokens, prompt_text
+from langchain_avengers.testing._models import JsonDict, ModelInfo
+from langchain_avengers.testing._replies import Reply, token_limit
 
 
 def usage_payload(body: JsonDict, model: ModelInfo, reply: Reply) -> JsonDict:

@@ -1,4 +1,4 @@
-"""Deterministic per-model skill for the local OpenRouter test server (calibration runs).
+"""Deterministic per-model skill for the offline OpenRouter (calibration runs).
 
 Given an answer key (query text -> kind, a correct and a wrong answer), a model answers a
 query correctly iff a stable hash of (model, query) falls under its skill on that kind. Skill

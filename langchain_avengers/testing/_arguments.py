@@ -1,9 +1,9 @@
-"""Tool-call and JSON arguments the local OpenRouter test server makes up for a JSON schema.
+"""Tool-call and JSON arguments the offline OpenRouter makes up for a JSON schema.
 
 Values are lifted from the user's text (numbers, quoted strings, proper names) in order, and
 fall back to defaults, format examples or a label echoing the request; every value is valid
 for its schema (enums, unions, bounds, lengths, ``$ref``).
-Part of ``openrouter_server``; stdlib only.
+Part of the offline OpenRouter (``langchain_avengers.testing``); stdlib only.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from openrouter_server_messages import snippet
-from openrouter_server_models import JsonDict
+from langchain_avengers.testing._messages import snippet
+from langchain_avengers.testing._models import JsonDict
 
 NUMBER_RE = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w)")
 QUOTED_RE = re.compile(r"(?<!\w)'([^'\n]+)'(?!\w)|\"([^\"\n]+)\"|“([^”\n]+)”")
@@ -140,9 +140,11 @@ def synth_string(schema: JsonDict, name: str, source: ArgumentSource) -> str:
 def synth_value(
     schema: object, name: str, source: ArgumentSource, defs: JsonDict, depth: int = 0
 ) -> Any:
-    """A value valid for ``schema``: enums take their first member, unions their
-    first non-null branch, objects and arrays recurse, and every declared
-    property (required or not) is filled."""
+    """A value valid for ``schema``.
+
+    Enums take their first member, unions their first non-null branch, objects and arrays
+    recurse, and every declared property (required or not) is filled.
+    """
     if not isinstance(schema, dict):
         return synth_string({}, name, source)
     schema = resolve_ref(schema, defs)

@@ -1,10 +1,9 @@
-"""What the local OpenRouter test server rejects and the failures tests inject.
+"""What the offline OpenRouter rejects and the faults a test injects.
 
-:class:`ServerConfig` is the live, mutable configuration (failing models, delays, missing
-costs, broken streams, the calibration answer key); :class:`ApiError` is an OpenRouter-style
-error answer; :func:`validate_chat_request` rejects what OpenRouter would reject, and
-:func:`answer_faults` / :func:`stream_events` bend answers and streams as configured.
-Part of ``openrouter_server`` (which re-exports what tests use); stdlib only.
+:class:`Faults` is the live, mutable failure injection (failing models, delays, missing
+costs, broken streams); :class:`ApiError` is an OpenRouter-style error answer;
+:func:`validate_chat_request` rejects what OpenRouter would reject, and :func:`answer_faults` /
+:func:`stream_events` bend answers and streams as configured. Stdlib only.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from calibration_brain import AnswerSpec
-from openrouter_server_models import MODELS, JsonDict, ModelInfo
+from langchain_avengers.testing._models import MODELS, JsonDict, ModelInfo
 
 NO_TOOL_ENDPOINTS = "No endpoints found that support tool use."
 MEDIA_PARTS = {"image_url": "image", "file": "file", "input_audio": "audio", "video_url": "video"}
@@ -22,8 +20,11 @@ MEDIA_PARTS = {"image_url": "image", "file": "file", "input_audio": "audio", "vi
 
 
 @dataclass
-class ServerConfig:
-    """Failure injection; mutate it on ``TestServer.config`` between requests."""
+class Faults:
+    """What goes wrong, per model: mutate ``server.faults`` between requests.
+
+    Every field starts empty (nothing fails); ``server.reset()`` empties them again.
+    """
 
     fail_models: dict[str, int] = field(default_factory=dict)
     """Model id -> HTTP status every chat request for that model answers with."""
@@ -37,12 +38,6 @@ class ServerConfig:
     """Models whose ``usage`` leaves out ``cost`` (clients must price from list prices)."""
     models_status: int | None = None
     """HTTP status ``GET /models`` answers with instead of the model list."""
-    answer_key: dict[str, AnswerSpec] = field(default_factory=dict)
-    """Query text -> kind, correct and wrong answer: models then answer with per-model
-    skill (``calibration_brain``); reasoning models bill reasoning tokens."""
-    skill: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Model -> kind -> probability of a correct answer, over ``calibration_brain``'s
-    defaults."""
     fail_next: dict[str, list[int]] = field(default_factory=dict)
     """Model -> HTTP statuses its next chat requests answer with, one request each."""
     model_delay_s: dict[str, float] = field(default_factory=dict)
@@ -115,7 +110,7 @@ def injected_failure(status: int, model_id: str, retry_after: str = "0") -> ApiE
     return ApiError(status, f"{reason} (model {model_id})", headers)
 
 
-def validate_chat_request(body: object, config: ServerConfig) -> tuple[JsonDict, ModelInfo]:
+def validate_chat_request(body: object, config: Faults) -> tuple[JsonDict, ModelInfo]:
     """Reject what OpenRouter would reject, then apply the configured failures."""
     if not isinstance(body, dict):
         raise ApiError(400, "Request body must be a JSON object")
@@ -169,7 +164,7 @@ BROKEN_200_BODIES: dict[str, tuple[str, bytes]] = {
 """``http200_bodies`` kinds -> content type and body of the broken HTTP 200 answer."""
 
 
-def answer_faults(payload: JsonDict, model_id: str, config: ServerConfig) -> JsonDict:
+def answer_faults(payload: JsonDict, model_id: str, config: Faults) -> JsonDict:
     """One answer (or chunk) with the configured cost omission/override and reported model."""
     if model_id in config.omit_cost_models and isinstance(payload.get("usage"), dict):
         usage = {k: v for k, v in payload["usage"].items() if k != "cost"}
@@ -177,9 +172,9 @@ def answer_faults(payload: JsonDict, model_id: str, config: ServerConfig) -> Jso
     if model_id in config.reported_models:
         payload = {**payload, "model": config.reported_models[model_id]}
     factor = config.price_factor.get(model_id)
-    usage = payload.get("usage")
-    if factor is not None and isinstance(usage, dict) and "cost" in usage:
-        payload = {**payload, "usage": {**usage, "cost": usage["cost"] * factor}}
+    billed = payload.get("usage")
+    if factor is not None and isinstance(billed, dict) and "cost" in billed:
+        payload = {**payload, "usage": {**billed, "cost": billed["cost"] * factor}}
     if model_id in config.cost_overrides and isinstance(payload.get("usage"), dict):
         payload = {
             **payload,
@@ -188,7 +183,7 @@ def answer_faults(payload: JsonDict, model_id: str, config: ServerConfig) -> Jso
     return payload
 
 
-def stream_events(chunks: list[JsonDict], model_id: str, config: ServerConfig) -> list[bytes]:
+def stream_events(chunks: list[JsonDict], model_id: str, config: Faults) -> list[bytes]:
     """The SSE ``data`` payloads of a stream, with the configured stream faults."""
     events = [json.dumps(chunk, ensure_ascii=False).encode("utf-8") for chunk in chunks]
     if model_id in config.stream_error_event_models:
