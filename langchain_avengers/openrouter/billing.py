@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from langchain_avengers._utils.money import format_usd
+
 __all__ = [
     "MAX_USD_PER_MTOK",
     "MAX_USD_PER_TOKEN",
@@ -52,7 +54,10 @@ def billed_cost(billed: object, tokens: int) -> tuple[float | None, str | None]:
     if value < 0:
         return None, f"usage.cost {shown} is negative"
     if value > ceiling:
-        return None, f"usage.cost {shown} exceeds ${ceiling:.2f}, the most {tokens} tokens can cost"
+        return (
+            None,
+            f"usage.cost {shown} exceeds {format_usd(ceiling)}, the most {tokens} tokens can cost",
+        )
     return value, None
 
 
