@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeGuard
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeGuard
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from langchain_avengers.routing.router import ClusterRouter
 
 AUTO_MIN_CLUSTERS = 2
 AUTO_MAX_CLUSTERS = 60
@@ -32,49 +29,61 @@ def auto_n_clusters(n_samples: int) -> int:
     return max(1, min(n_samples, AUTO_MAX_CLUSTERS, max(AUTO_MIN_CLUSTERS, k)))
 
 
-def fit_sizes(router: ClusterRouter, n_samples: int) -> tuple[int, int]:
-    """Check the router's parameters for ``n_samples`` queries; the cluster count and neighbours.
+def fit_sizes(params: Mapping[str, Any], n_samples: int) -> tuple[int, int]:
+    """Check a router's parameters for ``n_samples`` queries; the cluster count and neighbours.
 
-    The cluster count is ``auto_n_clusters(n_samples)`` for ``n_clusters="auto"``, and
-    ``nearest_clusters`` is clamped to it.
+    Args:
+        params: The router's parameters by name (``get_params(deep=False)``), so this module
+            needs no router class.
+        n_samples: Number of calibration queries.
+
+    Returns:
+        The cluster count (``auto_n_clusters(n_samples)`` for ``n_clusters="auto"``) and
+        ``nearest_clusters`` clamped to it.
+
+    Raises:
+        ValueError: a parameter of the wrong type or out of range, naming it.
     """
-    auto = router.n_clusters == "auto"
-    n_clusters = auto_n_clusters(n_samples) if auto else router.n_clusters
+    requested, nearest_clusters = params["n_clusters"], params["nearest_clusters"]
+    cost_scale, scoring, scales = params["cost_scale"], params["scoring"], params["cluster_scales"]
+    weights, shrinkage = params["cluster_weights"], params["shrinkage"]
+    auto = requested == "auto"
+    n_clusters = auto_n_clusters(n_samples) if auto else requested
     checks = [
         (
             auto or (is_int(n_clusters) and 1 <= int(n_clusters) <= n_samples),
             f"n_clusters must be 'auto' or an int in [1, {n_samples}] (the number of "
-            f"calibration queries), got {router.n_clusters!r}; choose fewer clusters "
+            f"calibration queries), got {requested!r}; choose fewer clusters "
             "(n_clusters=..., avengers --n-clusters) or give more calibration data",
         ),
         (
-            is_int(router.nearest_clusters) and int(router.nearest_clusters) >= 1,
+            is_int(nearest_clusters) and int(nearest_clusters) >= 1,
             "nearest_clusters must be an int >= 1 (clamped to the number of clusters), "
-            f"got {router.nearest_clusters!r}",
+            f"got {nearest_clusters!r}",
         ),
         (
-            router.cost_scale in ("linear", "log"),
-            f"cost_scale must be 'linear' or 'log', got {router.cost_scale!r}",
+            cost_scale in ("linear", "log"),
+            f"cost_scale must be 'linear' or 'log', got {cost_scale!r}",
         ),
         (
-            router.scoring in ("utility", "minmax"),
-            f"scoring must be 'utility' or 'minmax', got {router.scoring!r}",
+            scoring in ("utility", "minmax"),
+            f"scoring must be 'utility' or 'minmax', got {scoring!r}",
         ),
         (
-            is_scale_list(router.cluster_scales),
+            is_scale_list(scales),
             "cluster_scales must be a non-empty sequence of positive numbers (cluster "
-            f"counts relative to n_clusters), got {router.cluster_scales!r}",
+            f"counts relative to n_clusters), got {scales!r}",
         ),
         (
-            router.cluster_weights in ("uniform", "softmax"),
-            f"cluster_weights must be 'uniform' or 'softmax', got {router.cluster_weights!r}",
+            weights in ("uniform", "softmax"),
+            f"cluster_weights must be 'uniform' or 'softmax', got {weights!r}",
         ),
-        (router.shrinkage >= 0, f"shrinkage must be >= 0, got {router.shrinkage!r}"),
+        (shrinkage >= 0, f"shrinkage must be >= 0, got {shrinkage!r}"),
     ]
     for ok, msg in checks:
         if not ok:
             raise ValueError(msg)
-    return int(n_clusters), min(int(router.nearest_clusters), int(n_clusters))
+    return int(n_clusters), min(int(nearest_clusters), int(n_clusters))
 
 
 def is_int(value: object) -> TypeGuard[numbers.Integral]:

@@ -271,7 +271,7 @@ class ClusterRouter(Estimator):
 
     def _validate_params(self, n_samples: int) -> tuple[int, int]:
         """Check the parameters for ``n_samples`` queries; the cluster count and neighbours."""
-        return fit_sizes(self, n_samples)
+        return fit_sizes(self.get_params(deep=False), n_samples)
 
     # ------------------------------------------------------------------ routing
 
