@@ -1,18 +1,18 @@
-"""Helpers for tests that edit router directories as another program would.
+"""Helpers for tests that edit router folders as another program would.
 
 ``reseal`` recomputes both checksums after an edit, so what is left for the loader to catch is
-the edit itself: a forged but self-consistent router directory.
+the edit itself: a forged but self-consistent router folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import load_file, save
 
 from langchain_avengers.routing.persistence import _content_digest
 
@@ -27,8 +27,7 @@ def arrays_file(path: Path) -> Path:
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
-    with np.load(arrays_file(path), allow_pickle=False) as npz:
-        return dict(npz)
+    return {name: array.copy() for name, array in load_file(arrays_file(path)).items()}
 
 
 def seal_arrays(path: Path, meta: dict) -> None:
@@ -36,6 +35,11 @@ def seal_arrays(path: Path, meta: dict) -> None:
     digest = hashlib.sha256((path / meta["arrays"]["file"]).read_bytes()).hexdigest()
     meta["arrays"]["sha256"] = digest
     (path / "router.json").write_text(json.dumps(meta))
+
+
+def digest_array(meta: dict) -> np.ndarray:
+    """The digest of ``meta`` as the arrays file keeps it."""
+    return np.frombuffer(_content_digest(meta), dtype=np.uint8).copy()
 
 
 def reseal(
@@ -47,25 +51,22 @@ def reseal(
     meta, arrays = read_metadata(path), read_arrays(path)
     change(meta)
     change_arrays(arrays)
-    arrays["metadata_sha256"] = np.array(_content_digest(meta))
-    np.savez_compressed(path / meta["arrays"]["file"], **arrays)
+    arrays["metadata_sha256"] = digest_array(meta)
+    (path / meta["arrays"]["file"]).write_bytes(save(arrays))
     seal_arrays(path, meta)
 
 
-def replace_member(path: Path, name: str, payload: bytes) -> None:
-    """Swap one ``.npy`` member of the arrays file for raw bytes, then reseal the checksum."""
-    file = arrays_file(path)
-    with zipfile.ZipFile(file) as archive:
-        members = {info.filename: archive.read(info) for info in archive.infolist()}
-    members[f"{name}.npy"] = payload
-    with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as archive:
-        for member, data in members.items():
-            archive.writestr(member, data)
-    seal_arrays(path, read_metadata(path))
+def write_raw_arrays(path: Path, header: dict, data: bytes) -> None:
+    """Write a safetensors file of any ``header`` and ``data`` (well-formed or not), sealed."""
+    meta = read_metadata(path)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    (path / meta["arrays"]["file"]).write_bytes(len(text).to_bytes(8, "little") + text + data)
+    seal_arrays(path, meta)
 
 
-def npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
-    """A version 1.0 ``.npy`` header announcing ``shape`` and ``descr``, without the data."""
-    header = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode("latin1")
-    header += b" " * (-(len(header) + 11) % 64) + b"\n"
-    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+def raw_header(path: Path) -> tuple[dict, bytes]:
+    """The header and data of the arrays file, as stored."""
+    raw = arrays_file(path).read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    return json.loads(raw[8 : 8 + size]), raw[8 + size :]

@@ -1,53 +1,48 @@
-"""What a router file must hold before a router is built from it.
+"""What a router file must hold: ``router.json``'s schema and the checks of the arrays.
 
-Checksums catch accidental damage; these checks catch files written or edited by someone else
-with their checksums recomputed. Every metadata value is checked for type and range, and every
-array for dtype and shape from its ``.npy`` header before anything is decoded, then for finite
-values in range, so a bad file is refused with one line naming the field instead of failing
-later inside numpy, or routing to a "model id" that is a dict.
+A file written or edited by someone else (checksums recomputed) is refused with one line naming
+the field, instead of failing later inside numpy or routing to a "model id" that is a dict.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
-import zipfile
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NoReturn, TypeGuard
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from langchain_avengers.routing.kmeans import ensemble_counts
 from langchain_avengers.routing.scoring import PRICE_QUANTILES
 
 FORMAT_NAME = "langchain-avengers/cluster-router"
+FORMAT_VERSION = 5
+ARRAYS_FILE = r"arrays-[0-9a-f]{16}\.safetensors"
 MAX_ARRAY_BYTES = 128 * 2**20
-"""Largest decoded size of a router's arrays, so of what a forged file can make loading decode:
-about 4,000 clusters of 4,096-d embeddings (``n_clusters="auto"`` fits at most 60)."""
+"""Largest size of a router's arrays, so of what a forged file can make loading read: about
+4,000 clusters of 4,096-d embeddings (``n_clusters="auto"`` fits at most 60)."""
 MAX_MODEL_ID_LENGTH = 256
-CENTROID_NORM_TOLERANCE = 1e-3
-DIGEST_MEMBER = "metadata_sha256"
-SAVED_PARAMS = (
-    "n_clusters",
-    "nearest_clusters",
-    "scoring",
-    "cluster_scales",
-    "cost_scale",
-    "cluster_weights",
-    "beta",
-    "shrinkage",
-    "n_init",
-    "random_state",
-)
 MAX_ENSEMBLE_FITS = 16
-ENSEMBLE_VERSION = 4
-"""The format that added the k-means ensemble and the utility score."""
-PRE_ENSEMBLE_PARAMS = {"scoring": "minmax", "cluster_scales": [1.0]}
-"""What files older than format 4 were fitted with: one k-means fit, min-max scores."""
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_FINGERPRINT = re.compile(r"[0-9a-f]{1,64}")
+CENTROID_NORM_TOLERANCE = 1e-3
+DIGEST_ARRAY = "metadata_sha256"
+_FLOATS = ("float32", "float64")
+_COUNTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+_ARRAYS = {  # name: shape (k clusters of all fits, m models, d dimensions, p prices), dtypes
+    "cluster_centers_": ("kd", _FLOATS),
+    "accuracy_": ("km", _FLOATS),
+    "cost_": ("km", _FLOATS),
+    "n_scored_": ("km", _COUNTS),
+    "n_costed_": ("km", _COUNTS),
+    "cluster_sizes_": ("k", _COUNTS),
+    "global_accuracy_": ("m", _FLOATS),
+    "global_cost_": ("m", _FLOATS),
+    "log_prices_": ("p", _FLOATS),
+}
+ARRAY_NAMES = tuple(_ARRAYS)
+ArraySpec = tuple[tuple[int, ...], tuple[str, ...]]
 
 
 class InvalidFieldError(ValueError):
@@ -55,7 +50,7 @@ class InvalidFieldError(ValueError):
 
 
 def refuse(where: str, problem: str) -> NoReturn:
-    """Raise :class:`InvalidFieldError` for ``where`` (a field, array or member)."""
+    """Raise :class:`InvalidFieldError` for ``where`` (a field or an array)."""
     msg = f"{where}: {problem}"
     raise InvalidFieldError(msg)
 
@@ -67,230 +62,6 @@ def describe(value: object) -> str:
     except ValueError:  # an int past Python's digit limit
         text = f"<{type(value).__name__} too large to print>"
     return text if len(text) <= 60 else f"{text[:57]}..."
-
-
-def is_count(value: object) -> TypeGuard[int]:
-    """A JSON integer (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_finite_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# ---------------------------------------------------------------- before the arrays are opened
-
-
-def check_format(metadata: object, readable_versions: tuple[int, ...]) -> dict[str, Any]:
-    """A JSON object in this package's router format, of a version this package reads."""
-    required = ("format_version", "params", "embedder", "models", "arrays", "data_fingerprint")
-    if not isinstance(metadata, dict):
-        refuse("top level", f"expected a JSON object, got {type(metadata).__name__}")
-    missing = [key for key in required if key not in metadata]
-    if missing:
-        refuse("top level", f"not a router metadata file (missing fields {missing})")
-    if metadata.get("format", FORMAT_NAME) != FORMAT_NAME:
-        refuse("field 'format'", f"expected {FORMAT_NAME!r}, got {describe(metadata['format'])}")
-    version = metadata["format_version"]
-    if not is_count(version) or version not in readable_versions:
-        refuse(
-            "field 'format_version'",
-            f"router format version {describe(version)} is not supported (this version of "
-            f"langchain-avengers reads {', '.join(map(str, readable_versions))})",
-        )
-    return metadata
-
-
-def arrays_pointer(metadata: Mapping[str, Any], allowed_name: re.Pattern[str]) -> tuple[str, str]:
-    """The arrays file named in ``router.json`` (a bare name in the directory) and its SHA-256."""
-    pointer = metadata["arrays"]
-    name = pointer.get("file") if isinstance(pointer, dict) else None
-    digest = pointer.get("sha256") if isinstance(pointer, dict) else None
-    if not isinstance(name, str) or not allowed_name.fullmatch(name):
-        refuse("field 'arrays.file'", f"expected {allowed_name.pattern!r}, got {describe(name)}")
-    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
-        refuse("field 'arrays.sha256'", f"expected 64 hex digits, got {describe(digest)}")
-    return name, digest
-
-
-def _field(metadata: Mapping[str, Any], dotted: str) -> object:
-    """``metadata["a"]["b"]`` for ``"a.b"``, or None where a level is missing or not an object."""
-    value: object = metadata
-    for key in dotted.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
-def with_defaults(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """``router.json`` as format 4 says it: older files get the ensemble fields they imply.
-
-    Files before format 4 hold one k-means fit scored by min-max; their ``params`` gain
-    ``scoring``/``cluster_scales`` and their ``fitted`` (or, in format 1, their parameters)
-    a ``cluster_counts_`` of one fit. The file itself (and its checksum) is left alone.
-    """
-    view = dict(metadata)
-    version = view.get("format_version")
-    if not is_count(version) or version >= ENSEMBLE_VERSION:
-        return view
-    if isinstance(view.get("params"), dict):
-        view["params"] = {**PRE_ENSEMBLE_PARAMS, **view["params"]}
-    fitted = view.get("fitted")
-    if version > 1 and isinstance(fitted, dict):
-        view["fitted"] = {"cluster_counts_": [fitted.get("n_clusters_")], **fitted}
-    return view
-
-
-def _fitted_cluster_field(metadata: Mapping[str, Any]) -> str:
-    """Where the fitted cluster count is: format 1 stored only the (integer) parameter."""
-    return "fitted.n_clusters_" if metadata["format_version"] > 1 else "params.n_clusters"
-
-
-def _size(metadata: Mapping[str, Any], dotted: str) -> int:
-    value = _field(metadata, dotted)
-    if not is_count(value) or value < 1:
-        refuse(f"field {dotted!r}", f"expected an integer >= 1, got {describe(value)}")
-    return value
-
-
-def declared_specs(metadata: Mapping[str, Any]) -> dict[str, ArraySpec]:
-    """The arrays ``router.json`` announces, refused if they could not fit in memory."""
-    models = metadata["models"]
-    if not isinstance(models, list) or not models:
-        refuse("field 'models'", f"expected a non-empty list of model ids, got {describe(models)}")
-    cluster_field = _fitted_cluster_field(metadata)
-    k, d = _size(metadata, cluster_field), _size(metadata, "embedder.dimension")
-    rows = sum(_cluster_counts(metadata, k))
-    ensemble = metadata["format_version"] >= ENSEMBLE_VERSION
-    specs = array_specs(rows, len(models), d, ensemble=ensemble)
-    total = sum(spec.max_bytes for spec in specs.values())
-    if total > MAX_ARRAY_BYTES:
-        refuse(
-            f"fields {cluster_field!r}, 'models', 'embedder.dimension'",
-            f"{rows} clusters, {len(models)} models and {d} dimensions need {total:,} bytes of "
-            f"arrays, more than a router file may hold ({MAX_ARRAY_BYTES:,})",
-        )
-    return specs
-
-
-@dataclass(frozen=True)
-class ArraySpec:
-    """The dtypes an array may have, and its exact shape."""
-
-    shape: tuple[int, ...]
-    kinds: str
-    itemsizes: tuple[int, ...]
-    label: str
-
-    def accepts(self, dtype: np.dtype) -> bool:
-        """Whether an array of ``dtype`` may be stored under this spec."""
-        return dtype.kind in self.kinds and dtype.itemsize in self.itemsizes and not dtype.fields
-
-    @property
-    def max_bytes(self) -> int:
-        """The largest size in bytes an array of this spec may have."""
-        return math.prod(self.shape) * max(self.itemsizes)
-
-
-def _cluster_counts(metadata: Mapping[str, Any], n_clusters: int) -> list[int]:
-    """Clusters of each k-means fit, as ``fitted.cluster_counts_`` states (one fit before 4)."""
-    if metadata["format_version"] < ENSEMBLE_VERSION:
-        return [n_clusters]
-    counts = _field(metadata, "fitted.cluster_counts_")
-    if (
-        not isinstance(counts, list)
-        or not 1 <= len(counts) <= MAX_ENSEMBLE_FITS
-        or not all(is_count(c) and c >= 1 for c in counts)
-    ):
-        refuse(
-            "field 'fitted.cluster_counts_'",
-            f"expected 1 to {MAX_ENSEMBLE_FITS} integers >= 1, got {describe(counts)}",
-        )
-    return counts
-
-
-def array_specs(
-    n_clusters: int, n_models: int, dimension: int, *, ensemble: bool = True
-) -> dict[str, ArraySpec]:
-    """Every member of a router's ``.npz``: float32/64 statistics, integer counts, the digest.
-
-    ``n_clusters`` counts the clusters of every k-means fit; ``ensemble`` (format 4 on) adds
-    the alpha -> log price table of the utility score.
-    """
-    k, m, d = n_clusters, n_models, dimension
-    floats = ("f", (4, 8), "float32 or float64")
-    counts = ("iu", (1, 2, 4, 8), "an integer dtype")
-    prices = {"log_prices_": ArraySpec((PRICE_QUANTILES,), *floats)} if ensemble else {}
-    return {
-        **prices,
-        "cluster_centers_": ArraySpec((k, d), *floats),
-        "accuracy_": ArraySpec((k, m), *floats),
-        "cost_": ArraySpec((k, m), *floats),
-        "n_scored_": ArraySpec((k, m), *counts),
-        "n_costed_": ArraySpec((k, m), *counts),
-        "cluster_sizes_": ArraySpec((k,), *counts),
-        "global_accuracy_": ArraySpec((m,), *floats),
-        "global_cost_": ArraySpec((m,), *floats),
-        DIGEST_MEMBER: ArraySpec((), "U", (4 * 64,), "<U64"),
-    }
-
-
-def max_file_bytes(specs: Mapping[str, ArraySpec]) -> int:
-    """Largest ``.npz`` these arrays can make: stored or deflated, plus zip and npy headers."""
-    data = sum(spec.max_bytes for spec in specs.values())
-    return data + data // 100 + 4096 * (len(specs) + 1)
-
-
-# ---------------------------------------------------------------- the .npz, header by header
-
-
-def check_members(archive: zipfile.ZipFile, specs: Mapping[str, ArraySpec]) -> None:
-    """Exactly the expected members, once each, stored or deflated, unencrypted."""
-    found = [info.filename for info in archive.infolist()]
-    expected = sorted(f"{name}.npy" for name in specs)
-    if sorted(found) != expected:
-        missing = sorted(set(expected) - set(found))
-        extra = sorted({f for f in found if f not in expected or found.count(f) > 1})
-        problem = f"missing {missing}" if missing else f"unexpected or repeated {extra}"
-        refuse("members", f"{problem}; expected {expected}")
-    for info in archive.infolist():
-        usual = info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-        if info.flag_bits & 0x1 or not usual:
-            refuse(f"member {info.filename!r}", "encrypted or unusually compressed")
-
-
-def check_header(archive: zipfile.ZipFile, name: str, spec: ArraySpec) -> None:
-    """Dtype, shape and stored size from the member's ``.npy`` header, nothing decoded."""
-    info = archive.getinfo(f"{name}.npy")
-    where = f"array {name!r}"
-    with archive.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-        else:
-            refuse(where, f"unsupported .npy format version {version}")
-        header_size = member.tell()
-    check_array(name, dtype, tuple(shape), spec)
-    if info.file_size != header_size + math.prod(shape) * dtype.itemsize:
-        refuse(where, f"stores {info.file_size} bytes, not what its header says")
-
-
-def check_array(name: str, dtype: np.dtype, shape: tuple[int, ...], spec: ArraySpec) -> None:
-    """An array's dtype and shape, as its ``.npy`` header or the router about to be saved says."""
-    if not spec.accepts(dtype):
-        refuse(f"array {name!r}", f"has dtype {dtype}, expected {spec.label}")
-    if shape != spec.shape:
-        refuse(f"array {name!r}", f"has shape {shape}, expected {spec.shape}")
-
-
-def decode(archive: zipfile.ZipFile, name: str) -> np.ndarray:
-    """One member's array, once :func:`check_header` has accepted it."""
-    with archive.open(f"{name}.npy") as member:
-        return np.lib.format.read_array(member, allow_pickle=False)
-
-
-# ---------------------------------------------------------------- values
 
 
 def model_id_problem(model: object) -> str | None:
@@ -314,186 +85,215 @@ def model_id_problem(model: object) -> str | None:
     return None
 
 
-def check_model_ids(models: list[Any]) -> None:
-    """Unique, safe model ids (see :func:`model_id_problem`)."""
-    seen: dict[str, int] = {}
-    for i, model in enumerate(models):
-        problem = model_id_problem(model)
-        if problem is None and model in seen:
-            problem = f"repeats models[{seen[model]}]"
-        if problem:
-            refuse(f"field 'models[{i}]'", f"{problem}, got {describe(model)}")
-        seen[model] = i
+# ---------------------------------------------------------------- router.json
 
 
-def check_text(value: object, where: str, pattern: re.Pattern[str] | None = None) -> None:
-    """A short printable string (matching ``pattern`` when given)."""
-    if (
-        isinstance(value, str)
-        and 0 < len(value) <= 512
-        and value.isprintable()
-        and (pattern is None or pattern.fullmatch(value))
-    ):
-        return
-    expected = f"a string matching {pattern.pattern!r}" if pattern else "a printable string"
-    refuse(f"field {where!r}", f"expected {expected}, got {describe(value)}")
+def _rule(problem: Callable[[Any], str | None]) -> AfterValidator:
+    """A pydantic validator refusing a value with the message ``problem`` gives for it."""
+
+    def validate(value: Any) -> Any:
+        if message := problem(value):
+            raise PydanticCustomError("router_file", message)  # noqa: EM101 (an error code)
+        return value
+
+    return AfterValidator(validate)
 
 
-_PARAM_CHECKS: dict[str, tuple[Any, str]] = {
-    "n_clusters": (lambda v: v == "auto" or (is_count(v) and v >= 1), "'auto' or an integer >= 1"),
-    "nearest_clusters": (lambda v: is_count(v) and v >= 1, "an integer >= 1"),
-    "scoring": (lambda v: v in ("utility", "minmax"), "'utility' or 'minmax'"),
-    "cluster_scales": (
+Count = Annotated[int, Field(ge=1, lt=2**63)]
+AutoOrCount = Annotated[
+    Any,
+    _rule(
         lambda v: (
-            isinstance(v, list)
-            and 1 <= len(v) <= MAX_ENSEMBLE_FITS
-            and all(_is_finite_number(x) and x > 0 for x in v)
-        ),
-        f"a list of 1 to {MAX_ENSEMBLE_FITS} positive numbers",
+            None
+            if v == "auto" or (type(v) is int and 1 <= v < 2**63)
+            else "expected 'auto' or an integer >= 1"
+        )
     ),
-    "cost_scale": (lambda v: v in ("linear", "log"), "'linear' or 'log'"),
-    "cluster_weights": (lambda v: v in ("uniform", "softmax"), "'uniform' or 'softmax'"),
-    "beta": (lambda v: _is_finite_number(v) and v >= 0, "a finite number >= 0"),
-    "shrinkage": (lambda v: _is_finite_number(v) and v >= 0, "a finite number >= 0"),
-    "n_init": (lambda v: v == "auto" or (is_count(v) and v >= 1), "'auto' or an integer >= 1"),
-    "random_state": (
-        lambda v: v is None or (is_count(v) and 0 <= v < 2**32),
-        "null or an integer in [0, 2**32)",
-    ),
-}
+]
+Finite = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Text = Annotated[
+    str,
+    Field(min_length=1, max_length=512),
+    _rule(lambda v: None if v.isprintable() else "expected printable text"),
+]
 
 
-def check_metadata_values(
-    metadata: Mapping[str, Any], known_dimensions: Mapping[str, int]
-) -> dict[str, int]:
-    """Everything ``router.json`` says beyond its format and sizes; the fitted sizes.
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    ``metadata`` as :func:`with_defaults` gives it; the result has ``n_clusters_``,
-    ``nearest_clusters_`` and ``n_fits`` (the k-means fits of the ensemble).
+
+class Params(_Strict):
+    """The router's constructor parameters (its embedder is recorded by identity)."""
+
+    n_clusters: AutoOrCount
+    nearest_clusters: Count
+    scoring: Literal["utility", "minmax"]
+    cluster_scales: Annotated[
+        list[Annotated[float, Field(gt=0, allow_inf_nan=False)]],
+        Field(min_length=1, max_length=MAX_ENSEMBLE_FITS),
+    ]
+    cost_scale: Literal["linear", "log"]
+    cluster_weights: Literal["uniform", "softmax"]
+    beta: Finite
+    shrinkage: Finite
+    n_init: AutoOrCount
+    random_state: Annotated[int, Field(ge=0, lt=2**32)] | None
+
+
+class Fitted(_Strict):
+    """Sizes fitting chose: clusters, nearest clusters, clusters of each k-means fit."""
+
+    n_clusters_: Count
+    nearest_clusters_: Count
+    cluster_counts_: Annotated[list[Count], Field(min_length=1, max_length=MAX_ENSEMBLE_FITS)]
+
+
+class EmbedderInfo(_Strict):
+    """Identity and output size of the embedder the router was fitted with."""
+
+    identity: Text
+    dimension: Count
+
+
+class ArraysFile(_Strict):
+    """The arrays file: a bare name in the router's folder, and its SHA-256."""
+
+    file: Annotated[str, Field(pattern=f"^{ARRAYS_FILE}$")]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class RouterContent(_Strict):
+    """``router.json`` but its ``arrays`` entry: what the digest in the arrays file covers."""
+
+    format: Literal["langchain-avengers/cluster-router"]
+    format_version: Literal[5]
+    package_version: Text
+    params: Params
+    fitted: Fitted
+    embedder: EmbedderInfo
+    models: Annotated[list[Annotated[str, _rule(model_id_problem)]], Field(min_length=1)]
+    n_samples_fit: Count
+    data_fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{1,64}$")]
+
+
+class RouterMetadata(RouterContent):
+    """``router.json``."""
+
+    arrays: ArraysFile
+
+
+M = TypeVar("M", bound=RouterContent)
+
+
+def parse_metadata(raw: object, schema: type[M], known_dimensions: Mapping[str, int]) -> M:
+    """``raw`` (parsed JSON) as ``schema`` with fields that agree, else its first problem.
+
+    Raises:
+        InvalidFieldError: naming the field, what it holds and what was expected.
     """
-    check_model_ids(metadata["models"])
-    params = check_params(metadata["params"])
-    n_samples = metadata.get("n_samples_fit")
-    if not is_count(n_samples) or n_samples < 1:
-        refuse("field 'n_samples_fit'", f"expected an integer >= 1, got {describe(n_samples)}")
-    if metadata["format_version"] > 1:
-        fitted = metadata.get("fitted")
-    else:  # format 1: the parameters were the fitted values
-        fitted = {
-            "n_clusters_": params["n_clusters"],
-            "nearest_clusters_": params["nearest_clusters"],
-            "cluster_counts_": [params["n_clusters"]],
-        }
-    k, nearest_clusters = check_fitted(params, fitted, n_samples)
-    counts = fitted["cluster_counts_"] if isinstance(fitted, dict) else None
-    if counts != ensemble_counts(k, params["cluster_scales"], n_samples):
+    if not isinstance(raw, dict):
+        refuse("top level", f"expected a JSON object, got {type(raw).__name__}")
+    version = raw.get("format_version")
+    if raw.get("format") == FORMAT_NAME and not (
+        type(version) is int and version == FORMAT_VERSION
+    ):
+        refuse(
+            "field 'format_version'",
+            f"router format version {describe(version)}, but this version of langchain-avengers "
+            f"reads version {FORMAT_VERSION} only; refit the router with it "
+            "(ClusterRouter().fit(...).save(...), or avengers fit)",
+        )
+    try:
+        meta = schema.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+        got = "" if error["type"] == "missing" else f", got {describe(error['input'])}"
+        refuse(f"field {where.lstrip('.') or 'top level'!r}", f"{error['msg']}{got}")
+    _check_agreement(meta, known_dimensions)
+    return meta
+
+
+def _check_agreement(meta: RouterContent, known_dimensions: Mapping[str, int]) -> None:
+    """Fields that must agree: unique ids, fitted sizes that follow from the parameters."""
+    seen: dict[str, int] = {}
+    for i, model in enumerate(meta.models):
+        if model in seen:
+            refuse(f"field 'models[{i}]'", f"repeats models[{seen[model]}], got {describe(model)}")
+        seen[model] = i
+    params, fitted, n_samples = meta.params, meta.fitted, meta.n_samples_fit
+    k, nearest = fitted.n_clusters_, fitted.nearest_clusters_
+    if k > n_samples or params.n_clusters not in ("auto", k):
+        refuse(
+            "field 'fitted.n_clusters_'",
+            f"{k} does not follow from n_clusters={params.n_clusters!r} and "
+            f"n_samples_fit={n_samples}",
+        )
+    if nearest != min(params.nearest_clusters, k):
+        refuse(
+            "field 'fitted.nearest_clusters_'",
+            f"{nearest} does not follow from nearest_clusters={params.nearest_clusters} and "
+            f"n_clusters_={k}",
+        )
+    if fitted.cluster_counts_ != ensemble_counts(k, params.cluster_scales, n_samples):
         refuse(
             "field 'fitted.cluster_counts_'",
-            f"{describe(counts)} does not follow from cluster_scales={params['cluster_scales']} "
-            f"and n_clusters_={k}",
+            f"{fitted.cluster_counts_} does not follow from cluster_scales="
+            f"{params.cluster_scales} and n_clusters_={k}",
         )
-    check_embedder(metadata["embedder"], known_dimensions)
-    check_text(metadata["data_fingerprint"], "data_fingerprint", _FINGERPRINT)
-    if "package_version" in metadata:
-        check_text(metadata["package_version"], "package_version")
-    return {"n_clusters_": k, "nearest_clusters_": nearest_clusters, "n_fits": len(counts)}
-
-
-def check_params(params: object) -> dict[str, Any]:
-    """Every saved parameter present, of the right type and range (nothing else)."""
-    if not isinstance(params, dict):
-        refuse("field 'params'", f"expected a JSON object, got {describe(params)}")
-    unknown = sorted(set(params) - set(SAVED_PARAMS), key=str)
-    missing = [name for name in SAVED_PARAMS if name not in params]
-    if unknown or missing:
-        problem = f"unknown parameter(s) {unknown}" if unknown else f"missing {missing}"
-        refuse("field 'params'", problem)
-    for name, (is_valid, expected) in _PARAM_CHECKS.items():
-        if not is_valid(params[name]):
-            refuse(f"field 'params.{name}'", f"expected {expected}, got {describe(params[name])}")
-    return params
-
-
-def check_fitted(params: Mapping[str, Any], fitted: object, n_samples: int) -> tuple[int, int]:
-    """The fitted cluster count and nearest_clusters: in range, and what the parameters give."""
-    if not isinstance(fitted, dict):
-        refuse("field 'fitted'", f"expected a JSON object, got {describe(fitted)}")
-    k, nearest_clusters = fitted.get("n_clusters_"), fitted.get("nearest_clusters_")
-    if not (
-        is_count(k)
-        and 1 <= k <= n_samples
-        and is_count(nearest_clusters)
-        and 1 <= nearest_clusters <= k
-    ):
-        refuse(
-            "field 'fitted'",
-            f"fitted sizes out of range: n_clusters_={describe(k)}, "
-            f"nearest_clusters_={describe(nearest_clusters)} "
-            f"for {n_samples} queries",
-        )
-    if params["n_clusters"] not in ("auto", k) or nearest_clusters != min(
-        params["nearest_clusters"], k
-    ):
-        refuse(
-            "field 'fitted'",
-            f"n_clusters_={k}, nearest_clusters_={nearest_clusters} do not follow from "
-            "the parameters "
-            f"n_clusters={params['n_clusters']!r}, nearest_clusters={params['nearest_clusters']!r}",
-        )
-    return k, nearest_clusters
-
-
-def check_embedder(stored: Mapping[str, Any], known_dimensions: Mapping[str, int]) -> None:
-    """A printable identity, and for an embedder this package knows, its real dimension."""
-    identity, dimension = stored.get("identity"), stored["dimension"]
-    check_text(identity, "embedder.identity")
-    known = known_dimensions.get(str(identity))
-    if known is not None and dimension != known:
+    identity, dimension = meta.embedder.identity, meta.embedder.dimension
+    if known_dimensions.get(identity, dimension) != dimension:
         refuse(
             "field 'embedder.dimension'",
-            f"{dimension}, but embedder {identity!r} gives {known} dimensions",
+            f"{dimension}, but embedder {identity!r} gives {known_dimensions[identity]}",
         )
 
 
-def check_pool_summary(
-    summary: object, models: list[str], accuracy: np.ndarray, cost: np.ndarray
-) -> None:
-    """The readable per-model means agree with the arrays they summarise."""
-    expected = {
-        model: {"mean_score": float(a), "mean_cost_usd": float(c)}
-        for model, a, c in zip(models, accuracy, cost, strict=True)
+# ---------------------------------------------------------------- the arrays
+
+
+def array_specs(meta: RouterContent) -> dict[str, ArraySpec]:
+    """Shape and allowed dtypes of every array, refused if they could not fit in memory."""
+    k, m, d = sum(meta.fitted.cluster_counts_), len(meta.models), meta.embedder.dimension
+    sizes = {"k": k, "m": m, "d": d, "p": PRICE_QUANTILES}
+    specs = {
+        name: (tuple(sizes[c] for c in axes), dtypes) for name, (axes, dtypes) in _ARRAYS.items()
     }
-    if (
-        not isinstance(summary, dict)
-        or list(summary) != models
-        or any(
-            not isinstance(summary[m], dict)
-            or set(summary[m]) != set(expected[m])
-            or not all(_close(summary[m][key], value) for key, value in expected[m].items())
-            for m in models
-        )
-    ):
+    specs[DIGEST_ARRAY] = ((32,), ("uint8",))
+    if (total := max_bytes(specs)) > MAX_ARRAY_BYTES:
         refuse(
-            "field 'pool_summary'", "disagrees with the arrays 'global_accuracy_', 'global_cost_'"
+            "fields 'fitted.cluster_counts_', 'models', 'embedder.dimension'",
+            f"{k} clusters, {m} models and {d} dimensions need {total:,} bytes of arrays, "
+            f"more than a router file may hold ({MAX_ARRAY_BYTES:,})",
         )
+    return specs
 
 
-def _close(value: object, expected: float) -> bool:
-    return _is_finite_number(value) and math.isclose(value, expected, rel_tol=1e-9)
+def max_bytes(specs: Mapping[str, ArraySpec]) -> int:
+    """The largest size the arrays of ``specs`` can have (in their widest dtypes)."""
+    return sum(math.prod(shape) * np.dtype(dtypes[-1]).itemsize for shape, dtypes in specs.values())
 
 
-def check_array_values(arrays: Mapping[str, np.ndarray], n_samples: int, n_fits: int = 1) -> None:
+def check_array(name: str, dtype: str, shape: tuple[int, ...], spec: ArraySpec) -> None:
+    """An array's dtype (numpy name) and shape, as its file's header or the router says."""
+    if dtype not in spec[1]:
+        expected = " or ".join(spec[1]) if len(spec[1]) < 3 else "an integer dtype"
+        refuse(f"array {name!r}", f"has dtype {dtype}, expected {expected}")
+    if shape != spec[0]:
+        refuse(f"array {name!r}", f"has shape {shape}, expected {spec[0]}")
+
+
+def check_array_values(arrays: Mapping[str, np.ndarray], n_samples: int, n_fits: int) -> None:
     """Finite statistics in range, and counts consistent with the cluster sizes.
 
     Every calibration query is in one cluster of each of the ``n_fits`` k-means fits.
     """
     for name in ("cluster_centers_", "accuracy_", "cost_", "global_accuracy_", "global_cost_"):
         _require(name, arrays[name], np.isfinite(arrays[name]), "finite values")
-    if "log_prices_" in arrays:
-        prices = arrays["log_prices_"]
-        _require("log_prices_", prices, np.isfinite(prices), "finite values")
-        falling = np.diff(prices) <= 0
-        _require("log_prices_", prices[1:], falling, "log prices that never rise with alpha")
+    prices = arrays["log_prices_"]
+    _require("log_prices_", prices, np.isfinite(prices), "finite values")
+    falling = np.diff(prices) <= 0
+    _require("log_prices_", prices[1:], falling, "log prices that never rise with alpha")
     for name in ("accuracy_", "global_accuracy_"):
         scores = arrays[name]
         _require(name, scores, (scores >= 0) & (scores <= 1), "scores in [0, 1]")

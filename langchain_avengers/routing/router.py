@@ -27,6 +27,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_avengers._utils.extras import check_installed
 from langchain_avengers.records.data import RecordsLike, as_calibration_data
 from langchain_avengers.records.format import RecordsError as RecordsError
+from langchain_avengers.routing import checks, persistence
 from langchain_avengers.routing.decision import BatchScores as BatchScores
 from langchain_avengers.routing.decision import (
     CandidateScore,
@@ -457,39 +458,44 @@ class ClusterRouter(Estimator):
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted router to a directory (JSON + ``.npz``, no pickle), atomically.
+        """Write the fitted router to a folder (JSON + safetensors, no pickle), atomically.
 
         A process killed mid-save leaves the old or the new router, concurrent loads get one of
-        the two, and concurrent saves take turns. Files in the directory that are not the
-        router's own are kept.
+        the two, and concurrent saves take turns. Files in the folder that are not the router's
+        own are kept.
 
         Returns:
-            The directory written.
+            The folder written.
 
         Raises:
             RouterFileError: ``path`` is a file, a folder of other things, or holds another
                 program's ``router.json``; or another save held it for 60 s.
             ValueError: the router holds values :meth:`load` would refuse.
         """
-        from langchain_avengers.routing.persistence import save_router
-
         check_fitted(self)
-        return save_router(self, Path(path))
+        state = persistence.RouterState(
+            params={name: getattr(self, name) for name in checks.Params.model_fields},
+            fitted={name: getattr(self, name) for name in persistence.FITTED_ATTRIBUTES},
+            arrays={name: getattr(self, name) for name in checks.ARRAY_NAMES},
+        )
+        return persistence.save_router(Path(path), state)
 
     @classmethod
     def load(cls, path: str | Path, *, embedder: Embeddings | None = None) -> ClusterRouter:
         """Read a router written by :meth:`save`.
 
         Args:
-            path: The router directory.
+            path: The router folder.
             embedder: The embedder it was fitted with; may be omitted for the default
                 (WordLlama) embedder.
 
         Raises:
-            RouterFileError: a missing, truncated, corrupted or forged file, another format
-                version, or an embedder other than the one used for fitting; one line naming
-                the file and field.
+            RouterFileError: a path that is a file, a missing, truncated, corrupted or forged
+                file, another format version, or an embedder other than the one used for
+                fitting; one line naming the file and field.
         """
-        from langchain_avengers.routing.persistence import load_router
-
-        return load_router(cls, Path(path), embedder)
+        state = persistence.load_router(Path(path), embedder)
+        router = cls(**state.params, embedder=state.embedder)
+        for name, value in {**state.fitted, **state.arrays}.items():
+            setattr(router, name, value)
+        return router

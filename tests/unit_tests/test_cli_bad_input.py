@@ -93,7 +93,7 @@ def test_model_without_costs_is_one_line(
     [
         (["fit", "{missing}", "-o", "{tmp}/r"], "cannot read calibration records"),
         (["fit", "{small}", "-o", "{tmp}/r", "--n-clusters", "500"], "n_clusters"),
-        (["route", "{tmp}/nowhere", "hello"], "not a router directory"),
+        (["route", "{tmp}/nowhere", "hello"], "not a router folder"),
     ],
 )
 def test_other_bad_inputs_give_one_line_and_exit_2(

@@ -1,19 +1,20 @@
-"""Router files: JSON + .npz round trips, and every way a router directory can be unusable."""
+"""Router files: JSON + safetensors round trips, and every way a router folder can be unusable."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
+import pickle
 import shutil
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
-from router_files import arrays_file, read_metadata, reseal
+from router_files import arrays_file, read_arrays, read_metadata, reseal, seal_arrays
+from safetensors.numpy import load_file, save
 
 import langchain_avengers
 from langchain_avengers import (
@@ -33,6 +34,7 @@ ARRAYS = (
     "cluster_sizes_",
     "global_accuracy_",
     "global_cost_",
+    "log_prices_",
 )
 TEXTS = [
     "What is 17 times 3? Answer with a number.",
@@ -48,7 +50,7 @@ _FITTED: list[ClusterRouter] = []
 @pytest.fixture
 def fitted(small_jsonl: Path, keyword_embeddings) -> ClusterRouter:
     """A router of its own for each test (fitted once: k-means is most of this file's time)."""
-    if not _FITTED:  # one k-means fit, so shapes below are (4, ...) and every format holds it
+    if not _FITTED:  # one k-means fit, so the shapes below are (4, ...)
         router = ClusterRouter(
             n_clusters=4,
             nearest_clusters=2,
@@ -65,14 +67,14 @@ def saved(fitted: ClusterRouter, tmp_path: Path) -> Path:
     return fitted.save(tmp_path / "router")
 
 
-def test_save_writes_readable_json_and_a_pickle_free_npz(
+def test_save_writes_readable_json_and_a_safetensors_file(
     fitted: ClusterRouter, saved: Path, small_jsonl: Path
 ) -> None:
     meta = read_metadata(saved)
     arrays = saved / meta["arrays"]["file"]
     assert sorted(p.name for p in saved.iterdir()) == [".router.lock", arrays.name, "router.json"]
     assert meta["format"] == "langchain-avengers/cluster-router"
-    assert meta["format_version"] == 4
+    assert meta["format_version"] == 5
     assert meta["package_version"] == langchain_avengers.__version__
     assert meta["embedder"] == {"identity": "tests/keyword-embeddings-4", "dimension": 4}
     assert meta["models"] == ["acme/tiny", "acme/medium", "acme/large"]
@@ -85,15 +87,20 @@ def test_save_writes_readable_json_and_a_pickle_free_npz(
     assert meta["fitted"] == {"n_clusters_": 4, "nearest_clusters_": 2, "cluster_counts_": [4]}
     assert "embedder" not in meta["params"]  # an object: recorded by identity, never pickled
     digest = hashlib.sha256(arrays.read_bytes()).hexdigest()
-    assert meta["arrays"] == {"file": f"arrays-{digest[:16]}.npz", "sha256": digest}
+    assert meta["arrays"] == {"file": f"arrays-{digest[:16]}.safetensors", "sha256": digest}
+    assert set(meta) == {
+        *("format", "format_version", "package_version", "params", "fitted", "embedder"),
+        *("models", "n_samples_fit", "data_fingerprint", "arrays"),
+    }
 
-    with zipfile.ZipFile(arrays) as archive:
-        expected = [*ARRAYS, "log_prices_", "metadata_sha256"]
-        assert sorted(archive.namelist()) == sorted(f"{name}.npy" for name in expected)
-    with np.load(arrays, allow_pickle=False) as npz:
-        for name in ARRAYS:
-            assert npz[name].dtype != object
-            np.testing.assert_array_equal(npz[name], getattr(fitted, name))
+    stored = load_file(arrays)  # any safetensors reader opens it
+    assert sorted(stored) == sorted([*ARRAYS, "metadata_sha256"])
+    for name in ARRAYS:
+        assert stored[name].dtype == getattr(fitted, name).dtype
+        np.testing.assert_array_equal(stored[name], getattr(fitted, name))
+    content = {key: value for key, value in meta.items() if key != "arrays"}
+    expected = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).digest()
+    assert stored["metadata_sha256"].tobytes() == expected
 
 
 def test_round_trip_gives_the_same_decisions(
@@ -204,43 +211,30 @@ def test_automatic_cluster_count_round_trips(
     assert loaded.route(TEXTS[0], 0.5) == fitted.route(TEXTS[0], 0.5)
 
 
-def as_old_format(path: Path, version: int) -> None:
-    """Turn a saved single-fit router into a format 1, 2 or 3 one.
-
-    Formats before 4 have no ensemble or utility score (no ``scoring``, ``cluster_scales``,
-    ``fitted.cluster_counts_`` nor ``log_prices_``); formats 1 and 2 keep ``arrays.npz``, and
-    format 1 has no ``fitted``.
-    """
-
-    def older(meta: dict) -> None:
-        del meta["params"]["scoring"], meta["params"]["cluster_scales"]
-        del meta["fitted"]["cluster_counts_"]
-        meta["format_version"] = version
-        if version == 1:
-            del meta["fitted"]
-
-    reseal(path, older, lambda arrays: arrays.pop("log_prices_"))
-    if version < 3:
-        meta = read_metadata(path)
-        arrays_file(path).rename(path / "arrays.npz")
-        meta["arrays"]["file"] = "arrays.npz"
-        (path / "router.json").write_text(json.dumps(meta))
-        reseal(path)
-
-
-@pytest.mark.parametrize("version", [1, 2, 3])
-def test_older_formats_still_load_as_single_fit_minmax_routers(
-    saved: Path, fitted: ClusterRouter, keyword_embeddings, version: int
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 6, "5", 5.0, None])
+def test_a_router_of_another_format_version_is_refused_with_what_to_do(
+    saved: Path, keyword_embeddings, version: object
 ) -> None:
-    as_old_format(saved, version)
-    loaded = ClusterRouter.load(saved, embedder=keyword_embeddings)
-    assert (loaded.n_clusters_, loaded.nearest_clusters_) == (4, 2)
-    assert (loaded.scoring, loaded.cluster_scales, list(loaded.cluster_counts_)) == (
-        "minmax",
-        (1.0,),
-        [4],
-    )
-    assert loaded.route_batch(TEXTS, 0.5) == fitted.route_batch(TEXTS, 0.5)
+    reseal(saved, lambda m: m.update(format_version=version))
+    with pytest.raises(RouterFileError) as info:
+        ClusterRouter.load(saved, embedder=keyword_embeddings)
+    message = str(info.value)
+    assert message.startswith(f"{saved / 'router.json'}: field 'format_version': ")
+    assert f"router format version {version!r}, but this version" in message
+    assert "reads version 5 only; refit the router with it" in message
+
+
+def test_a_format_4_router_is_refused_before_its_arrays_are_read(
+    saved: Path, keyword_embeddings
+) -> None:
+    """What an earlier version of the package wrote: format 4 and an ``.npz`` of arrays."""
+    meta = read_metadata(saved)
+    arrays_file(saved).rename(saved / "arrays-0123456789abcdef.npz")
+    meta.update(format_version=4, arrays={"file": "arrays-0123456789abcdef.npz", "sha256": "0"})
+    (saved / "router.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterFileError, match="router format version 4, but") as info:
+        ClusterRouter.load(saved, embedder=keyword_embeddings)
+    assert "\n" not in str(info.value)
 
 
 def test_an_ensemble_router_round_trips(
@@ -295,13 +289,31 @@ def test_the_bundled_router_still_loads() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda m: m["fitted"].update(n_clusters_=5), "do not follow from the parameters"),
-        (lambda m: m["fitted"].update(nearest_clusters_=3), "do not follow from the parameters"),
-        (lambda m: m["fitted"].update(nearest_clusters_=0), "fitted sizes out of range"),
-        (lambda m: m["fitted"].update(n_clusters_="4"), "'fitted.n_clusters_': expected an int"),
-        (lambda m: m["params"].update(n_clusters=4.5), "'params.n_clusters': expected 'auto'"),
-        (lambda m: m.pop("fitted"), "'fitted.n_clusters_': expected an integer >= 1, got None"),
-        (lambda m: m["params"].update(n_clusters=3), "do not follow from the parameters"),
+        (
+            lambda m: m["fitted"].update(n_clusters_=5),
+            "'fitted.n_clusters_': 5 does not follow from n_clusters=4",
+        ),
+        (
+            lambda m: m["fitted"].update(nearest_clusters_=3),
+            "'fitted.nearest_clusters_': 3 does not follow from nearest_clusters=2",
+        ),
+        (
+            lambda m: m["fitted"].update(nearest_clusters_=0),
+            "'fitted.nearest_clusters_': Input should be greater than or equal to 1, got 0",
+        ),
+        (
+            lambda m: m["fitted"].update(n_clusters_="4"),
+            "'fitted.n_clusters_': Input should be a valid integer, got '4'",
+        ),
+        (
+            lambda m: m["params"].update(n_clusters=4.5),
+            "'params.n_clusters': expected 'auto' or an integer >= 1, got 4.5",
+        ),
+        (lambda m: m.pop("fitted"), "field 'fitted': Field required"),
+        (
+            lambda m: m["params"].update(n_clusters=3),
+            "'fitted.n_clusters_': 4 does not follow from n_clusters=3",
+        ),
     ],
     ids=[
         "count",
@@ -321,15 +333,6 @@ def test_resealed_inconsistent_sizes_are_refused(
         ClusterRouter.load(saved, embedder=keyword_embeddings)
     assert str(info.value).startswith(f"{saved / 'router.json'}: ")
     assert expected in str(info.value)
-
-
-def test_resealed_format_1_nearest_clusters_out_of_range_is_refused(
-    saved: Path, keyword_embeddings
-) -> None:
-    as_old_format(saved, 1)
-    reseal(saved, lambda m: m["params"].update(nearest_clusters=5))
-    with pytest.raises(RouterFileError, match="fitted sizes out of range"):
-        ClusterRouter.load(saved, embedder=keyword_embeddings)
 
 
 # ---------------------------------------------------------------- damaged router directories
@@ -362,13 +365,20 @@ def rewrite_arrays(change: Callable[[dict], object]) -> Callable[[Path], None]:
     """Change the arrays and update the checksum, as a careless hand edit would."""
 
     def mutate(path: Path) -> None:
-        with np.load(arrays_file(path)) as npz:
-            arrays = dict(npz)
+        arrays = read_arrays(path)
         change(arrays)
-        np.savez_compressed(arrays_file(path), **arrays)
-        meta = read_metadata(path)
-        meta["arrays"]["sha256"] = hashlib.sha256(arrays_file(path).read_bytes()).hexdigest()
-        (path / "router.json").write_text(json.dumps(meta))
+        arrays_file(path).write_bytes(save(arrays))
+        seal_arrays(path, read_metadata(path))
+
+    return mutate
+
+
+def replace_arrays(payload: bytes) -> Callable[[Path], None]:
+    """Put other bytes in the arrays file and update the checksum."""
+
+    def mutate(path: Path) -> None:
+        arrays_file(path).write_bytes(payload)
+        seal_arrays(path, read_metadata(path))
 
     return mutate
 
@@ -388,7 +398,7 @@ DAMAGE = {
     "unsupported-version": (edit_json(lambda m: m.update(format_version=99)), "version 99"),
     "wrong-fitted-count": (
         edit_json(lambda m: m["fitted"].update(n_clusters_=5)),
-        "modified after the router was saved",
+        "'fitted.n_clusters_': 5 does not follow",
     ),
     "fewer-models-than-arrays": (
         edit_json(lambda m: m.update(models=m["models"][:2])),
@@ -400,10 +410,14 @@ DAMAGE = {
     ),
     "bogus-cost-scale": (
         edit_json(lambda m: m["params"].update(cost_scale="weird")),
-        "modified after the router was saved",
+        "'params.cost_scale': Input should be 'linear' or 'log', got 'weird'",
     ),
     "wrong-n-clusters": (
         edit_json(lambda m: m["params"].update(n_clusters=5)),
+        "'fitted.n_clusters_': 4 does not follow from n_clusters=5",
+    ),
+    "other-ensemble": (
+        edit_json(lambda m: m["params"].update(cluster_scales=[1.0000001])),
         "modified after the router was saved",
     ),
     "wrong-dimension": (
@@ -416,11 +430,16 @@ DAMAGE = {
         rewrite_arrays(lambda a: a.update(cost_=a["cost_"][:, :2])),
         "array 'cost_': has shape (4, 2), expected (4, 3)",
     ),
-    "arrays-missing-one": (rewrite_arrays(lambda a: a.pop("accuracy_")), "accuracy_"),
-    "arrays-with-pickle": (
-        rewrite_arrays(lambda a: a.update(cost_=np.array([{"x": 1}], dtype=object))),
-        "array 'cost_': has dtype object, expected float32 or float64",
+    "arrays-missing-one": (rewrite_arrays(lambda a: a.pop("accuracy_")), "missing ['accuracy_']"),
+    "arrays-a-pickle": (
+        replace_arrays(pickle.dumps({"cost_": np.zeros((4, 3))})),
+        "unreadable router arrays",
     ),
+    "arrays-an-npz": (
+        lambda p: replace_arrays(b"")(p) or np.savez(arrays_file(p), cost_=np.zeros(3)),
+        "unreadable router arrays",
+    ),
+    "arrays-empty": (replace_arrays(b""), "unreadable router arrays"),
 }
 
 
@@ -506,13 +525,13 @@ def test_saving_keeps_the_other_files_of_the_directory(
     assert ClusterRouter.load(saved, embedder=keyword_embeddings).cost_scale == "linear"
 
 
-def test_saving_over_a_format_2_router_keeps_other_files(
+def test_saving_over_a_router_of_another_format_version_replaces_it(
     fitted: ClusterRouter, saved: Path, keyword_embeddings
 ) -> None:
-    as_old_format(saved, 2)
+    reseal(saved, lambda m: m.update(format_version=4))
     (saved / "NOTES.md").write_text("notes")
     fitted.save(saved)
-    assert read_metadata(saved)["format_version"] == 4
+    assert read_metadata(saved)["format_version"] == 5
     assert sorted(p.name for p in saved.iterdir()) == sorted([*own_files(saved), "NOTES.md"])
     ClusterRouter.load(saved, embedder=keyword_embeddings)
 
@@ -524,7 +543,7 @@ def test_saving_over_a_format_2_router_keeps_other_files(
             "my-documents",
             "thesis.txt",
             "precious",
-            "not a router directory; refusing",
+            "not a router folder; refusing",
             id="not-a-router",
         ),
         pytest.param(
@@ -559,7 +578,7 @@ def test_saving_into_an_empty_directory_or_over_leftovers(
 
     killed = tmp_path / "killed"  # what a first save killed before router.json leaves
     killed.mkdir()
-    for name in (".router.lock", f".arrays-{'a' * 32}.tmp", f"arrays-{'b' * 16}.npz"):
+    for name in (".router.lock", f".arrays-{'a' * 32}.tmp", f"arrays-{'b' * 16}.safetensors"):
         (killed / name).write_bytes(b"partial")
     fitted.save(killed)
     assert sorted(p.name for p in killed.iterdir()) == own_files(killed)
@@ -600,3 +619,23 @@ def test_saving_what_load_would_refuse_is_refused(
         fitted.save(tmp_path / "router")
     assert expected in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["records.jsonl", "router.json"])
+def test_loading_a_file_instead_of_a_router_folder_says_so(tmp_path: Path, name: str) -> None:
+    file = tmp_path / name
+    file.write_text('{"query": "What is 2 + 2?"}\n')
+    with pytest.raises(RouterFileError) as info:
+        ClusterRouter.load(file)
+    assert str(info.value) == (
+        f"{file}: is a file, not a router folder (a folder holding router.json)"
+    )
+
+
+def test_a_chat_model_given_a_file_as_router_says_it_is_a_file(tmp_path: Path) -> None:
+    from langchain_avengers import AvengersChatModel
+
+    file = tmp_path / "records.jsonl"
+    file.write_text("{}\n")
+    with pytest.raises(RouterFileError, match=r"records\.jsonl: is a file, not a router folder"):
+        AvengersChatModel(router=str(file), api_key="sk-test")
