@@ -14,11 +14,11 @@ import os
 import re
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import safetensors
@@ -37,6 +37,7 @@ MAX_METADATA_BYTES = 2**20
 SAVE_LOCK_TIMEOUT = 60.0
 """Seconds a save waits for another save to the same folder (one takes well under 1 s)."""
 _LOAD_ATTEMPTS = 5
+T = TypeVar("T")
 _OWN_FILE = re.compile(rf"{checks.ARRAYS_FILE}|\.(arrays|router)-[0-9a-f]{{32}}\.tmp")
 _DEFAULT_EMBEDDERS = {WordLlamaEmbeddings(dim=d).identity: d for d in (64, 128, 256)}
 _DTYPES = {  # safetensors' dtype codes as numpy names (other codes are refused as they are)
@@ -68,6 +69,22 @@ class RouterState:
     fitted: dict[str, Any]
     arrays: dict[str, np.ndarray]
     embedder: Embeddings | None = None
+
+    @classmethod
+    def of(cls, router: object) -> RouterState:
+        """The values of a fitted router (read by attribute name: no router class imported)."""
+        params, fitted, arrays = (
+            {name: getattr(router, name) for name in names}
+            for names in (tuple(checks.Params.model_fields), FITTED_ATTRIBUTES, checks.ARRAY_NAMES)
+        )
+        return cls(params, fitted, arrays)
+
+    def build(self, estimator: Callable[..., T]) -> T:
+        """An estimator made by ``estimator`` (the router class) holding these values."""
+        router = estimator(**self.params, embedder=self.embedder)
+        for name, value in {**self.fitted, **self.arrays}.items():
+            setattr(router, name, value)
+        return router
 
 
 @contextmanager

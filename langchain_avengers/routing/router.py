@@ -27,7 +27,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_avengers._utils.extras import check_installed
 from langchain_avengers.records.data import RecordsLike, as_calibration_data
 from langchain_avengers.records.format import RecordsError as RecordsError
-from langchain_avengers.routing import checks, persistence
+from langchain_avengers.routing import persistence
 from langchain_avengers.routing.decision import BatchScores as BatchScores
 from langchain_avengers.routing.decision import (
     CandidateScore,
@@ -473,12 +473,7 @@ class ClusterRouter(Estimator):
             ValueError: the router holds values :meth:`load` would refuse.
         """
         check_fitted(self)
-        state = persistence.RouterState(
-            params={name: getattr(self, name) for name in checks.Params.model_fields},
-            fitted={name: getattr(self, name) for name in persistence.FITTED_ATTRIBUTES},
-            arrays={name: getattr(self, name) for name in checks.ARRAY_NAMES},
-        )
-        return persistence.save_router(Path(path), state)
+        return persistence.save_router(Path(path), persistence.RouterState.of(self))
 
     @classmethod
     def load(cls, path: str | Path, *, embedder: Embeddings | None = None) -> ClusterRouter:
@@ -494,8 +489,4 @@ class ClusterRouter(Estimator):
                 file, another format version, or an embedder other than the one used for
                 fitting; one line naming the file and field.
         """
-        state = persistence.load_router(Path(path), embedder)
-        router = cls(**state.params, embedder=state.embedder)
-        for name, value in {**state.fitted, **state.arrays}.items():
-            setattr(router, name, value)
-        return router
+        return persistence.load_router(Path(path), embedder).build(cls)
