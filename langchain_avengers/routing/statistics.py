@@ -18,9 +18,11 @@ from langchain_avengers.records.format import RecordsError
 from langchain_avengers.routing.params import auto_n_clusters
 
 PRIOR_QUERIES = 10
-"""Pseudo-count of the prior on a model's accuracy where it was not measured: the advantage of
-a model scored on ``n`` queries over the models scored on the same queries weighs ``n`` against
-10 pseudo-queries at the weakest model's advantage. Fitting warns below this many scores."""
+"""Pseudo-count of the priors on a model's accuracy and cost where it was not measured: the
+advantage of a model scored on ``n`` queries over the models scored on the same queries weighs
+``n`` against 10 pseudo-queries at the weakest model's advantage, and its cost ratio to them
+``n`` against 10 pseudo-queries at ratio 1 (the others' mean cost). Fitting warns below this
+many scores."""
 MIN_MEDIAN_CLUSTER_SIZE = 5
 """Fitting warns below this median cluster size: half the 10 queries a cluster that
 ``n_clusters="auto"`` gives at 100 queries, the smallest size it was validated on."""
@@ -78,8 +80,8 @@ def fill_unmeasured(values: np.ndarray, onehot: np.ndarray, what: str) -> np.nda
     The fill is the model's expected value on that query, from the other models measured on
     it. For scores: their mean score plus the model's advantage over them
     (:func:`expected_advantage`), clipped to [0, 1]. For costs: their mean cost times the
-    model's ratio of total cost to theirs where it was measured. Rows nobody was measured on
-    stay NaN.
+    model's expected cost ratio to them (:func:`expected_cost_ratio`). Rows nobody was
+    measured on stay NaN.
     """
     measured = ~np.isnan(values)
     if measured.all():
@@ -93,13 +95,34 @@ def fill_unmeasured(values: np.ndarray, onehot: np.ndarray, what: str) -> np.nda
         gaps = np.where(paired, own - others, 0.0)
         expected = np.clip(others + onehot @ expected_advantage(gaps, paired, onehot), 0.0, 1.0)
     else:
-        own_total = np.where(paired, own, 0.0).sum(axis=0)
-        their_total = np.where(paired, others, 0.0).sum(axis=0)
-        ratio = np.divide(
-            own_total, their_total, out=np.ones_like(own_total), where=their_total > 0
-        )
-        expected = others * ratio
+        expected = others * expected_cost_ratio(own, others, paired)
     return np.where(measured, values, expected)
+
+
+def expected_cost_ratio(own: np.ndarray, others: np.ndarray, paired: np.ndarray) -> np.ndarray:
+    """``(n_models,)`` expected ratio of each model's cost to the others' mean cost.
+
+    The model's total cost over the queries it shares with other models, against theirs, with
+    :data:`PRIOR_QUERIES` pseudo-queries at ratio 1 added to both totals (each costing the
+    others' mean over the model's shared queries, or over all shared queries where that is
+    0). So a barely measured model costs about what the models beside it cost until its own
+    bills say otherwise: one answer billed $0 does not make it free everywhere (it took every
+    query at alpha 0), nor one dear answer dear everywhere. The weight is its accuracy
+    prior's; a model measured on every query is never filled, so keeps its raw means.
+    """
+    k = PRIOR_QUERIES
+    own_total = np.where(paired, own, 0.0).sum(axis=0)
+    their_total = np.where(paired, others, 0.0).sum(axis=0)
+    n_paired = paired.sum(axis=0)
+    typical = np.divide(their_total, n_paired, out=np.zeros_like(their_total), where=n_paired > 0)
+    pool = float(others[paired].mean()) if paired.any() else 0.0
+    weight = k * np.where(typical > 0, typical, pool)
+    return np.divide(
+        own_total + weight,
+        their_total + weight,
+        out=np.ones_like(own_total),
+        where=their_total + weight > 0,
+    )
 
 
 def expected_advantage(gaps: np.ndarray, paired: np.ndarray, onehot: np.ndarray) -> np.ndarray:
