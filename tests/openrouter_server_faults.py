@@ -63,6 +63,9 @@ class ServerConfig:
     value, NaN and huge numbers included)."""
     reported_models: dict[str, str] = field(default_factory=dict)
     """Model id -> the model id the answers report (a provider-specific variant)."""
+    judge_verdict: str | None = None
+    """What every judge prompt of ``avengers calibrate`` is answered with, instead of the
+    brain's "Score: N" verdict (e.g. a verdict without a score)."""
 
 
 class ApiError(Exception):

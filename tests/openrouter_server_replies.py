@@ -192,8 +192,9 @@ def calibration_reply(body: JsonDict, model: ModelInfo, config: ServerConfig) ->
     """The answer to a query of ``config.answer_key`` or to a judge prompt; else None."""
     if body.get("tools") or body.get("response_format"):
         return None
+    prompt = latest_text(body["messages"])
     found = calibration_brain.answer(
-        latest_text(body["messages"]),
+        prompt,
         model.id,
         reasoning=model.id in REASONING_MODELS,
         answer_key=config.answer_key,
@@ -201,6 +202,8 @@ def calibration_reply(body: JsonDict, model: ModelInfo, config: ServerConfig) ->
     )
     if found is None:
         return None
+    if config.judge_verdict is not None and calibration_brain.judge_verdict(prompt) is not None:
+        found = (config.judge_verdict, 0)
     content, finish_reason = apply_limits(found[0], body.get("stop"), token_limit(body))
     return Reply(content=content, finish_reason=finish_reason, reasoning_tokens=found[1])
 

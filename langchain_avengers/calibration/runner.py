@@ -4,6 +4,10 @@ Every (query, model) pair is asked once through the OpenAI-compatible API, grade
 journalled as soon as it is done (see :mod:`.store`); the records file is rebuilt from the
 journal at the end, also after Ctrl-C, SIGTERM or a ``max_spend`` stop. A failed call is not
 journalled, so the next run with the same output asks it again; finished pairs are skipped.
+An answer that came back but could not be graded (a judge verdict without "Score: N", a
+failed judge call, a grader crash) is paid for, so it is journalled ungraded with the reason
+(the verdict quoted): the next run grades it again, calling the judge at most, and never asks
+its model again while the query's prompt is unchanged.
 """
 
 from __future__ import annotations
@@ -34,15 +38,16 @@ from langchain_avengers.calibration.client import (
     make_client,
     may_have_been_billed,
 )
-from langchain_avengers.calibration.graders import grade, judge_messages, parse_judge_score
+from langchain_avengers.calibration.grading import GradingError, answer_usage, grade_answer
 from langchain_avengers.calibration.plan import CalibrationPlan
-from langchain_avengers.calibration.queries import PythonGrader, Query
+from langchain_avengers.calibration.queries import Query
 from langchain_avengers.calibration.spend import SpendGuard, prompt_tokens_bound, worst_case_cost
 from langchain_avengers.calibration.store import (
     Journal,
     JournalEntry,
     journal_index,
     journal_path,
+    read_entry,
     write_records,
 )
 from langchain_avengers.catalog.base import list_price_cost
@@ -53,10 +58,6 @@ logger = logging.getLogger("langchain_avengers.calibration")
 Log = Callable[[str], None]
 WINDOW_PER_SLOT = 4
 """Pairs queued per concurrency slot (bounds memory whatever the number of pairs)."""
-
-
-class GradingError(Exception):
-    """A pair answered but not graded (an unreadable judge verdict, a grader crash)."""
 
 
 @dataclass
@@ -70,8 +71,14 @@ class CalibrationRun:
     changed: int = 0
     """Pairs journalled under another query text, reference or grader, asked again."""
     answered: int = 0
+    regraded: int = 0
+    """Pairs graded from an answer paid in an earlier run (their model not asked again)."""
     failed: int = 0
+    ungraded: int = 0
+    """Failed pairs whose answer came back but was not graded: journalled ungraded."""
     failures: Counter[str] = field(default_factory=Counter)
+    failure_examples: dict[str, str] = field(default_factory=dict)
+    """One judge verdict per failure reason that had one, quoted for the summary."""
     truncated: int = 0
     unknown_cost: int = 0
     spend_answers: float = 0.0
@@ -111,10 +118,21 @@ class CalibrationRun:
         ]
         if self.changed:
             lines.append(f"  {self.changed} pairs were asked again: their query or grading changed")
+        if self.regraded:
+            lines.append(
+                f"  {self.regraded} answers paid for in an earlier run were graded again "
+                "(their models were not asked again)"
+            )
         for reason, count in self.failures.most_common(8):
-            lines.append(f"  failed {count}x {reason}")
+            example = self.failure_examples.get(reason)
+            lines.append(f"  failed {count}x {reason}" + (f", e.g. {example}" if example else ""))
         if self.failed:
             lines.append("  failed pairs are not recorded; run the same command to retry them")
+        if self.ungraded:
+            lines.append(
+                f"  {self.ungraded} of them answered and are kept ungraded in the journal "
+                "(verdicts included): the next run grades them without asking their models again"
+            )
         spend = (
             f"  spend ${self.spend:.4f} (answers ${self.spend_answers:.4f} + judge "
             f"${self.spend_judge:.4f})"
@@ -191,9 +209,18 @@ class _Runner:
         todo = sum(1 for _ in self.plan.pending(entries))
         self.result.pairs = sum(1 for _ in self.plan.pairs())
         self.result.already_done = self.result.pairs - todo
-        self.result.changed = sum(1 for q, m in self.plan.pending(entries) if (q.key, m) in entries)
+        self.result.changed = sum(
+            1 for q, m in self.plan.pending(entries) if (r := entries.get((q.key, m))) and r.graded
+        )
+        # where the paid answers of ungraded pairs sit (read back one at a time when graded)
+        self.saved = {
+            (q.key, m): ref
+            for q, m in self.plan.pending(entries)
+            if self.plan.saved_answer(ref := entries.get((q.key, m)), q) and ref is not None
+        }
         pending = self.plan.pending(entries)
         del entries  # the run keeps no answers or records in memory
+        self.journal_file = journal_file
         self._main = asyncio.current_task()
         self.client = make_client(self.api)
         self.slots = asyncio.Semaphore(self.limits.concurrency)
@@ -259,7 +286,12 @@ class _Runner:
     # ------------------------------------------------------------------ one pair
 
     async def _pair(self, query: Query, model: str) -> None:
-        held = await self.guard.reserve(self.plan.worst_case(query, model, self.attempts))
+        saved = self.saved.pop((query.key, model), None)
+        if saved is None:
+            worst = self.plan.worst_case(query, model, self.attempts)
+        else:  # a paid answer waits for its grade: at most the judge is asked
+            worst = self.plan.worst_judge(query, self.attempts)
+        held = await self.guard.reserve(worst)
         if held is None:
             self._stop("max_spend")
             return
@@ -267,14 +299,22 @@ class _Runner:
         try:
             if self.result.stop_reason:
                 return
-            answer = await self._call(model, query.messages(), billed, "answer")
-            if answer is None:
+            if saved is None:
+                answer = await self._call(model, query.messages(), billed, "answer")
+                if answer is None:
+                    return
+                self._note_answer(model, answer, billed)
+                text, usage = answer.text, answer_usage(answer)
+            else:
+                entry = read_entry(self.journal_file, saved)
+                text, usage = entry.answer or "", entry.usage
+            try:
+                score, extra = await self._grade(query, text, billed)
+            except GradingError as exc:
+                self._keep_ungraded(query, model, text, usage, exc)
                 return
-            self._note_answer(model, answer, billed)
-            score, usage = await self._grade(query, answer, billed)
-            self._record(query, model, answer, score, usage)
-        except GradingError as exc:
-            self._fail(model, str(exc))
+            self.result.regraded += saved is not None
+            self._record(query, model, text, score, {**usage, **extra})
         finally:
             await self.guard.settle(held, **billed)
 
@@ -329,51 +369,21 @@ class _Runner:
             self.guard.observe_price(answer.cost, listed)
 
     async def _grade(
-        self, query: Query, answer: Completion, billed: dict[str, float]
+        self, query: Query, answer: str, billed: dict[str, float]
     ) -> tuple[float, dict[str, Any]]:
+        """Score one answer (:func:`grade_answer`), the judge's bill added to ``billed``."""
+
+        async def ask_judge(judge: str, messages: list[dict[str, str]]) -> Completion | None:
+            verdict = await self._call(judge, messages, billed, "judge")
+            billed["judge"] += (verdict.cost or 0.0) if verdict is not None else 0.0
+            return verdict
+
         judge = self.plan.judge_of(query)
-        if judge is None:
-            try:
-                if isinstance(query.grader, PythonGrader):
-                    async with self.sandbox_slots:
-                        return await asyncio.to_thread(grade, query, answer.text), {}
-                return grade(query, answer.text), {}
-            except Exception as exc:
-                msg = f"grading error ({type(exc).__name__}: {exc})"
-                raise GradingError(msg) from exc
-        messages = judge_messages(query, answer.text, query.grader)  # type: ignore[arg-type]
-        verdict = await self._call(judge, messages, billed, "judge")
-        if verdict is None:  # the run stopped
-            msg = f"judge {judge}: no verdict"
-            raise GradingError(msg)
-        billed["judge"] += verdict.cost or 0.0
-        score = parse_judge_score(verdict.text)
-        if score is None:
-            msg = f"judge {judge}: no 'Score: N' (0-10) in its verdict"
-            raise GradingError(msg)
-        usage = {
-            "judge_model": verdict.answered_by or judge,
-            "judge_cost": verdict.cost,
-            "judge_prompt_tokens": verdict.prompt_tokens,
-            "judge_completion_tokens": verdict.completion_tokens,
-        }
-        return score, usage
+        return await grade_answer(query, answer, judge, ask_judge, self.sandbox_slots)
 
     def _record(
-        self, query: Query, model: str, answer: Completion, score: float, extra: dict[str, Any]
+        self, query: Query, model: str, answer: str, score: float, usage: dict[str, Any]
     ) -> None:
-        usage = {
-            "cost": answer.cost,
-            "cost_source": answer.cost_source,
-            "prompt_tokens": answer.prompt_tokens,
-            "completion_tokens": answer.completion_tokens,
-            "reasoning_tokens": answer.reasoning_tokens,
-            "latency_s": answer.latency_s,
-            "answered_by": answer.answered_by,
-            "retries": answer.retries,
-            "truncated": answer.truncated,
-            **extra,
-        }
         entry = JournalEntry(
             key=query.key,
             model=model,
@@ -381,16 +391,37 @@ class _Runner:
             grading_fp=query.grading_fingerprint,
             score=score,
             usage={k: v for k, v in usage.items() if v is not None or k == "cost"},
-            answer=answer.text if self.save_answers else None,
+            answer=answer if self.save_answers else None,
         )
         self.journal.append(entry)
         self.result.answered += 1
-        self.result.truncated += answer.truncated
+        self.result.truncated += bool(usage.get("truncated"))
         self._advance()
 
-    def _fail(self, model: str, reason: str) -> None:
+    def _keep_ungraded(
+        self, query: Query, model: str, answer: str, usage: dict[str, Any], exc: GradingError
+    ) -> None:
+        """Journal a paid answer that failed grading, with why, so no run pays for it again."""
+        entry = JournalEntry(
+            key=query.key,
+            model=model,
+            prompt_fp=query.prompt_fingerprint,
+            grading_fp=query.grading_fingerprint,
+            score=None,
+            usage={k: v for k, v in usage.items() if v is not None or k == "cost"},
+            answer=answer,
+            failure=str(exc),
+        )
+        self.journal.append(entry)
+        self.result.ungraded += 1
+        self._fail(model, exc.reason, exc.detail)
+
+    def _fail(self, model: str, reason: str, example: str | None = None) -> None:
         self.result.failed += 1
-        self.result.failures[f"{model}: {reason}"] += 1
+        key = f"{model}: {reason}"
+        self.result.failures[key] += 1
+        if example is not None:
+            self.result.failure_examples.setdefault(key, example)
         self._advance()
 
     def _advance(self) -> None:
