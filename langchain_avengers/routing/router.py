@@ -96,7 +96,7 @@ class ClusterRouter(Estimator):
     10 pseudo-queries at its pool-wide advantage, which itself has 10 pseudo-queries at the
     weakest model's advantage in the cluster: a barely measured model counts as the weakest
     until its scores say otherwise. The expected cost is the others' mean cost times the
-    model's cost ratio to them, with 10 pseudo-queries at ratio 1. Fully measured models keep
+    model's cost ratio to them, shrunk toward 1 on a log scale. Fully measured models keep
     raw means (the paper); one score, or one answer billed $0, cannot take over routing.
     Fitting warns about models scored on fewer than 10 queries.
 

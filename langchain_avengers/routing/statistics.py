@@ -18,11 +18,14 @@ from langchain_avengers.records.format import RecordsError
 from langchain_avengers.routing.params import auto_n_clusters
 
 PRIOR_QUERIES = 10
-"""Pseudo-count of the priors on a model's accuracy and cost where it was not measured: the
-advantage of a model scored on ``n`` queries over the models scored on the same queries weighs
-``n`` against 10 pseudo-queries at the weakest model's advantage, and its cost ratio to them
-``n`` against 10 pseudo-queries at ratio 1 (the others' mean cost). Fitting warns below this
-many scores."""
+"""Pseudo-count of the prior on a model's accuracy where it was not measured: the advantage of
+a model scored on ``n`` queries over the models scored on the same queries weighs ``n`` against
+10 pseudo-queries at the weakest model's advantage. Fitting warns below this many scores."""
+COST_PRIOR_QUERIES = 1.0
+"""Pseudo-count of the prior on a model's cost ratio to the others where it was not measured
+(:func:`expected_cost_ratio`): one query at ratio 1. Smaller than the accuracy prior's, as one
+bill says far more about a model's price than one 0/1 score says about its accuracy; chosen
+on held-out splits of both shared data sets (``benchmarks/sparse_models.py``)."""
 MIN_MEDIAN_CLUSTER_SIZE = 5
 """Fitting warns below this median cluster size: half the 10 queries a cluster that
 ``n_clusters="auto"`` gives at 100 queries, the smallest size it was validated on."""
@@ -102,27 +105,23 @@ def fill_unmeasured(values: np.ndarray, onehot: np.ndarray, what: str) -> np.nda
 def expected_cost_ratio(own: np.ndarray, others: np.ndarray, paired: np.ndarray) -> np.ndarray:
     """``(n_models,)`` expected ratio of each model's cost to the others' mean cost.
 
-    The model's total cost over the queries it shares with other models, against theirs, with
-    :data:`PRIOR_QUERIES` pseudo-queries at ratio 1 added to both totals (each costing the
-    others' mean over the model's shared queries, or over all shared queries where that is
-    0). So a barely measured model costs about what the models beside it cost until its own
-    bills say otherwise: one answer billed $0 does not make it free everywhere (it took every
-    query at alpha 0), nor one dear answer dear everywhere. The weight is its accuracy
-    prior's; a model measured on every query is never filled, so keeps its raw means.
+    The ratio of the model's total cost to theirs over the queries it shares with them,
+    shrunk geometrically toward 1 (the others' mean) with :data:`COST_PRIOR_QUERIES`
+    pseudo-queries: ``ratio ** (n / (n + 1))`` after ``n`` shared queries. A ratio of 0 (all
+    its answers billed $0) counts as a tenth of the cheapest paid model's ratio first, so one
+    answer billed $0 does not make a model free everywhere (it took every query at alpha 0);
+    a model billed $0 on many queries does come out cheapest. Geometric, because costs differ
+    by factors: a pull toward 1 on the linear scale hid a model 20 times cheaper than the
+    others' mean behind 20 measured queries (``benchmarks/sparse_models.md``).
     """
-    k = PRIOR_QUERIES
     own_total = np.where(paired, own, 0.0).sum(axis=0)
     their_total = np.where(paired, others, 0.0).sum(axis=0)
     n_paired = paired.sum(axis=0)
-    typical = np.divide(their_total, n_paired, out=np.zeros_like(their_total), where=n_paired > 0)
-    pool = float(others[paired].mean()) if paired.any() else 0.0
-    weight = k * np.where(typical > 0, typical, pool)
-    return np.divide(
-        own_total + weight,
-        their_total + weight,
-        out=np.ones_like(own_total),
-        where=their_total + weight > 0,
-    )
+    raw = np.divide(own_total, their_total, out=np.ones_like(own_total), where=their_total > 0)
+    paid = raw[(raw > 0) & (n_paired > 0)]
+    floor = float(paid.min()) / 10 if paid.size else 1e-3
+    share = n_paired / (n_paired + COST_PRIOR_QUERIES)
+    return np.asarray(np.exp(share * np.log(np.maximum(raw, floor))))
 
 
 def expected_advantage(gaps: np.ndarray, paired: np.ndarray, onehot: np.ndarray) -> np.ndarray:
