@@ -43,7 +43,7 @@ from langchain_avengers.calibration.plan import (
 )
 from langchain_avengers.calibration.queries import Query, QueryFileError, load_queries
 from langchain_avengers.calibration.regrade import RegradeRun, run_regrade
-from langchain_avengers.calibration.runner import CalibrationRun, Log, run_calibration
+from langchain_avengers.calibration.runner import Log, run_calibration
 from langchain_avengers.calibration.store import (
     MergeResult,
     StoreError,
@@ -51,6 +51,7 @@ from langchain_avengers.calibration.store import (
     journal_path,
     merge_records,
 )
+from langchain_avengers.calibration.summary import CalibrationRun
 from langchain_avengers.catalog.base import Catalog, load_catalog
 
 __all__ = [

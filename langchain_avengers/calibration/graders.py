@@ -38,6 +38,7 @@ __all__ = [
     "judge_messages",
     "normalise_text",
     "parse_judge_score",
+    "verdict_excerpt",
 ]
 
 Reference = Sequence[str | int | float]
@@ -327,3 +328,17 @@ def _truncate_utf8(text: str, limit: int) -> str:
     if len(data) <= limit:
         return text
     return data[:limit].decode("utf-8", errors="ignore")
+
+
+def verdict_excerpt(text: str, limit: int = 200) -> str:
+    r"""A judge's verdict quoted on one line for a failure reason: terminal-safe and short.
+
+    Control characters (newlines included) are escaped as ``\n``, ``\x1b`` ..., so a verdict
+    cannot move the cursor or recolour the terminal it is printed on; the text is cut to
+    ``limit`` characters, with "..." after the closing quote (verdicts can run to pages; their
+    start says what went wrong).
+    """
+    safe = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+    return f'"{safe[:limit]}"' + ("..." if len(safe) > limit else "")

@@ -100,11 +100,19 @@ class CalibrationPlan:
                     yield query, model
 
     def pending(self, journal: Mapping[PairKey, JournalRef]) -> Iterator[tuple[Query, str]]:
-        """Pairs without a current journal entry (new, failed before, or changed since)."""
+        """Pairs without a current graded journal entry (new, failed, ungraded or changed)."""
         for query, model in self.pairs():
             entry = journal.get((query.key, model))
-            if entry is None or not entry.is_current(query):
+            if entry is None or not entry.is_done(query):
                 yield query, model
+
+    @staticmethod
+    def saved_answer(ref: JournalRef | None, query: Query) -> bool:
+        """Whether a pending pair has a paid answer to grade (ungraded, same prompt).
+
+        Such a pair is graded again (a judge call at most), never asked again.
+        """
+        return ref is not None and not ref.graded and ref.prompt_fp == query.prompt_fingerprint
 
     def judge_of(self, query: Query) -> str | None:
         """The judge model of a judge-graded query (its own, else the run's); else None."""
@@ -161,11 +169,15 @@ class CalibrationPlan:
         for query, model in self.pairs():
             total += 1
             entry = journal.get((query.key, model))
-            if entry is not None and entry.is_current(query):
+            if entry is not None and entry.is_done(query):
                 done += 1
                 continue
-            row = answers.setdefault(model, self._estimate_row(model, output_tokens))
-            row.add(estimated_prompt_tokens(query.messages()), self.worst_answer(query, model, 1))
+            row = answers.get(model) or self._estimate_row(model, output_tokens)
+            if not self.saved_answer(entry, query):  # else only the judge is asked again
+                answers[model] = row
+                row.add(
+                    estimated_prompt_tokens(query.messages()), self.worst_answer(query, model, 1)
+                )
             judge = self.judge_of(query)
             if judge is not None:
                 # The judge reads the visible answer only, never hidden reasoning tokens.

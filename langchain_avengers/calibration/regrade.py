@@ -3,6 +3,9 @@
 Answers are in the journal when the run had ``save_answers`` (``--save-answers``). Local
 graders need no call; a judge grader needs the judge model, so judge-graded pairs are only
 re-judged with ``allow_judge_calls`` (their cost is counted and recorded like a run's).
+Pairs a run answered but could not grade (journalled ungraded, their answer always saved) are
+graded here too; a pair that fails grading again is journalled ungraded with the new reason,
+the judge's verdict quoted, unless it had a current score, which is kept.
 """
 
 from __future__ import annotations
@@ -24,7 +27,12 @@ from langchain_avengers.calibration.client import (
     failure_reason,
     make_client,
 )
-from langchain_avengers.calibration.graders import grade, judge_messages, parse_judge_score
+from langchain_avengers.calibration.graders import (
+    grade,
+    judge_messages,
+    parse_judge_score,
+    verdict_excerpt,
+)
 from langchain_avengers.calibration.plan import CalibrationPlan
 from langchain_avengers.calibration.queries import JudgeGrader, Query
 from langchain_avengers.calibration.store import (
@@ -48,6 +56,8 @@ class RegradeRun:
     """Regraded pairs whose score changed."""
     kept: int = 0
     """Pairs kept as they were: judge-graded and unchanged (no judge calls allowed)."""
+    unjudged: int = 0
+    """Judge-graded pairs with no score yet (a run's verdict failed), no judge calls allowed."""
     no_answer: int = 0
     """Pairs whose grading changed but whose answer was not saved: left out of the output."""
     unsaved: int = 0
@@ -65,6 +75,11 @@ class RegradeRun:
             f"regrade: {self.regraded} pairs re-scored ({self.changed} scores changed), "
             f"{self.kept} judge-graded pairs kept as they were"
         ]
+        if self.unjudged:
+            lines.append(
+                f"  {self.unjudged} judge-graded pairs have no score yet (their verdict failed): "
+                "pass --allow-judge-calls, or run calibrate, to judge them"
+            )
         if self.unsaved:
             lines.append(
                 f"  {self.unsaved} pairs have no saved answer (calibrated without "
@@ -121,7 +136,9 @@ async def run_regrade(
             result.unsaved += current
             result.no_answer += not current
         elif isinstance(query.grader, JudgeGrader) and not allow_judge_calls:
-            if entry.is_current(query):
+            if not entry.graded:
+                result.unjudged += 1
+            elif entry.is_current(query):
                 result.kept += 1
             else:
                 blocked.append(query)
@@ -158,6 +175,16 @@ async def _regrade_all(
     slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
     calls = asyncio.Semaphore(concurrency)
 
+    def failed(query: Query, entry: JournalEntry, reason: str) -> None:
+        """Count a failure, and journal it unless a current score would be lost."""
+        result.failed[reason] += 1
+        if not entry.graded or not entry.is_current(query):
+            journal.append(
+                dataclasses.replace(
+                    entry, score=None, failure=reason, grading_fp=query.grading_fingerprint
+                )
+            )
+
     async def one(query: Query, entry: JournalEntry) -> None:
         answer = entry.answer or ""
         usage = dict(entry.usage)
@@ -167,7 +194,7 @@ async def _regrade_all(
                 try:
                     score = await asyncio.to_thread(grade, query, answer)
                 except Exception as exc:
-                    result.failed[f"grading error ({type(exc).__name__}: {exc})"] += 1
+                    failed(query, entry, f"grading error ({type(exc).__name__}: {exc})")
                     return
         else:
             messages = judge_messages(query, answer, query.grader)  # type: ignore[arg-type]
@@ -182,12 +209,13 @@ async def _regrade_all(
                         openrouter=api is not None and api.is_openrouter,
                     )
                 except openai.APIError as exc:
-                    result.failed[f"judge {judge}: {failure_reason(exc)}"] += 1
+                    failed(query, entry, f"judge {judge}: {failure_reason(exc)}")
                     return
             result.judge_spend += verdict.cost or 0.0
             parsed = parse_judge_score(verdict.text)
             if parsed is None:
-                result.failed[f"judge {judge}: no 'Score: N' in its verdict"] += 1
+                verdict_text = verdict_excerpt(verdict.text)
+                failed(query, entry, f"judge {judge}: no 'Score: N' in its verdict: {verdict_text}")
                 return
             score = parsed
             usage.update(judge_model=verdict.answered_by or judge, judge_cost=verdict.cost)
@@ -195,7 +223,7 @@ async def _regrade_all(
         result.changed += score != entry.score
         journal.append(
             dataclasses.replace(
-                entry, score=score, usage=usage, grading_fp=query.grading_fingerprint
+                entry, score=score, usage=usage, grading_fp=query.grading_fingerprint, failure=None
             )
         )
 

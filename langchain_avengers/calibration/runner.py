@@ -4,6 +4,10 @@ Every (query, model) pair is asked once through the OpenAI-compatible API, grade
 journalled as soon as it is done (see :mod:`.store`); the records file is rebuilt from the
 journal at the end, also after Ctrl-C, SIGTERM or a ``max_spend`` stop. A failed call is not
 journalled, so the next run with the same output asks it again; finished pairs are skipped.
+An answer that came back but could not be graded (a judge verdict without "Score: N", a
+failed judge call, a grader crash) is paid for, so it is journalled ungraded with the reason
+(the verdict quoted): the next run grades it again, calling the judge at most, and never asks
+its model again while the query's prompt is unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import os
 import signal
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,17 +38,24 @@ from langchain_avengers.calibration.client import (
     make_client,
     may_have_been_billed,
 )
-from langchain_avengers.calibration.graders import grade, judge_messages, parse_judge_score
+from langchain_avengers.calibration.grading import (
+    GradingError,
+    answer_usage,
+    grade_answer,
+    ungraded_entry,
+)
 from langchain_avengers.calibration.plan import CalibrationPlan
-from langchain_avengers.calibration.queries import PythonGrader, Query
+from langchain_avengers.calibration.queries import Query
 from langchain_avengers.calibration.spend import SpendGuard, prompt_tokens_bound, worst_case_cost
 from langchain_avengers.calibration.store import (
     Journal,
     JournalEntry,
     journal_index,
     journal_path,
+    read_entry,
     write_records,
 )
+from langchain_avengers.calibration.summary import CalibrationRun  # split
 from langchain_avengers.catalog.base import list_price_cost
 
 __all__ = ["CalibrationRun", "run_calibration"]
@@ -54,99 +64,6 @@ logger = logging.getLogger("langchain_avengers.calibration")
 Log = Callable[[str], None]
 WINDOW_PER_SLOT = 4
 """Pairs queued per concurrency slot (bounds memory whatever the number of pairs)."""
-
-
-class GradingError(Exception):
-    """A pair answered but not graded (an unreadable judge verdict, a grader crash)."""
-
-
-@dataclass
-class CalibrationRun:
-    """What a run did; :meth:`describe` is the end-of-run summary."""
-
-    output: Path
-    pairs: int = 0
-    """Pairs of this run (its shard's share of queries x models)."""
-    already_done: int = 0
-    changed: int = 0
-    """Pairs journalled under another query text, reference or grader, asked again."""
-    answered: int = 0
-    failed: int = 0
-    failures: Counter[str] = field(default_factory=Counter)
-    truncated: int = 0
-    unknown_cost: int = 0
-    spend_answers: float = 0.0
-    spend_judge: float = 0.0
-    possibly_billed: float = 0.0
-    stop_reason: str | None = None
-    """``None`` (ran out of pairs), ``"max_spend"``, ``"interrupted"`` or an API refusal."""
-    rows_written: int = 0
-    pairs_written: int = 0
-    elapsed_s: float = 0.0
-    max_spend: float | None = None
-    max_tokens: int = 0
-    shard: str | None = None
-    crossed_cap: str | None = None
-    """Why the spend went over ``max_spend`` (bills above every worst case), if it did."""
-
-    @property
-    def spend(self) -> float:
-        """USD billed in this run (answers and judge)."""
-        return self.spend_answers + self.spend_judge
-
-    @property
-    def not_started(self) -> int:
-        """Pending pairs never finished (stopped, interrupted) or never started."""
-        return self.pairs - self.already_done - self.answered - self.failed
-
-    @property
-    def complete(self) -> bool:
-        """Every pair of the run is in the journal."""
-        return self.already_done + self.answered == self.pairs
-
-    def describe(self) -> str:
-        """The summary printed at the end of ``avengers calibrate``."""
-        share = f" (shard {self.shard})" if self.shard else ""
-        lines = [
-            f"calibrate: {self.pairs} pairs{share}: {self.answered} answered now, "
-            f"{self.already_done} already done (skipped), {self.failed} failed, "
-            f"{self.not_started} not started ({self.elapsed_s:.1f} s)"
-        ]
-        if self.changed:
-            lines.append(f"  {self.changed} pairs were asked again: their query or grading changed")
-        for reason, count in self.failures.most_common(8):
-            lines.append(f"  failed {count}x {reason}")
-        if self.failed:
-            lines.append("  failed pairs are not recorded; run the same command to retry them")
-        spend = (
-            f"  spend {format_usd(self.spend)} (answers {format_usd(self.spend_answers)} + judge "
-            f"{format_usd(self.spend_judge)})"
-        )
-        if self.possibly_billed:
-            spend += f"; up to {format_usd(self.possibly_billed)} more for calls that timed out"
-        if self.unknown_cost:
-            spend += f"; {self.unknown_cost} answers of unknown cost not counted"
-        lines.append(spend)
-        if self.truncated:
-            lines.append(
-                f"  {self.truncated} answers stopped at --max-tokens {self.max_tokens}: their "
-                "scores may understate those models"
-            )
-        if self.crossed_cap:
-            lines.append(self.crossed_cap)
-        elif self.stop_reason == "max_spend":
-            lines.append(
-                f"  stopped before crossing --max-spend ${self.max_spend:g}: the next pair's "
-                "worst case would not fit"
-            )
-        if self.stop_reason == "interrupted":
-            lines.append("  interrupted: every finished pair is kept; run again to resume")
-        elif self.stop_reason and self.stop_reason != "max_spend":
-            lines.append(f"  stopped: {self.stop_reason}")
-        lines.append(
-            f"  wrote {self.output}: {self.rows_written} queries, {self.pairs_written} pairs"
-        )
-        return "\n".join(lines)
 
 
 @dataclass
@@ -198,9 +115,18 @@ class _Runner:
         todo = sum(1 for _ in self.plan.pending(entries))
         self.result.pairs = sum(1 for _ in self.plan.pairs())
         self.result.already_done = self.result.pairs - todo
-        self.result.changed = sum(1 for q, m in self.plan.pending(entries) if (q.key, m) in entries)
+        self.result.changed = sum(
+            1 for q, m in self.plan.pending(entries) if (r := entries.get((q.key, m))) and r.graded
+        )
+        # where the paid answers of ungraded pairs sit (read back one at a time when graded)
+        self.saved = {
+            (q.key, m): ref
+            for q, m in self.plan.pending(entries)
+            if self.plan.saved_answer(ref := entries.get((q.key, m)), q) and ref is not None
+        }
         pending = self.plan.pending(entries)
         del entries  # the run keeps no answers or records in memory
+        self.journal_file = journal_file
         self._main = asyncio.current_task()
         self.client = make_client(self.api)
         self.slots = asyncio.Semaphore(self.limits.concurrency)
@@ -270,7 +196,11 @@ class _Runner:
     # ------------------------------------------------------------------ one pair
 
     async def _pair(self, query: Query, model: str) -> None:
-        held = await self.guard.reserve(self.plan.call_bounds(query, model, self.attempts))
+        saved = self.saved.pop((query.key, model), None)
+        bounds = self.plan.call_bounds(query, model, self.attempts)
+        if saved is not None:  # a paid answer waits for its grade: at most the judge is asked
+            bounds = bounds[1:]
+        held = await self.guard.reserve(bounds)
         if held is None:
             self._stop("max_spend")
             return
@@ -278,14 +208,22 @@ class _Runner:
         try:
             if self.result.stop_reason:
                 return
-            answer = await self._call(model, query.messages(), billed, "answer")
-            if answer is None:
+            if saved is None:
+                answer = await self._call(model, query.messages(), billed, "answer")
+                if answer is None:
+                    return
+                self._note_answer(model, answer, billed)
+                text, usage = answer.text, answer_usage(answer)
+            else:
+                entry = read_entry(self.journal_file, saved)
+                text, usage = entry.answer or "", entry.usage
+            try:
+                score, extra = await self._grade(query, text, billed)
+            except GradingError as exc:
+                self._keep_ungraded(query, model, text, usage, exc)
                 return
-            self._note_answer(model, answer, billed)
-            score, usage = await self._grade(query, answer, billed)
-            self._record(query, model, answer, score, usage)
-        except GradingError as exc:
-            self._fail(model, str(exc))
+            self.result.regraded += saved is not None
+            self._record(query, model, text, score, {**usage, **extra})
         finally:
             await self.guard.settle(held, **billed)
 
@@ -343,52 +281,23 @@ class _Runner:
         self.guard.observe(model, billed, listed, tokens)
 
     async def _grade(
-        self, query: Query, answer: Completion, billed: dict[str, float]
+        self, query: Query, answer: str, billed: dict[str, float]
     ) -> tuple[float, dict[str, Any]]:
+        """Score one answer (:func:`grade_answer`), the judge's bill added to ``billed``."""
+
+        async def ask_judge(judge: str, messages: list[dict[str, str]]) -> Completion | None:
+            verdict = await self._call(judge, messages, billed, "judge")
+            if verdict is not None:
+                billed["judge"] += verdict.cost or 0.0
+                self._observe(judge, verdict)  # the spend guard learns the judge's prices
+            return verdict
+
         judge = self.plan.judge_of(query)
-        if judge is None:
-            try:
-                if isinstance(query.grader, PythonGrader):
-                    async with self.sandbox_slots:
-                        return await asyncio.to_thread(grade, query, answer.text), {}
-                return grade(query, answer.text), {}
-            except Exception as exc:
-                msg = f"grading error ({type(exc).__name__}: {exc})"
-                raise GradingError(msg) from exc
-        messages = judge_messages(query, answer.text, query.grader)  # type: ignore[arg-type]
-        verdict = await self._call(judge, messages, billed, "judge")
-        if verdict is None:  # the run stopped
-            msg = f"judge {judge}: no verdict"
-            raise GradingError(msg)
-        billed["judge"] += verdict.cost or 0.0
-        self._observe(judge, verdict)
-        score = parse_judge_score(verdict.text)
-        if score is None:
-            msg = f"judge {judge}: no 'Score: N' (0-10) in its verdict"
-            raise GradingError(msg)
-        usage = {
-            "judge_model": verdict.answered_by or judge,
-            "judge_cost": verdict.cost,
-            "judge_prompt_tokens": verdict.prompt_tokens,
-            "judge_completion_tokens": verdict.completion_tokens,
-        }
-        return score, usage
+        return await grade_answer(query, answer, judge, ask_judge, self.sandbox_slots)
 
     def _record(
-        self, query: Query, model: str, answer: Completion, score: float, extra: dict[str, Any]
+        self, query: Query, model: str, answer: str, score: float, usage: dict[str, Any]
     ) -> None:
-        usage = {
-            "cost": answer.cost,
-            "cost_source": answer.cost_source,
-            "prompt_tokens": answer.prompt_tokens,
-            "completion_tokens": answer.completion_tokens,
-            "reasoning_tokens": answer.reasoning_tokens,
-            "latency_s": answer.latency_s,
-            "answered_by": answer.answered_by,
-            "retries": answer.retries,
-            "truncated": answer.truncated,
-            **extra,
-        }
         entry = JournalEntry(
             key=query.key,
             model=model,
@@ -396,17 +305,29 @@ class _Runner:
             grading_fp=query.grading_fingerprint,
             score=score,
             usage={k: v for k, v in usage.items() if v is not None or k == "cost"},
-            answer=answer.text if self.save_answers else None,
+            answer=answer if self.save_answers else None,
         )
         assert self.journal is not None  # pairs run only while the journal is held
         self.journal.append(entry)
         self.result.answered += 1
-        self.result.truncated += answer.truncated
+        self.result.truncated += bool(usage.get("truncated"))
         self._advance()
 
-    def _fail(self, model: str, reason: str) -> None:
+    def _keep_ungraded(
+        self, query: Query, model: str, answer: str, usage: dict[str, Any], exc: GradingError
+    ) -> None:
+        """Journal a paid answer that failed grading, with why, so no run pays for it again."""
+        assert self.journal is not None  # pairs run only while the journal is held
+        self.journal.append(ungraded_entry(query, model, answer, usage, exc))
+        self.result.ungraded += 1
+        self._fail(model, exc.reason, exc.detail)
+
+    def _fail(self, model: str, reason: str, example: str | None = None) -> None:
         self.result.failed += 1
-        self.result.failures[f"{model}: {reason}"] += 1
+        key = f"{model}: {reason}"
+        self.result.failures[key] += 1
+        if example is not None:
+            self.result.failure_examples.setdefault(key, example)
         self._advance()
 
     def _advance(self) -> None:

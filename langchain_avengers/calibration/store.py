@@ -7,6 +7,13 @@ background thread fsyncs the file as lines arrive (group commit, so a slow disk 
 the calls in flight). A torn last line (a power cut mid-write) is ignored and cut off before
 the next append. A later line for the same pair supersedes an earlier one (``regrade``).
 
+A pair answered but not graded (the judge's verdict had no "Score: N", the judge call or a
+local grader failed) is journalled too, with no score, the failure (the verdict quoted) and
+the answer, whatever ``--save-answers`` says: the answer was paid for, so the next run grades
+it again (a judge call at most) instead of asking the model again. Such lines are format
+version 2; graded lines stay version 1, so older versions of this tool read journals without
+ungraded pairs as before and refuse the others by their version.
+
 ``RECORDS.jsonl`` is rebuilt from the journal and the query file and replaced atomically; it
 is in the calibration-record format of :mod:`langchain_avengers.records.format`.
 """
@@ -40,12 +47,17 @@ __all__ = [
     "journal_path",
     "latest_entries",
     "merge_records",
+    "read_entry",
     "read_journal",
     "write_records",
 ]
 
 JOURNAL_SUFFIX = ".journal"
 JOURNAL_VERSION = 1
+"""Format version of a graded pair's line."""
+UNGRADED_VERSION = 2
+"""Format version of an answered but ungraded pair's line (it has ``failure``)."""
+READABLE_VERSIONS = (JOURNAL_VERSION, UNGRADED_VERSION)
 PairKey = tuple[str, str]
 """(query key, model)."""
 
@@ -78,22 +90,38 @@ class _Graded:
 
 @dataclass(frozen=True)
 class JournalEntry(_Graded):
-    """One finished pair: the score, what it cost, and what it was graded against."""
+    """One answered pair: the score (None if ungraded), its cost, what it was graded against."""
 
     key: str
     """Query key (:attr:`Query.key`)."""
     model: str
     """Model asked (the answering model id is in ``usage["answered_by"]``)."""
-    score: float
+    score: float | None
+    """None: answered but not graded (see ``failure``); the records file leaves it out."""
     usage: dict[str, Any]
     answer: str | None = None
-    """The raw answer, kept with ``--save-answers`` (needed by ``regrade``)."""
+    """The raw answer: kept with ``--save-answers`` (needed by ``regrade``), and always on an
+    ungraded pair (needed to grade it without asking the model again)."""
+    failure: str | None = None
+    """Why an ungraded pair was not graded, e.g. the judge's verdict without a score, quoted
+    on one line and cut short (:func:`~.graders.verdict_excerpt`)."""
+
+    @property
+    def graded(self) -> bool:
+        """Whether the pair has a score."""
+        return self.score is not None
+
+    def is_done(self, query: Query) -> bool:
+        """Graded, and as the query is now asked and graded: nothing to do for the pair."""
+        return self.graded and self.is_current(query)
 
     def to_line(self) -> bytes:
-        """The journal line, newline included."""
-        data = {"v": JOURNAL_VERSION, **asdict(self)}
-        if self.answer is None:
-            del data["answer"]
+        """The journal line, newline included (version 1, or 2 for an ungraded pair)."""
+        version = JOURNAL_VERSION if self.failure is None else UNGRADED_VERSION
+        data = {"v": version, **asdict(self)}
+        for optional in ("answer", "failure"):
+            if data[optional] is None:
+                del data[optional]
         return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
@@ -204,8 +232,9 @@ def _parse_entry(raw: bytes, where: str, answers: bool) -> JournalEntry:
     try:
         data = json.loads(raw)
         version = data.pop("v")
-        if version != JOURNAL_VERSION:
-            msg = f"{where}: journal format version {version!r} is not {JOURNAL_VERSION}"
+        if version not in READABLE_VERSIONS:
+            known = " or ".join(map(str, READABLE_VERSIONS))
+            msg = f"{where}: journal format version {version!r} is not {known}"
             raise StoreError(msg)
         if not answers:
             data.pop("answer", None)
@@ -227,6 +256,19 @@ class JournalRef(_Graded):
     """Where a pair's last entry sits in the journal."""
 
     offset: int
+    graded: bool = True
+    """False: the pair was answered but not graded (its answer is in the entry)."""
+
+    def is_done(self, query: Query) -> bool:
+        """Graded, and as the query is now asked and graded: nothing to do for the pair."""
+        return self.graded and self.is_current(query)
+
+
+def read_entry(path: Path, ref: JournalRef) -> JournalEntry:
+    """The whole entry (answer included) that ``ref`` points at."""
+    with path.open("rb") as handle:
+        handle.seek(ref.offset)
+        return _parse_entry(handle.readline(), f"{path}@{ref.offset}", answers=True)
 
 
 def journal_index(path: Path) -> dict[PairKey, JournalRef]:
@@ -238,7 +280,9 @@ def journal_index(path: Path) -> dict[PairKey, JournalRef]:
     index = {}
     for offset, number, raw in _lines(path):
         entry = _parse_entry(raw, f"{path}:{number}", answers=False)
-        index[entry.key, entry.model] = JournalRef(entry.prompt_fp, entry.grading_fp, offset)
+        index[entry.key, entry.model] = JournalRef(
+            entry.prompt_fp, entry.grading_fp, offset, entry.graded
+        )
     return index
 
 
@@ -250,8 +294,8 @@ def record_rows(
 ) -> Iterator[dict[str, Any]]:
     """Calibration-record rows from the journal, in query order.
 
-    Pairs asked or graded otherwise than the queries say now are left out, and so are
-    queries with no pair at all.
+    Pairs asked or graded otherwise than the queries say now, or not graded, are left out,
+    and so are queries with no pair at all.
     """
     index = journal_index(journal)
     if not index:
@@ -262,10 +306,12 @@ def record_rows(
             usages: dict[str, dict[str, Any]] = {}
             for model in models:
                 ref = index.get((query.key, model))
-                if ref is None or not ref.is_current(query):
+                if ref is None or not ref.is_done(query):
                     continue
                 handle.seek(ref.offset)
                 entry = _parse_entry(handle.readline(), f"{journal}@{ref.offset}", False)
+                if entry.score is None:  # not after is_done; for the type checker
+                    continue
                 records[model] = entry.score
                 usages[model] = entry.usage
             if records:

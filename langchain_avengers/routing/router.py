@@ -90,9 +90,10 @@ class ClusterRouter(Estimator):
 
     A query a model was not measured on counts, in that model's statistics, with the model's
     expected score and cost there (the other models' mean on that query plus the model's
-    advantage in that cluster, shrunk toward its pool-wide advantage), so a model measured on
-    one query cannot take over routing with its one score. Fitting warns about models scored on
-    fewer than 10 queries. Why each default was chosen, and how it differs from the paper:
+    advantage in that cluster, shrunk toward its pool-wide advantage; its cost ratio to them
+    shrunk toward 1 on a log scale), so a model measured on one query, or billed $0 once,
+    cannot take over routing. Fitting warns about models scored on fewer than 10 queries. Why
+    each default was chosen, and how it differs from the paper:
     ``docs/explanation/router-defaults.md``.
 
     Parameters

@@ -21,6 +21,11 @@ PRIOR_QUERIES = 10
 """Pseudo-count of the prior on a model's accuracy where it was not measured: the advantage of
 a model scored on ``n`` queries over the models scored on the same queries weighs ``n`` against
 10 pseudo-queries at the weakest model's advantage. Fitting warns below this many scores."""
+COST_PRIOR_QUERIES = 1.0
+"""Pseudo-count of the prior on a model's cost ratio to the others where it was not measured
+(:func:`expected_cost_ratio`): one query at ratio 1. Smaller than the accuracy prior's, as one
+bill says far more about a model's price than one 0/1 score says about its accuracy; chosen
+on held-out splits of both shared data sets (``benchmarks/sparse_models.py``)."""
 MIN_MEDIAN_CLUSTER_SIZE = 5
 """Fitting warns below this median cluster size: half the 10 queries a cluster that
 ``n_clusters="auto"`` gives at 100 queries, the smallest size it was validated on."""
@@ -78,8 +83,8 @@ def fill_unmeasured(values: np.ndarray, onehot: np.ndarray, what: str) -> np.nda
     The fill is the model's expected value on that query, from the other models measured on
     it. For scores: their mean score plus the model's advantage over them
     (:func:`expected_advantage`), clipped to [0, 1]. For costs: their mean cost times the
-    model's ratio of total cost to theirs where it was measured. Rows nobody was measured on
-    stay NaN.
+    model's expected cost ratio to them (:func:`expected_cost_ratio`). Rows nobody was
+    measured on stay NaN.
     """
     measured = ~np.isnan(values)
     if measured.all():
@@ -93,13 +98,30 @@ def fill_unmeasured(values: np.ndarray, onehot: np.ndarray, what: str) -> np.nda
         gaps = np.where(paired, own - others, 0.0)
         expected = np.clip(others + onehot @ expected_advantage(gaps, paired, onehot), 0.0, 1.0)
     else:
-        own_total = np.where(paired, own, 0.0).sum(axis=0)
-        their_total = np.where(paired, others, 0.0).sum(axis=0)
-        ratio = np.divide(
-            own_total, their_total, out=np.ones_like(own_total), where=their_total > 0
-        )
-        expected = others * ratio
+        expected = others * expected_cost_ratio(own, others, paired)
     return np.where(measured, values, expected)
+
+
+def expected_cost_ratio(own: np.ndarray, others: np.ndarray, paired: np.ndarray) -> np.ndarray:
+    """``(n_models,)`` expected ratio of each model's cost to the others' mean cost.
+
+    The ratio of the model's total cost to theirs over the queries it shares with them,
+    shrunk geometrically toward 1 (the others' mean) with :data:`COST_PRIOR_QUERIES`
+    pseudo-queries: ``ratio ** (n / (n + 1))`` after ``n`` shared queries. A ratio of 0 (all
+    its answers billed $0) counts as a tenth of the cheapest paid model's ratio first, so one
+    answer billed $0 does not make a model free everywhere (it took every query at alpha 0);
+    a model billed $0 on many queries does come out cheapest. Geometric, because costs differ
+    by factors: a pull toward 1 on the linear scale hid a model 20 times cheaper than the
+    others' mean behind 20 measured queries (``benchmarks/sparse_models.md``).
+    """
+    own_total = np.where(paired, own, 0.0).sum(axis=0)
+    their_total = np.where(paired, others, 0.0).sum(axis=0)
+    n_paired = paired.sum(axis=0)
+    raw = np.divide(own_total, their_total, out=np.ones_like(own_total), where=their_total > 0)
+    paid = raw[(raw > 0) & (n_paired > 0)]
+    floor = float(paid.min()) / 10 if paid.size else 1e-3
+    share = n_paired / (n_paired + COST_PRIOR_QUERIES)
+    return np.asarray(np.exp(share * np.log(np.maximum(raw, floor))))
 
 
 def expected_advantage(gaps: np.ndarray, paired: np.ndarray, onehot: np.ndarray) -> np.ndarray:

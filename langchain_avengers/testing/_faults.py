@@ -74,6 +74,9 @@ class Faults:
     """Spaces sent after the ``GET /models`` body, streamed (a huge answer, built lazily)."""
     models_drip_s: float | None = None
     """Send the ``GET /models`` body one byte every this many seconds (a stalled server)."""
+    judge_verdict: str | None = None
+    """What every judge prompt of ``avengers calibrate`` is answered with, instead of the
+    brain's "Score: N" verdict (e.g. a verdict without a score)."""
 
 
 class ApiError(Exception):

@@ -201,12 +201,17 @@ def calibration_reply(
     model: ModelInfo,
     answer_key: Mapping[str, AnswerSpec],
     skill: Mapping[str, Mapping[str, float]],
+    judge_verdict: str | None = None,
 ) -> Reply | None:
-    """The answer to a query of ``answer_key`` or to a judge prompt; else None."""
+    """The answer to a query of ``answer_key`` or to a judge prompt; else None.
+
+    ``judge_verdict`` replaces every judge verdict (a judge that answers without a score).
+    """
     if body.get("tools") or body.get("response_format"):
         return None
+    prompt = latest_text(body["messages"])
     found = _answer_key.answer(
-        latest_text(body["messages"]),
+        prompt,
         model.id,
         reasoning=model.id in REASONING_MODELS,
         answer_key=answer_key,
@@ -214,6 +219,8 @@ def calibration_reply(
     )
     if found is None:
         return None
+    if judge_verdict is not None and _answer_key.judge_verdict(prompt) is not None:
+        found = (judge_verdict, 0)
     content, finish_reason = apply_limits(found[0], body.get("stop"), token_limit(body))
     return Reply(content=content, finish_reason=finish_reason, reasoning_tokens=found[1])
 

@@ -238,9 +238,9 @@ class OpenRouterHandler(BaseHTTPRequestHandler):
             if failure is not None:
                 raise failure
             digest = request_digest(request)
-            reply = calibration_reply(request, model, state.answer_key, state.skill) or plan_reply(
-                request, model, digest
-            )
+            reply = calibration_reply(
+                request, model, state.answer_key, state.skill, faults.judge_verdict
+            ) or plan_reply(request, model, digest)
         except ApiError as err:
             if faults.echo_key:
                 err.message += f" (key: {self.headers.get('Authorization', '').partition(' ')[2]})"

@@ -267,3 +267,13 @@ def test_every_sample_reference_passes_its_grader_and_a_wrong_answer_fails() -> 
         answers = key[item.query]
         assert grade(item, answers.correct) == 1.0, item.line
         assert grade(item, answers.wrong) == 0.0, item.line
+
+
+def test_a_verdict_is_quoted_on_one_terminal_safe_line_and_cut_short() -> None:
+    from langchain_avengers.calibration.graders import verdict_excerpt
+
+    said = "Fine.\nScore: ten\x1b[2J\u202e" + "x" * 300
+    shown = verdict_excerpt(said, limit=33)  # escapes count as what is shown
+    assert shown == '"Fine.\\nScore: ten\\x1b[2J\\u202exxx"...'
+    assert shown.isprintable()
+    assert verdict_excerpt("ok") == '"ok"'

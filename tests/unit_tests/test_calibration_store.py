@@ -31,6 +31,7 @@ from langchain_avengers.calibration.store import (
     journal_index,
     journal_path,
     latest_entries,
+    read_entry,
     read_journal,
     write_records,
 )
@@ -54,7 +55,7 @@ def make_queries(n: int = 3) -> list[Query]:
     ]
 
 
-def entry(query: Query, model: str, score: float = 1.0, **extra: object) -> JournalEntry:
+def entry(query: Query, model: str, score: float | None = 1.0, **extra: object) -> JournalEntry:
     return JournalEntry(
         key=query.key,
         model=model,
@@ -143,6 +144,40 @@ def test_records_keep_current_pairs_in_query_order(tmp_path: Path) -> None:
     assert rows[0]["usages"][POOL[0]]["cost"] == 0.001
     assert [r.index for r in load_records(out)] == [0, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["records.jsonl", "records.jsonl.journal"]
+
+
+def test_an_ungraded_pair_keeps_its_answer_and_reason_and_is_pending_but_not_recorded(
+    tmp_path: Path,
+) -> None:
+    queries = make_queries(2)
+    out = tmp_path / "records.jsonl"
+    ungraded = entry(queries[0], POOL[0], score=None, answer="4", failure='judge j: "hmm"')
+    with Journal(journal_path(out)) as journal:
+        journal.append(entry(queries[1], POOL[0]))
+        journal.append(ungraded)
+    lines = journal_path(out).read_bytes().splitlines()
+    assert [json.loads(line)["v"] for line in lines] == [1, 2]  # graded lines stay version 1
+    assert latest_entries(journal_path(out), answers=True)[queries[0].key, POOL[0]] == ungraded
+    index = journal_index(journal_path(out))
+    ref = index[queries[0].key, POOL[0]]
+    assert not ref.graded
+    assert ref.is_current(queries[0])
+    assert not ref.is_done(queries[0])
+    assert read_entry(journal_path(out), ref) == ungraded
+    plan = plan_calibration(queries, [POOL[0]], out, catalog=bundled_catalog())
+    assert [q.key for q, _ in plan.pending(index)] == [queries[0].key]
+    assert plan.saved_answer(ref, queries[0])
+    assert write_records(out, queries, [POOL[0]], journal_path(out)) == (1, 1)
+    # its answer is paid: the estimate counts no answer call for it
+    assert [r.calls for r in plan.estimate(index).answers] == []
+
+
+def test_a_journal_of_a_newer_format_is_refused_by_its_version(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl.journal"
+    q = make_queries(1)[0]
+    path.write_bytes(entry(q, POOL[0]).to_line().replace(b'"v":1', b'"v":3'))
+    with pytest.raises(StoreError, match=r":1: journal format version 3 is not 1 or 2$"):
+        list(read_journal(path))
 
 
 # ---------------------------------------------------------------------- merge

@@ -51,7 +51,7 @@ def test_version_is_a_string() -> None:
     assert langchain_avengers.__version__
 
 
-HEAVY = ("sklearn", "scipy", "matplotlib", "wordllama")
+HEAVY = ("sklearn", "scipy", "matplotlib", "wordllama", "threadpoolctl")
 LEAN_SCRIPT = f"""
 import json, sys
 def loaded():
@@ -79,7 +79,7 @@ def test_import_and_construction_load_no_heavy_library() -> None:
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["constructed"] == []  # scikit-learn, scipy, matplotlib, wordllama: none
+    assert report["constructed"] == []  # scikit-learn, threadpoolctl, scipy, ...: none
     assert report["routed"] == ["wordllama"]  # routing needs only the embedder
 
 

@@ -106,12 +106,15 @@ def test_an_unmeasured_score_is_the_models_expected_score_there() -> None:
 
 
 def test_an_unknown_cost_is_the_others_mean_cost_times_the_models_cost_ratio() -> None:
-    # where small was measured, the others cost 0.0055 on average and small 0.004: ratio 8/11.
-    # On q1 and q2 the others cost 0.011, so small counts there as 0.008: its mean is 0.006
-    # (neither 0.002 with free answers nor 0.004 with its two known costs alone)
+    # where small was measured (q0, q3), the others cost 0.0055 on average and small 0.004:
+    # totals 0.011 and 0.008, raw ratio 8/11, shrunk toward 1 by one pseudo-query on the log
+    # scale: (8/11) ** (2/3). On q1 and q2 the others cost 0.011, so small's mean is
+    # (0.004 + 2 * 0.011 * (8/11) ** (2/3) + 0.004) / 4 (neither 0.002 with free answers nor
+    # 0.004 with its two known costs alone)
     with pytest.warns(UserWarning, match="m-small"):
         router = one_cluster_router(partly_measured_rows())
-    assert router.cost_[0].tolist() == pytest.approx([0.015, 0.0015, 0.006])
+    small = (0.008 + 2 * 0.011 * (8 / 11) ** (2 / 3)) / 4
+    assert router.cost_[0].tolist() == pytest.approx([0.015, 0.0015, small])
     assert router.n_costed_[0].tolist() == [4, 4, 2]
 
 
@@ -141,9 +144,10 @@ def test_a_model_never_measured_in_a_cluster_gets_its_expected_statistics_there(
     c3 = cluster_of(router, 2)
     assert router.n_scored_[c3].tolist() == [4, 4, 0]
     assert router.accuracy_[c3].tolist() == pytest.approx([1.0, 0.5, 49 / 216])
-    # cost: m-small's 0.008 against the others' 0.070 where measured (ratio 4/35), times the
-    # others' mean cost on e3 (0.0075)
-    assert router.cost_[c3].tolist() == pytest.approx([0.01, 0.005, 0.0075 * 4 / 35])
+    # cost: m-small's 0.008 against the others' 0.070 on its 8 queries (raw ratio 4/35, shrunk
+    # to (4/35) ** (8/9) by one pseudo-query at ratio 1), times the others' mean on e3 (0.0075)
+    expected = 0.0075 * (4 / 35) ** (8 / 9)
+    assert router.cost_[c3].tolist() == pytest.approx([0.01, 0.005, expected])
 
 
 def test_a_model_scored_on_one_query_does_not_take_over_routing(
@@ -189,3 +193,26 @@ def test_fully_measured_statistics_are_the_raw_means() -> None:
         np.testing.assert_allclose(router.accuracy_[k], scores[labels == k].mean(axis=0))
         np.testing.assert_allclose(router.cost_[k], costs[labels == k].mean(axis=0))
     np.testing.assert_allclose(router.global_accuracy_, scores.mean(axis=0))
+
+
+def test_a_model_measured_once_at_no_cost_does_not_take_over_cheap_routing(
+    small_jsonl: Path, keyword_embeddings
+) -> None:
+    # the trial: a model scored on one query at $0 took every route at alpha 0, its one free
+    # answer standing for its cost everywhere (its accuracy was shrunk, its cost was not)
+    first, *rest = load_records(small_jsonl)
+    free = first.model_copy(
+        update={
+            "records": {**first.records, "acme/free": 0.0},
+            "usages": {**first.usages, "acme/free": Usage(cost=0.0)},
+        }
+    )
+    router = ClusterRouter(n_clusters=4, nearest_clusters=2, embedder=keyword_embeddings)
+    with pytest.warns(UserWarning, match=r"acme/free \(1 scored\) have a score on fewer than"):
+        router.fit([free, *rest])
+    queries = [first.query] + [r.query for r in rest]
+    for alpha in (0.0, 0.1):
+        assert router.route_batch(queries, alpha).count("acme/free") <= 1
+    # it counts as cheap (its ratio to the others a tenth of tiny's, shrunk toward 1), not free
+    tiny, free_col = router.models_.index("acme/tiny"), router.models_.index("acme/free")
+    assert router.global_cost_[free_col] > 2 * router.global_cost_[tiny]
