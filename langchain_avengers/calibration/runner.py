@@ -55,7 +55,7 @@ from langchain_avengers.calibration.store import (
     read_entry,
     write_records,
 )
-from langchain_avengers.calibration.summary import CalibrationRun  # split
+from langchain_avengers.calibration.summary import CalibrationRun
 from langchain_avengers.catalog.base import list_price_cost
 
 __all__ = ["CalibrationRun", "run_calibration"]
