@@ -1,4 +1,4 @@
-"""A local stand-in for LangSmith's run-ingestion API that records what a client posts.
+"""A local stand-in for LangSmith's API: run ingestion, and the reads and writes of learning.
 
 The real ``langsmith.Client`` (pointed at ``base_url`` with any API key) sends runs here as a
 current LangSmith would receive them: ``GET /info`` says zstd compression is enabled, so the
@@ -6,6 +6,8 @@ client sends ``POST /runs/multipart`` bodies compressed with zstd (``Content-Enc
 each part a JSON document named ``post.<run id>[.<field>]`` or ``patch.<run id>[.<field>]``.
 The stand-in decompresses and parses them; plain JSON (``POST /runs``, ``POST /runs/batch``,
 ``PATCH /runs/<id>``) is accepted too. ``runs()`` rebuilds every run from its post and patches.
+Projects, datasets, examples, feedback and ``POST /runs/query`` are answered from
+``state.store`` (``tests/langsmith_store.py``).
 
 In tests::
 
@@ -24,8 +26,10 @@ from email import policy
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, cast
+from urllib.parse import parse_qs
 
 import zstandard
+from langsmith_store import BadRequestError, Store, query_runs
 
 from langchain_avengers.testing._serving import serving
 
@@ -43,6 +47,8 @@ INFO = {
     },
 }
 """What ``GET /info`` answers: the settings a LangSmith server announces to its clients."""
+STORE_POSTS = ("/runs/query", "/sessions", "/feedback")
+"""POST paths answered from the store rather than ingested as runs."""
 
 
 @dataclass
@@ -65,7 +71,8 @@ class LangSmithStandIn:
     port: int = 0
     requests: list[Received] = field(default_factory=list)
     operations: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    """``(op, run id, fields)`` in arrival order; op is ``post`` or ``patch``."""
+    """``(op, run id, fields)`` in arrival order; op is ``post``, ``patch`` or ``feedback``."""
+    store: Store = field(default_factory=Store)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -79,7 +86,13 @@ class LangSmithStandIn:
         """Record a request and the run operations it carried (handler threads call this)."""
         with self._lock:
             self.requests.append(request)
-            self.operations.extend(operations)
+            for op, item_id, fields in operations:
+                if op == "feedback":
+                    self.store.add_feedback({**fields, "id": item_id})
+                    continue
+                if op == "post" and not fields.get("session_id"):
+                    self.store.session(fields.get("session_name") or "default")
+                self.operations.append((op, item_id, fields))
 
     def runs(self) -> dict[str, dict[str, Any]]:
         """Every run by id: its post, then each patch laid over it."""
@@ -88,6 +101,19 @@ class LangSmithStandIn:
             for _, run_id, fields in self.operations:
                 runs.setdefault(run_id, {}).update(fields)
         return runs
+
+    def query(self, method: str, path: str, params: dict[str, list[str]], body: Any) -> Any:
+        """Answer a read or write of the stand-in's store (not a run ingestion)."""
+        if path == "/runs/query":
+            rows = query_runs(self.runs(), self.store, body)
+            limit = int(body.get("limit") or len(rows) or 1)
+            return {"runs": rows[:limit], "cursors": {"next": None}}
+        with self._lock:
+            if method == "GET":
+                return self.store.get(path, params)
+            if method == "POST":
+                return self.store.post(path, body)
+            return self.store.patch(path, body)
 
     def posted_bytes(self) -> bytes:
         """Every request body as received and as decoded, for secret scans."""
@@ -119,8 +145,8 @@ def multipart_operations(content_type: str, body: bytes) -> list[tuple[str, str,
         name = str(part.get_param("name", header="content-disposition"))
         op, _, rest = name.partition(".")
         run_id, _, field_name = rest.partition(".")
-        if op not in ("post", "patch"):
-            continue  # attachments, feedback
+        if op not in ("post", "patch", "feedback"):
+            continue  # attachments
         value = json.loads(cast(bytes, part.get_payload(decode=True)))
         operations.append((op, run_id, {field_name: value} if field_name else value))
     return operations
@@ -140,13 +166,33 @@ class StandInHandler(BaseHTTPRequestHandler):
         """Stay quiet."""
 
     def do_GET(self) -> None:
-        self.reply(INFO if self.path.split("?")[0].rstrip("/") == "/info" else {})
+        path, _, query = self.path.partition("?")
+        if path.rstrip("/") == "/info":
+            self.reply(INFO)
+            return
+        self.answer("GET", path.rstrip("/"), parse_qs(query), None)
 
     def do_POST(self) -> None:
+        if self.path.split("?")[0].rstrip("/") in STORE_POSTS:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.answer("POST", self.path.split("?")[0].rstrip("/"), {}, body)
+            return
         self.ingest("POST")
 
     def do_PATCH(self) -> None:
+        if self.path.startswith("/sessions/"):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.answer("PATCH", self.path.split("?")[0], {}, body)
+            return
         self.ingest("PATCH")
+
+    def answer(self, method: str, path: str, params: dict[str, list[str]], body: Any) -> None:
+        try:
+            self.reply(self.state.query(method, path, params, body))
+        except KeyError as exc:
+            self.reply({"detail": f"not found: {exc}"}, status=404)
+        except BadRequestError as exc:
+            self.reply({"detail": str(exc)}, status=400)
 
     def ingest(self, method: str) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -159,9 +205,9 @@ class StandInHandler(BaseHTTPRequestHandler):
         self.state.received(Received(method, path, headers, raw, decoded), operations)
         self.reply({})
 
-    def reply(self, payload: dict[str, Any]) -> None:
+    def reply(self, payload: Any, status: int = 200) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

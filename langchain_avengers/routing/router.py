@@ -66,10 +66,12 @@ from langchain_avengers.routing.scoring import (
     price_schedule,
     utility_weights,
 )
+from langchain_avengers.routing.statistics import DEFAULT_MAX_WEIGHT as DEFAULT_MAX_WEIGHT
 from langchain_avengers.routing.statistics import MIN_MEDIAN_CLUSTER_SIZE as MIN_MEDIAN_CLUSTER_SIZE
 from langchain_avengers.routing.statistics import PRIOR_QUERIES as PRIOR_QUERIES
 from langchain_avengers.routing.statistics import (
     cluster_means,
+    importance_weights,
     require_measured,
     warn_if_barely_measured,
     warn_if_clusters_are_small,
@@ -210,8 +212,20 @@ class ClusterRouter(Estimator):
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, records: RecordsLike, *, embeddings: np.ndarray | None = None) -> ClusterRouter:
+    def fit(
+        self,
+        records: RecordsLike,
+        *,
+        embeddings: np.ndarray | None = None,
+        max_weight: float = DEFAULT_MAX_WEIGHT,
+    ) -> ClusterRouter:
         """Cluster the calibration queries and learn every model's accuracy and cost per cluster.
+
+        Records logged from a deployed router (with ``propensities``, from ``avengers harvest
+        traces``) may be mixed with full calibration records: each logged outcome is weighted
+        by the inverse of the probability with which the router chose that model, clipped at
+        ``max_weight`` (:func:`~langchain_avengers.routing.statistics.cluster_means`), so the
+        models the old router favoured are not credited with its choices' easy queries.
 
         Args:
             records: Calibration data: a JSONL path (read with
@@ -221,12 +235,14 @@ class ClusterRouter(Estimator):
                 :class:`~langchain_avengers.records.format.CalibrationData`.
             embeddings: Optional precomputed ``(n_queries, n_features)`` embeddings of the
                 queries, made with this router's embedder.
+            max_weight: Largest inverse-propensity weight of a logged outcome (at least 1).
 
         Returns:
             The fitted router.
         """
         check_installed("sklearn", "train", "fitting a router")  # before any slow work
         data = as_calibration_data(records)
+        weights = importance_weights(data.propensities, max_weight)
         n_clusters, nearest_clusters = self._validate_params(len(data))
         # checked before any fitted attribute changes, so a failed refit leaves the router as
         # it was (and before paying for embeddings)
@@ -247,10 +263,10 @@ class ClusterRouter(Estimator):
         self.cluster_centers_ = normalize_rows(centers)
         self.cluster_sizes_ = np.bincount(labels.ravel(), minlength=len(centers))
         self.global_accuracy_, self.n_scored_, self.accuracy_ = cluster_means(
-            data.scores, labels, len(centers), self.shrinkage, "score"
+            data.scores, labels, len(centers), self.shrinkage, "score", weights
         )
         self.global_cost_, self.n_costed_, self.cost_ = cluster_means(
-            data.costs, labels, len(centers), self.shrinkage, "cost"
+            data.costs, labels, len(centers), self.shrinkage, "cost", weights
         )
         self.n_features_in_ = vectors.shape[1]
         self.embedder_id_ = embedder_identity(self.get_embedder())
