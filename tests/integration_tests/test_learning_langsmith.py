@@ -210,3 +210,38 @@ def test_the_spend_cap_stops_before_any_call_and_leaves_the_rest_to_resume(
     assert capped.sent == {"google/gemini-2.5-flash": 0}
     assert capped.incomplete == ["google/gemini-2.5-flash"]
     assert capped.spent == 0.0
+
+
+def test_cli_harvests_traces_then_estimates_a_router_off_policy(
+    server: OfflineOpenRouter,
+    stand_in: LangSmithStandIn,
+    client: langsmith.Client,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from langchain_avengers.cli.main import main
+
+    traced_calls(server, client)
+    for run_id in llm_run_ids(stand_in):
+        feedback(client, run_id, "correctness", 1.0)
+    monkeypatch.setenv("LANGSMITH_API_KEY", "lsv2_pt_test-key")
+    out = tmp_path / "logged.jsonl"
+    status = main(
+        [
+            "harvest", "traces", "--project", "prod", "--feedback-key", "correctness",
+            "--langsmith-url", stand_in.base_url, "-o", str(out),
+        ]
+    )  # fmt: skip
+    assert status == 0
+    err = capsys.readouterr().err
+    assert f"{len(QUESTIONS)} record(s) from {len(QUESTIONS) + 1} run(s)" in err
+    assert "1 not chosen by the router (pinned or sticky)" in err
+    router_dir = tmp_path / "router"
+    load_default_router().save(router_dir)
+    status = main(["evaluate", str(out), "--router", str(router_dir), "--alpha", "0.5"])
+    assert status == 0
+    captured = capsys.readouterr()
+    assert f"off-policy estimate at alpha=0.5 on {len(QUESTIONS)} logged queries" in captured.out
+    assert "candidate (doubly robust)" in captured.out
+    assert "too few explored calls" in captured.err  # six calls: flagged, not trusted
