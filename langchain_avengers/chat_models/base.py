@@ -39,6 +39,7 @@ from langchain_avengers.chat_models.clients import (
     resolve_profiles,
 )
 from langchain_avengers.chat_models.costs import AnswerCost
+from langchain_avengers.chat_models.exploration import Exploration
 from langchain_avengers.chat_models.options import (
     ROUTING_OPTIONS,
     check_constructor_arguments,
@@ -357,8 +358,7 @@ class AvengersChatModel(PlanServing):
             pinning=self._pinning if self.pin_conversations else None,
             max_fallbacks=self.max_fallbacks,
             max_retries=self.max_retries,
-            explore=self.explore,
-            rng=self._explore_rng,
+            exploration=Exploration(self.explore, self._explore_rng),
         )
 
     def _route(

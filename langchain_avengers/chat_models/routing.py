@@ -12,26 +12,20 @@ and options) give the models that can serve the call, in the order to try them:
 4. a sticky model (the agent turn's model, the conversation's pin) goes first while it can
    still serve the call; otherwise the stickiness is broken and the reason reported; the
    conversation's pin is then claimed atomically (a call that loses the claim to a concurrent
-   one follows the pin that won);
-5. with exploration (``explore`` > 0) and neither a pin nor a sticky model, the call goes,
-   with probability ``explore``, to a candidate drawn uniformly from those left after steps
-   1-3 (the router's choice included), and the probability with which the answering model was
-   chosen, its propensity ``(1 - explore) * 1[router's choice] + explore / n_candidates``, is
-   reported beside the decision (``avengers_propensity``), so that what is learnt from the
-   call's feedback can be weighted by it (``avengers harvest traces``).
+   one follows the pin that won); 5. exploration may pick another candidate (:mod:`.exploration`).
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage
 
 from langchain_avengers.chat_models.attempts import Plan
 from langchain_avengers.chat_models.costs import format_usd
+from langchain_avengers.chat_models.exploration import Exploration, exploration_report, explore
 from langchain_avengers.chat_models.options import (
     ROUTING_OPTIONS,
     RoutingOptions,
@@ -70,10 +64,6 @@ CHAT_OPTIONS = ("alpha", "nearest_clusters", "models", "model", "max_cost_per_ca
 AUTO_STRUCTURED = "structured_output_or_forced_tool"
 """A need met by ``structured_output`` or by ``tool_calling`` with ``tool_choice``: an agent's
 ``response_format`` given as a bare schema, which LangChain serves either way."""
-
-
-_SHARED_RNG = random.Random()  # noqa: S311 (exploration, not cryptography)
-"""Exploration draws of routing paths built without their own ``rng``."""
 
 
 class NoCapableModelError(ValueError):
@@ -171,11 +161,8 @@ class RoutingPath:
     max_retries: int = 1
     profile_hint: str = "pass profiles={...} or run `avengers catalog refresh`"
     """How to give a model a profile, said when a model has none."""
-    explore: float = 0.0
-    """Probability, in [0, 1], of sending a call to a uniformly drawn candidate (step 5)."""
-    rng: random.Random | None = None
-    """Source of the exploration draws (seed it for reproducible tests); ``None``: a shared
-    unseeded one."""
+    exploration: Exploration = field(default_factory=Exploration)
+    """Step 5: the rate at which calls go to a uniformly drawn candidate, and its draws."""
 
     # ------------------------------------------------------------------ checks
 
@@ -439,8 +426,7 @@ class RoutingPath:
         elif kept is not None:
             order = [kept.model, *(m for m in ranked if m != kept.model)]
         else:
-            first, propensity = self._explore(ranked)
-            order = [first, *(m for m in ranked if m != first)]
+            order, propensity = explore(ranked, self.exploration)
         candidates = [asdict(c) for c in decision.candidates]
         if call.cost_cap is not None:
             costs = self._expected_costs(call, decision)
@@ -463,10 +449,7 @@ class RoutingPath:
             "pin_broken": broken,
             "candidates": candidates,
             "clusters": [asdict(c) for c in decision.clusters],
-            "explore": self.explore,
-            "propensity": propensity,
-            "explored": order[0] != ranked[0] and propensity is not None,
-            "router_fingerprint": self.router.data_fingerprint_,
+            **exploration_report(self.exploration, propensity, order[0], ranked[0], self.router),
         }
         return Plan(
             order=order,
@@ -475,20 +458,6 @@ class RoutingPath:
             max_fallbacks=self.max_fallbacks,
             max_retries=self.max_retries,
         )
-
-    def _explore(self, ranked: list[str]) -> tuple[str, float]:
-        """The model to try first and the probability with which it was chosen.
-
-        With probability ``explore`` a candidate drawn uniformly from ``ranked`` (the
-        router's choice included), else the router's choice: the chosen model's propensity is
-        ``(1 - explore) * 1[it is the router's choice] + explore / len(ranked)``.
-        """
-        if self.explore <= 0.0 or len(ranked) == 1:
-            return ranked[0], 1.0
-        rng = self.rng if self.rng is not None else _SHARED_RNG
-        chosen = rng.choice(ranked) if rng.random() < self.explore else ranked[0]
-        share = self.explore / len(ranked)
-        return chosen, (1.0 - self.explore) * (chosen == ranked[0]) + share
 
     def _why_not(self, call: Call, model: str, over: Mapping[str, float | None]) -> str:
         """Why a sticky model cannot serve this call."""

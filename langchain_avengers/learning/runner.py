@@ -120,9 +120,7 @@ def run_experiments(
             {},
             base_url=url,
             api_key=SecretStr(key),
-            temperature=None,
-            max_tokens=max_tokens,
-            timeout=120.0,
+            sampling={"max_tokens": max_tokens, "request_timeout": 120.0},
         )
 
         def target(inputs: dict[str, Any], chat: Any = chat) -> dict[str, Any]:

@@ -66,7 +66,6 @@ from langchain_avengers.routing.scoring import (
     price_schedule,
     utility_weights,
 )
-from langchain_avengers.routing.statistics import DEFAULT_MAX_WEIGHT as DEFAULT_MAX_WEIGHT
 from langchain_avengers.routing.statistics import MIN_MEDIAN_CLUSTER_SIZE as MIN_MEDIAN_CLUSTER_SIZE
 from langchain_avengers.routing.statistics import PRIOR_QUERIES as PRIOR_QUERIES
 from langchain_avengers.routing.statistics import (
@@ -213,19 +212,9 @@ class ClusterRouter(Estimator):
     # ------------------------------------------------------------------ fitting
 
     def fit(
-        self,
-        records: RecordsLike,
-        *,
-        embeddings: np.ndarray | None = None,
-        max_weight: float = DEFAULT_MAX_WEIGHT,
+        self, records: RecordsLike, *, embeddings: np.ndarray | None = None, max_weight: float = 1e2
     ) -> ClusterRouter:
         """Cluster the calibration queries and learn every model's accuracy and cost per cluster.
-
-        Records logged from a deployed router (with ``propensities``, from ``avengers harvest
-        traces``) may be mixed with full calibration records: each logged outcome is weighted
-        by the inverse of the probability with which the router chose that model, clipped at
-        ``max_weight`` (:func:`~langchain_avengers.routing.statistics.cluster_means`), so the
-        models the old router favoured are not credited with its choices' easy queries.
 
         Args:
             records: Calibration data: a JSONL path (read with
@@ -235,7 +224,7 @@ class ClusterRouter(Estimator):
                 :class:`~langchain_avengers.records.format.CalibrationData`.
             embeddings: Optional precomputed ``(n_queries, n_features)`` embeddings of the
                 queries, made with this router's embedder.
-            max_weight: Largest inverse-propensity weight of a logged outcome (at least 1).
+            max_weight: Clip of a logged record's inverse-propensity weight (default 100).
 
         Returns:
             The fitted router.

@@ -16,6 +16,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from langchain_avengers import CalibrationData, CalibrationRecord, ClusterRouter
+from langchain_avengers.chat_models.exploration import Exploration
 from langchain_avengers.chat_models.routing import RoutingPath
 from langchain_avengers.evaluation.off_policy import estimate_off_policy
 from langchain_avengers.records.format import RecordsError, load_records
@@ -55,7 +56,7 @@ def test_without_exploration_the_router_choice_has_propensity_one(router: Cluste
 
 def test_exploration_frequencies_match_the_recorded_propensities(router: ClusterRouter) -> None:
     explore = 0.3
-    p = path(router, explore=explore, rng=random.Random(7))
+    p = path(router, exploration=Exploration(explore, random.Random(7)))
     greedy = router.route(QUERY, 0.5).model
     n = 3000
     plans = [plan_of(p) for _ in range(n)]
@@ -73,10 +74,13 @@ def test_exploration_frequencies_match_the_recorded_propensities(router: Cluster
 
 
 def test_exploration_is_reproducible_with_a_seeded_rng(router: ClusterRouter) -> None:
-    first = [plan_of(path(router, explore=0.5, rng=random.Random(3))).first_model for _ in range(1)]
+    first = [
+        plan_of(path(router, exploration=Exploration(0.5, random.Random(3)))).first_model
+        for _ in range(1)
+    ]
     runs = [
         [plan_of(p).first_model for _ in range(20)]
-        for p in (path(router, explore=0.5, rng=random.Random(3)) for _ in range(2))
+        for p in (path(router, exploration=Exploration(0.5, random.Random(3))) for _ in range(2))
     ]
     assert runs[0] == runs[1]
     assert first[0] == runs[0][0]
@@ -84,14 +88,14 @@ def test_exploration_is_reproducible_with_a_seeded_rng(router: ClusterRouter) ->
 
 def test_exploration_only_draws_models_that_can_serve_the_call(router: ClusterRouter) -> None:
     allowed = list(router.models_[:2])
-    p = path(router, explore=1.0, rng=random.Random(0))
+    p = path(router, exploration=Exploration(1.0, random.Random(0)))
     plans = [plan_of(p, models=allowed) for _ in range(200)]
     assert {plan.first_model for plan in plans} == set(allowed)
     assert all(plan.summary["propensity"] == pytest.approx(0.5) for plan in plans)
 
 
 def test_pinned_calls_are_never_explored(router: ClusterRouter) -> None:
-    p = path(router, explore=1.0, rng=random.Random(0))
+    p = path(router, exploration=Exploration(1.0, random.Random(0)))
     pinned = router.models_[0]
     plans = [plan_of(p, model=pinned) for _ in range(50)]
     assert {plan.first_model for plan in plans} == {pinned}
@@ -174,6 +178,15 @@ def test_inverse_propensity_weights_undo_the_logging_routers_bias() -> None:
     assert unweighted[0, 0] == pytest.approx(0.9, abs=0.02)
     assert weighted[0, 0] == pytest.approx(0.5, abs=0.03)
     assert weighted[0, 1] == pytest.approx(0.5)
+
+
+def test_fits_default_clip_is_the_documented_one() -> None:
+    import inspect
+
+    from langchain_avengers.routing.statistics import DEFAULT_MAX_WEIGHT
+
+    default = inspect.signature(ClusterRouter.fit).parameters["max_weight"].default
+    assert default == DEFAULT_MAX_WEIGHT
 
 
 def test_max_weight_below_one_is_refused() -> None:
