@@ -14,9 +14,9 @@
     OPENROUTER_API_KEY=sk-or-... LANGSMITH_API_KEY=lsv2-... python examples/learn_from_langsmith.py
     python examples/learn_from_langsmith.py --offline   # local stand-ins of both services
 
-Offline, a local stand-in of the LangSmith API (``tests/langsmith_server.py``) and the local
-OpenRouter-compatible server are used; their answers are canned, so most feedback is 0, but
-every step runs the real code and the real ``langsmith`` client.
+Offline, a local stand-in of the LangSmith API (``tests/langsmith_server.py``) and the offline
+OpenRouter of ``langchain_avengers.testing`` are used; their answers are canned, so most
+feedback is 0, but every step runs the real code and the real ``langsmith`` client.
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import langsmith
-from _offline import TESTS_DIR, chat_model, parse_args
+from _offline import chat_model, parse_args
 from langchain_core.tracers import LangChainTracer
 
 from langchain_avengers import CalibrationData, ClusterRouter, load_default_router
 from langchain_avengers.evaluation.off_policy import estimate_off_policy
 from langchain_avengers.learning import harvest_traces
 
+TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
+"""Where the local LangSmith stand-in lives (``tests/langsmith_server.py``)."""
 PAIRS = [(a, b) for a in range(3, 60, 7) for b in range(11, 40, 9)]
 QUESTIONS = {f"What is {a} + {b}? Answer with the number only.": a + b for a, b in PAIRS}
 
