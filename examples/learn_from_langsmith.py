@@ -14,15 +14,14 @@
     OPENROUTER_API_KEY=sk-or-... LANGSMITH_API_KEY=lsv2-... python examples/learn_from_langsmith.py
     python examples/learn_from_langsmith.py --offline   # local stand-ins of both services
 
-Offline, a local stand-in of the LangSmith API (``tests/langsmith_server.py``) and the offline
-OpenRouter of ``langchain_avengers.testing`` are used; their answers are canned, so most
-feedback is 0, but every step runs the real code and the real ``langsmith`` client.
+Offline, the offline LangSmith and OpenRouter of ``langchain_avengers.testing`` are used;
+their answers are canned, so most feedback is 0, but every step runs the real code and the
+real ``langsmith`` client.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 import time
 import uuid
@@ -38,8 +37,6 @@ from langchain_avengers import CalibrationData, ClusterRouter, load_default_rout
 from langchain_avengers.evaluation.off_policy import estimate_off_policy
 from langchain_avengers.learning import harvest_traces
 
-TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
-"""Where the local LangSmith stand-in lives (``tests/langsmith_server.py``)."""
 PAIRS = [(a, b) for a in range(3, 60, 7) for b in range(11, 40, 9)]
 QUESTIONS = {f"What is {a} + {b}? Answer with the number only.": a + b for a, b in PAIRS}
 
@@ -52,11 +49,9 @@ def langsmith_client(offline: bool) -> Iterator[langsmith.Client]:
         yield client
         client.cleanup()
         return
-    if str(TESTS_DIR) not in sys.path:
-        sys.path.insert(0, str(TESTS_DIR))
-    from langsmith_server import serve
+    from langchain_avengers.testing import offline_langsmith
 
-    with serve() as stand_in:
+    with offline_langsmith() as stand_in:
         print(f"[offline] local LangSmith stand-in at {stand_in.base_url}")
         client = langsmith.Client(api_url=stand_in.base_url, api_key="offline-demo")
         yield client

@@ -1,4 +1,4 @@
-"""What the LangSmith stand-in keeps besides posted runs: projects, datasets, examples, feedback.
+"""What the offline LangSmith keeps besides posted runs: projects, datasets, examples, feedback.
 
 It answers the read API the real ``langsmith.Client`` calls, in the shapes the client parses:
 
@@ -14,7 +14,7 @@ It answers the read API the real ``langsmith.Client`` calls, in the shapes the c
   ``eq(metadata_key, "k")`` (the run's metadata has key ``k``). Anything else in a filter is
   refused with HTTP 400, so a test cannot pass on a filter the stand-in ignored.
 
-Datasets and examples are seeded with :meth:`Store.add_dataset` (tests create them server-side).
+Datasets and examples are seeded with :meth:`Store.add_dataset` (``server.store``).
 """
 
 from __future__ import annotations
@@ -203,7 +203,8 @@ def parse_filter(text: str) -> Any:
     """A predicate over runs for a LangSmith filter expression (the subset above)."""
     match = _CALL.match(text)
     if not match:
-        raise BadRequestError(f"cannot parse filter {text!r}")
+        msg = f"cannot parse filter {text!r}"
+        raise BadRequestError(msg)
     op, inner = match.groups()
     args = split_arguments(inner)
     if op in ("and", "or"):
@@ -217,7 +218,8 @@ def parse_filter(text: str) -> Any:
         if name in FIELDS:
             compare = COMPARISONS[op]
             return lambda run: compare(run.get(name), value)
-    raise BadRequestError(f"the stand-in does not support {op}({', '.join(args)})")
+    msg = f"the stand-in does not support {op}({', '.join(args)})"
+    raise BadRequestError(msg)
 
 
 def split_arguments(text: str) -> list[str]:
