@@ -1,188 +1,29 @@
-"""A local stand-in for LangSmith's run-ingestion API that records what a client posts.
+"""The LangSmith stand-in as the tests use it: the package's offline LangSmith, zstd on.
 
-The real ``langsmith.Client`` (pointed at ``base_url`` with any API key) sends runs here as a
-current LangSmith would receive them: ``GET /info`` says zstd compression is enabled, so the
-client sends ``POST /runs/multipart`` bodies compressed with zstd (``Content-Encoding: zstd``),
-each part a JSON document named ``post.<run id>[.<field>]`` or ``patch.<run id>[.<field>]``.
-The stand-in decompresses and parses them; plain JSON (``POST /runs``, ``POST /runs/batch``,
-``PATCH /runs/<id>``) is accepted too. ``runs()`` rebuilds every run from its post and patches.
-
-In tests::
-
-    with serve() as langsmith:
-        client = langsmith_client(langsmith)   # flush it before reading langsmith.runs()
+``langchain_avengers.testing.offline_langsmith`` is stdlib-only; the tests hand it
+``zstandard``'s decompressor so the real ``langsmith.Client`` compresses its multipart bodies
+as it does for a current LangSmith, and what it posts is checked as sent.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email import policy
-from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, cast
 
 import zstandard
 
-from langchain_avengers.testing._serving import serving
+from langchain_avengers.testing._langsmith import LangSmithStandIn, Received, offline_langsmith
 
-HOST = "127.0.0.1"
-INFO = {
-    "version": "0.11.0",
-    "instance_flags": {"zstd_compression_enabled": True},
-    "batch_ingest_config": {
-        "use_multipart_endpoint": True,
-        "scale_up_qsize_trigger": 1000,
-        "scale_up_nthreads_limit": 16,
-        "scale_down_nempty_trigger": 4,
-        "size_limit": 100,
-        "size_limit_bytes": 20_971_520,
-    },
-}
-"""What ``GET /info`` answers: the settings a LangSmith server announces to its clients."""
+__all__ = ["LangSmithStandIn", "Received", "serve"]
 
 
-@dataclass
-class Received:
-    """One request as it arrived: path, headers, raw body and decoded body."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    raw: bytes
-    decoded: bytes
-
-
-@dataclass
-class LangSmithStandIn:
-    """Everything the stand-in received, and the runs rebuilt from it."""
-
-    __test__: ClassVar[bool] = False
-
-    port: int = 0
-    requests: list[Received] = field(default_factory=list)
-    operations: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    """``(op, run id, fields)`` in arrival order; op is ``post`` or ``patch``."""
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def base_url(self) -> str:
-        """The ``api_url`` for ``langsmith.Client``."""
-        return f"http://{HOST}:{self.port}"
-
-    def received(
-        self, request: Received, operations: list[tuple[str, str, dict[str, Any]]]
-    ) -> None:
-        """Record a request and the run operations it carried (handler threads call this)."""
-        with self._lock:
-            self.requests.append(request)
-            self.operations.extend(operations)
-
-    def runs(self) -> dict[str, dict[str, Any]]:
-        """Every run by id: its post, then each patch laid over it."""
-        runs: dict[str, dict[str, Any]] = {}
-        with self._lock:
-            for _, run_id, fields in self.operations:
-                runs.setdefault(run_id, {}).update(fields)
-        return runs
-
-    def posted_bytes(self) -> bytes:
-        """Every request body as received and as decoded, for secret scans."""
-        with self._lock:
-            return b"\n".join(r.raw + b"\n" + r.decoded for r in self.requests)
-
-
-def run_operations(path: str, content_type: str, body: bytes) -> list[tuple[str, str, dict]]:
-    """The run operations in one ingestion request."""
-    if path == "/runs/multipart":
-        return multipart_operations(content_type, body)
-    if path == "/runs/batch":
-        batch = json.loads(body)
-        return [(op, run["id"], run) for op in ("post", "patch") for run in batch.get(op) or []]
-    if path == "/runs":
-        run = json.loads(body)
-        return [("post", run["id"], run)]
-    if path.startswith("/runs/"):
-        return [("patch", path.rsplit("/", 1)[-1], json.loads(body))]
-    return []
-
-
-def multipart_operations(content_type: str, body: bytes) -> list[tuple[str, str, dict]]:
-    """Parts named ``<op>.<run id>`` (the run) or ``<op>.<run id>.<field>`` (one field)."""
-    head = f"Content-Type: {content_type}\r\n\r\n".encode()
-    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
-    operations = []
-    for part in message.iter_parts():
-        name = str(part.get_param("name", header="content-disposition"))
-        op, _, rest = name.partition(".")
-        run_id, _, field_name = rest.partition(".")
-        if op not in ("post", "patch"):
-            continue  # attachments, feedback
-        value = json.loads(cast(bytes, part.get_payload(decode=True)))
-        operations.append((op, run_id, {field_name: value} if field_name else value))
-    return operations
-
-
-class StandInHandler(BaseHTTPRequestHandler):
-    """Answers ``/info`` and records every ingestion request."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "langsmith-stand-in/1.0"
-
-    @property
-    def state(self) -> LangSmithStandIn:
-        return cast(StandInServer, self.server).state
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
-
-    def do_GET(self) -> None:
-        self.reply(INFO if self.path.split("?")[0].rstrip("/") == "/info" else {})
-
-    def do_POST(self) -> None:
-        self.ingest("POST")
-
-    def do_PATCH(self) -> None:
-        self.ingest("PATCH")
-
-    def ingest(self, method: str) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        decoded = raw
-        if self.headers.get("Content-Encoding") == "zstd":
-            decoded = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
-        path = self.path.split("?")[0].rstrip("/")
-        operations = run_operations(path, self.headers.get("Content-Type", ""), decoded)
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self.state.received(Received(method, path, headers, raw, decoded), operations)
-        self.reply({})
-
-    def reply(self, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class StandInServer(ThreadingHTTPServer):
-    """Threaded server on 127.0.0.1 sharing one :class:`LangSmithStandIn`."""
-
-    daemon_threads = True
-
-    def __init__(self, state: LangSmithStandIn) -> None:
-        super().__init__((HOST, 0), StandInHandler)
-        self.state = state
-        state.port = self.server_address[1]
+def decompress(raw: bytes) -> bytes:
+    """One zstd body, decoded (the client sends frames without a content size)."""
+    return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
 
 
 @contextmanager
 def serve() -> Iterator[LangSmithStandIn]:
-    """Run the stand-in in a background thread for the ``with`` block."""
-    state = LangSmithStandIn()
-    httpd = StandInServer(state)
-    with serving(httpd):
+    """Run the stand-in, with zstd, in a background thread for the ``with`` block."""
+    with offline_langsmith(decompress=decompress) as state:
         yield state

@@ -119,6 +119,12 @@ class Plan:
         it is ``expected_accuracy - price * expected_cost`` and often negative; see
         ``CandidateScore.score``), ``expected_accuracy`` in [0, 1] and ``expected_cost`` in
         USD per call.
+
+        ``avengers_propensity`` is the probability with which ``avengers_model`` was chosen
+        (1 without exploration; ``None`` for a pinned or sticky call, which the router did not
+        choose), ``avengers_explored`` whether exploration sent the call away from the
+        router's choice, ``avengers_explore`` the exploration rate and ``avengers_router``
+        the router's data fingerprint (to tell the logs of different routers apart).
         """
         return {
             "avengers_model": self.first_model,
@@ -134,6 +140,10 @@ class Plan:
             "avengers_max_cost_per_call": self.summary["max_cost_per_call"],
             "avengers_over_cost_cap": dict(self.summary["over_cost_cap"]),
             "avengers_pinned": (self.summary["pinned"] or {}).get("source"),
+            "avengers_explore": self.summary.get("explore", 0.0),
+            "avengers_propensity": self.summary.get("propensity"),
+            "avengers_explored": self.summary.get("explored", False),
+            "avengers_router": self.summary.get("router_fingerprint"),
             "avengers_pin_broken": [
                 f"{b['source']} pin on {b['model']}: {b['reason']}"
                 for b in self.summary["pin_broken"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -38,6 +39,7 @@ from langchain_avengers.chat_models.clients import (
     resolve_profiles,
 )
 from langchain_avengers.chat_models.costs import AnswerCost
+from langchain_avengers.chat_models.exploration import Exploration
 from langchain_avengers.chat_models.options import (
     ROUTING_OPTIONS,
     check_constructor_arguments,
@@ -179,11 +181,20 @@ class AvengersChatModel(PlanServing):
     ``routing_text_chars``)."""
     routing_text_chars: int = Field(default=DEFAULT_ROUTING_TEXT_CHARS, ge=1)
     """Character budget of ``routing_text="conversation"``."""
+    explore: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    """Probability, in [0, 1], of sending a routed call to a candidate drawn uniformly from
+    those that can serve it (capabilities, context and cost caps still apply; pinned and sticky
+    calls are never explored). The answering model's propensity goes in the run metadata
+    (``avengers_propensity``, ``avengers_explored``), so feedback on explored calls can teach a
+    router what its own choices never show (``avengers harvest traces``). Costs a little
+    accuracy or money on the explored calls; ``0`` (default) never explores."""
 
     _pinning: Pinning | None = PrivateAttr(default=None)
     """Pins of this model and its copies (used when ``pin_conversations`` is on)."""
     _alpha_bound: bool = PrivateAttr(default=False)
     """Whether ``alpha`` was set with ``bind``/``with_routing`` (it then wins over the pacer)."""
+    _explore_rng: random.Random = PrivateAttr(default_factory=random.Random)
+    """Source of the exploration draws (shared with copies)."""
     _preset: Plan | None = PrivateAttr(default=None)
     """A plan routed elsewhere (the agent middleware) that every call of this copy follows."""
 
@@ -347,6 +358,7 @@ class AvengersChatModel(PlanServing):
             pinning=self._pinning if self.pin_conversations else None,
             max_fallbacks=self.max_fallbacks,
             max_retries=self.max_retries,
+            exploration=Exploration(self.explore, self._explore_rng),
         )
 
     def _route(

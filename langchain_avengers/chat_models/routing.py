@@ -12,19 +12,20 @@ and options) give the models that can serve the call, in the order to try them:
 4. a sticky model (the agent turn's model, the conversation's pin) goes first while it can
    still serve the call; otherwise the stickiness is broken and the reason reported; the
    conversation's pin is then claimed atomically (a call that loses the claim to a concurrent
-   one follows the pin that won).
+   one follows the pin that won); 5. exploration may pick another candidate (:mod:`.exploration`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage
 
 from langchain_avengers.chat_models.attempts import Plan
 from langchain_avengers.chat_models.costs import format_usd
+from langchain_avengers.chat_models.exploration import Exploration, exploration_report, explore
 from langchain_avengers.chat_models.options import (
     ROUTING_OPTIONS,
     RoutingOptions,
@@ -160,6 +161,8 @@ class RoutingPath:
     max_retries: int = 1
     profile_hint: str = "pass profiles={...} or run `avengers catalog refresh`"
     """How to give a model a profile, said when a model has none."""
+    exploration: Exploration = field(default_factory=Exploration)
+    """Step 5: the rate at which calls go to a uniformly drawn candidate, and its draws."""
 
     # ------------------------------------------------------------------ checks
 
@@ -417,12 +420,13 @@ class RoutingPath:
                 break
             reason = self._why_not(call, sticky.model, over)
             broken.append({"source": sticky.source, "model": sticky.model, "reason": reason})
+        propensity: float | None = None
         if call.pinned is not None:
             order = [call.pinned]
         elif kept is not None:
             order = [kept.model, *(m for m in ranked if m != kept.model)]
         else:
-            order = ranked
+            order, propensity = explore(ranked, self.exploration)
         candidates = [asdict(c) for c in decision.candidates]
         if call.cost_cap is not None:
             costs = self._expected_costs(call, decision)
@@ -445,6 +449,7 @@ class RoutingPath:
             "pin_broken": broken,
             "candidates": candidates,
             "clusters": [asdict(c) for c in decision.clusters],
+            **exploration_report(self.exploration, propensity, order[0], ranked[0], self.router),
         }
         return Plan(
             order=order,

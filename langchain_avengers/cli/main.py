@@ -1,6 +1,6 @@
 """The ``avengers`` command: one thin subcommand per task of the library.
 
-fit, evaluate, alphas, reprice, route, demo, catalog, calibrate, regrade and merge.
+fit, evaluate, alphas, reprice, route, demo, catalog, calibrate, regrade, merge and harvest.
 
 Bad input ends with one line on stderr (``avengers: error: ...``) and exit status 2; warnings
 are one line too (``avengers: warning: ...``). Text from data (model ids, queries, answers) is
@@ -43,6 +43,13 @@ from langchain_avengers.cli.calibration import (
     cmd_regrade,
 )
 from langchain_avengers.cli.catalog import add_catalog_parser, cmd_catalog
+from langchain_avengers.cli.learning import (
+    add_harvest_parser,
+    add_off_policy_options,
+    cmd_evaluate_logged,
+    cmd_harvest,
+    is_logged_file,
+)
 from langchain_avengers.cli.output import (
     EXIT_STDOUT_CLOSED,
     TerminalSafeOutput,
@@ -118,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_router_options(ev)
     _add_catalog_option(ev)
     _add_strict_option(ev)
+    add_off_policy_options(ev)
     _add_reprice_parser(sub)
+    add_harvest_parser(sub)
 
     route = sub.add_parser("route", help="show which model a router picks for a query")
     route.add_argument("router", help=ROUTER_HELP)
@@ -302,7 +311,10 @@ def cmd_reprice(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    """Evaluate the default configuration over seeded splits."""
+    """Evaluate the default configuration over seeded splits (off-policy on logged records)."""
+    if args.router is not None or is_logged_file(args.data):
+        cmd_evaluate_logged(args)
+        return
     check_installed("sklearn", "train", "avengers evaluate")
     from langchain_avengers.evaluation.evaluate import DEFAULT_ALPHAS, evaluate_router
 
@@ -435,6 +447,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "calibrate": cmd_calibrate,
     "regrade": cmd_regrade,
     "merge": cmd_merge,
+    "harvest": cmd_harvest,
 }
 
 

@@ -13,9 +13,15 @@ from langchain_avengers.evaluation.evaluate import (
     SkippedSeed,
     SplitEvaluation,
     compute_figures,
+    evaluate_fitted,
     evaluate_router,
     evaluate_split,
     split_indices,
+)
+from langchain_avengers.evaluation.off_policy import (
+    Interval,
+    OffPolicyEvaluation,
+    estimate_off_policy,
 )
 
 __all__ = [
@@ -24,10 +30,14 @@ __all__ = [
     "CurvePoint",
     "Evaluation",
     "Figures",
+    "Interval",
     "ModelPoint",
+    "OffPolicyEvaluation",
     "SkippedSeed",
     "SplitEvaluation",
     "compute_figures",
+    "estimate_off_policy",
+    "evaluate_fitted",
     "evaluate_router",
     "evaluate_split",
     "split_indices",

@@ -59,6 +59,7 @@ __all__ = [
     "SkippedSeed",
     "SplitEvaluation",
     "compute_figures",
+    "evaluate_fitted",
     "evaluate_router",
     "evaluate_split",
     "split_indices",
@@ -246,7 +247,60 @@ def _evaluate_rows(
 ) -> SplitEvaluation:
     fitted = type(template)(**template.get_params(deep=False))
     fitted.fit(_trainable(data.subset(train)), embeddings=vectors[train])
-    held_out = data.subset(test)
+    return _score_fitted(fitted, data.subset(test), vectors[test], alphas, seed, len(train))
+
+
+def evaluate_fitted(
+    router: ClusterRouter,
+    records: RecordsLike,
+    *,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    embeddings: np.ndarray | None = None,
+    seed: int = 0,
+) -> SplitEvaluation:
+    """Score an already fitted router on held-out records, against every single model.
+
+    For routers fitted in other ways than :func:`evaluate_split` fits them (say on calibration
+    and logged records together, ``benchmarks/off_policy.py``).
+
+    Args:
+        router: The fitted router.
+        records: Held-out calibration records (full ones: every model's score is needed to
+            score any choice).
+        alphas: Alpha grid of the router curve.
+        embeddings: Optional precomputed embeddings of the records' queries.
+        seed: Recorded in the result as the split's seed.
+    """
+    data = _aligned(as_calibration_data(records), router.models_)
+    vectors = embed_texts(router.get_embedder(), data.queries) if embeddings is None else embeddings
+    alphas = [float(a) for a in alphas]
+    return _score_fitted(router, data, np.asarray(vectors), alphas, seed, router.n_samples_fit_)
+
+
+def _aligned(data: CalibrationData, models: Sequence[str]) -> CalibrationData:
+    """``data`` with its columns in the router's model order."""
+    missing = sorted(set(models) - set(data.models))
+    if missing:
+        msg = f"held-out records: model(s) {missing} of the router have no column in the records"
+        raise RecordsError(msg)
+    columns = [data.models.index(m) for m in models]
+    return CalibrationData(
+        queries=data.queries,
+        models=list(models),
+        scores=data.scores[:, columns],
+        costs=data.costs[:, columns],
+        datasets=data.datasets,
+    )
+
+
+def _score_fitted(
+    fitted: ClusterRouter,
+    held_out: CalibrationData,
+    test_vectors: np.ndarray,
+    alphas: list[float],
+    seed: int,
+    n_train: int,
+) -> SplitEvaluation:
     measured = ~np.isnan(held_out.scores) & ~np.isnan(held_out.costs)
     keep = measured.any(axis=1)
     if not keep.any():
@@ -254,15 +308,15 @@ def _evaluate_rows(
         raise RecordsError(msg)
     held_out = held_out.subset(np.flatnonzero(keep))
     measured = measured[keep]
-    test_vectors = vectors[test][keep]
+    test_vectors = test_vectors[keep]
     picks = [_route_measured(fitted, test_vectors, measured, alpha) for alpha in alphas]
     curve = [_routed_point(alpha, held_out, p) for alpha, p in zip(alphas, picks, strict=True)]
     rows = np.arange(len(held_out))
-    singles = [_single_point(held_out, j) for j in range(len(data.models))]
+    singles = [_single_point(held_out, j) for j in range(len(held_out.models))]
     best = max(singles, key=lambda p: (p.coverage >= 1.0, p.accuracy, -p.cost))
     return SplitEvaluation(
         seed=seed,
-        n_train=len(train),
+        n_train=n_train,
         n_test=len(held_out),
         singles=singles,
         best_single=best,

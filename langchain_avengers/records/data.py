@@ -34,6 +34,9 @@ class CalibrationData:
         scores: ``(n_queries, n_models)`` scores in [0, 1], NaN where not measured.
         costs: ``(n_queries, n_models)`` USD per answer, NaN where unknown.
         datasets: Dataset name per row (``None`` where not given).
+        propensities: ``(n_queries, n_models)`` probability with which a logging router chose
+            the model (logged records, see :mod:`~langchain_avengers.records.format`), NaN
+            elsewhere; ``None`` when no record is logged.
     """
 
     queries: list[str]
@@ -41,6 +44,7 @@ class CalibrationData:
     scores: np.ndarray
     costs: np.ndarray
     datasets: list[str | None] = field(default_factory=list)
+    propensities: np.ndarray | None = None
 
     @classmethod
     def from_records(
@@ -67,7 +71,13 @@ class CalibrationData:
         column = {m: j for j, m in enumerate(models)}
         scores = np.full((len(records), len(models)), np.nan)
         costs = np.full((len(records), len(models)), np.nan)
+        logged = any(r.logged for r in records)
+        propensities = np.full((len(records), len(models)), np.nan) if logged else None
         for i, record in enumerate(records):
+            if propensities is not None:
+                for model, p in record.propensities.items():
+                    if model in column:
+                        propensities[i, column[model]] = p
             for model, score in record.records.items():
                 if score is not None and model in column:
                     scores[i, column[model]] = score
@@ -81,6 +91,7 @@ class CalibrationData:
             scores=scores,
             costs=costs,
             datasets=[r.dataset for r in records],
+            propensities=propensities,
         )
 
     @classmethod
@@ -118,6 +129,36 @@ class CalibrationData:
             )
         return cls.from_records(priced.records)
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[CalibrationData]) -> CalibrationData:
+        """Rows of several data sets, on the union of their models (first-seen order).
+
+        To fit on full calibration records and logged ones together: read each file, then
+        concatenate. A model a part does not have is "not measured" on its rows.
+        """
+        if not parts:
+            msg = "concatenate: expected at least one CalibrationData, got none"
+            raise ValueError(msg)
+        models = list(dict.fromkeys(m for part in parts for m in part.models))
+        logged = any(part.propensities is not None for part in parts)
+
+        def widen(part: CalibrationData, values: np.ndarray | None) -> np.ndarray:
+            out = np.full((len(part), len(models)), np.nan)
+            if values is not None:
+                out[:, [models.index(m) for m in part.models]] = values
+            return out
+
+        return cls(
+            queries=[q for part in parts for q in part.queries],
+            models=models,
+            scores=np.vstack([widen(part, part.scores) for part in parts]),
+            costs=np.vstack([widen(part, part.costs) for part in parts]),
+            datasets=[d for part in parts for d in (part.datasets or [None] * len(part))],
+            propensities=(
+                np.vstack([widen(part, part.propensities) for part in parts]) if logged else None
+            ),
+        )
+
     def __len__(self) -> int:
         return len(self.queries)
 
@@ -130,7 +171,15 @@ class CalibrationData:
             scores=self.scores[rows],
             costs=self.costs[rows],
             datasets=[self.datasets[i] for i in rows],
+            propensities=None if self.propensities is None else self.propensities[rows],
         )
+
+    @property
+    def logged_rows(self) -> np.ndarray:
+        """Boolean mask of the rows logged from a router's choices (with a propensity)."""
+        if self.propensities is None:
+            return np.zeros(len(self.queries), dtype=bool)
+        return ~np.isnan(self.propensities).all(axis=1)
 
     def fingerprint(self) -> str:
         """A short hash of queries, models, scores and costs, to tell fitted routers apart."""
@@ -140,6 +189,8 @@ class CalibrationData:
             digest.update(hashlib.sha256(query.encode()).digest())
         digest.update(np.ascontiguousarray(self.scores, dtype="<f8").tobytes())
         digest.update(np.ascontiguousarray(self.costs, dtype="<f8").tobytes())
+        if self.propensities is not None:
+            digest.update(np.ascontiguousarray(self.propensities, dtype="<f8").tobytes())
         return digest.hexdigest()[:16]
 
 

@@ -6,6 +6,17 @@ One JSON object per line::
      "records": {"model-a": 1.0, "model-b": false},
      "usages": {"model-a": {"cost": 0.0012, "prompt_tokens": 80}}}
 
+A record logged from production traffic (``avengers harvest traces``) has one measured model
+and the probability with which the deployed router chose it, its propensity, in (0, 1]::
+
+    {"query": "...", "index": "<run id>", "records": {"model-b": 1.0},
+     "usages": {"model-b": {"cost": 0.0004}}, "propensities": {"model-b": 0.025}}
+
+Such a logged record saw only what the router (and its exploration) chose; fitting weighs it
+by the inverse of its propensity and off-policy evaluation needs the propensity (see
+:mod:`langchain_avengers.evaluation.off_policy`). A propensity is only allowed for a model
+with a score on that record.
+
 A model that is absent from ``records`` (or ``null``) was not measured on that query: it is
 never counted as a zero score (the router estimates it from the models measured on that query,
 see :class:`~langchain_avengers.ClusterRouter`). Likewise a missing cost is "unknown",
@@ -22,7 +33,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from langchain_avengers._utils.warnings import user_stacklevel
 
@@ -37,6 +56,8 @@ __all__ = [
 
 Score = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
 """A JSON number in [0, 1]; strings such as "0.5" are refused (bools are mapped first)."""
+Propensity = Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False, strict=True)]
+"""The probability, in (0, 1], with which the logging router chose the model."""
 
 
 class RecordsError(ValueError):
@@ -88,6 +109,10 @@ class CalibrationRecord(BaseModel):
     """Benchmark the query comes from, used for per-benchmark tables and stratified splits."""
     index: str | int | None = None
     """Identifier of the query inside its dataset; (dataset, index) must be unique."""
+    propensities: dict[str, Propensity] = Field(default_factory=dict)
+    """Logged records only: model id to the probability, in (0, 1], with which the deployed
+    router chose that model for this query (each key needs a score in ``records``). Empty for
+    a calibration record, whose models were all asked."""
     _location: str | None = PrivateAttr(default=None)
 
     @property
@@ -109,6 +134,22 @@ class CalibrationRecord(BaseModel):
         if isinstance(value, dict):
             return {k: float(v) if isinstance(v, bool) else v for k, v in value.items()}
         return value
+
+    @model_validator(mode="after")
+    def _propensities_are_of_scored_models(self) -> CalibrationRecord:
+        unscored = [m for m in self.propensities if self.records.get(m) is None]
+        if unscored:
+            msg = (
+                f"propensities: model(s) {unscored} have a propensity but no score in "
+                "'records'; a propensity belongs to the model that answered"
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def logged(self) -> bool:
+        """Whether this record was logged from a router's choices (it has propensities)."""
+        return bool(self.propensities)
 
     def scored_models(self) -> list[str]:
         """Models with a measured score on this query."""
@@ -226,9 +267,9 @@ def load_records(path: str | Path, *, strict: bool = False) -> list[CalibrationR
     """Read and validate a calibration JSONL file.
 
     Top-level fields other than a record's (``query``, ``records``, ``usages``, ``dataset``,
-    ``index``) are ignored with a :class:`RecordsWarning` per field, naming the first line it
-    is on and the nearest known field (a misspelt ``"usage"`` would drop every cost of its
-    line); fields inside a usage (``latency_s``, ...) are kept as they are.
+    ``index``, ``propensities``) are ignored with a :class:`RecordsWarning` per field, naming
+    the first line it is on and the nearest known field (a misspelt ``"usage"`` would drop
+    every cost of its line); fields inside a usage (``latency_s``, ...) are kept as they are.
 
     Args:
         path: JSONL file, one calibration record per line; blank lines are skipped.

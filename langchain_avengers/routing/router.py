@@ -70,6 +70,7 @@ from langchain_avengers.routing.statistics import MIN_MEDIAN_CLUSTER_SIZE as MIN
 from langchain_avengers.routing.statistics import PRIOR_QUERIES as PRIOR_QUERIES
 from langchain_avengers.routing.statistics import (
     cluster_means,
+    importance_weights,
     require_measured,
     warn_if_barely_measured,
     warn_if_clusters_are_small,
@@ -211,7 +212,9 @@ class ClusterRouter(Estimator):
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, records: RecordsLike, *, embeddings: np.ndarray | None = None) -> ClusterRouter:
+    def fit(
+        self, records: RecordsLike, *, embeddings: np.ndarray | None = None, max_weight: float = 1e2
+    ) -> ClusterRouter:
         """Cluster the calibration queries and learn every model's accuracy and cost per cluster.
 
         Args:
@@ -222,12 +225,14 @@ class ClusterRouter(Estimator):
                 :class:`~langchain_avengers.records.format.CalibrationData`.
             embeddings: Optional precomputed ``(n_queries, n_features)`` embeddings of the
                 queries, made with this router's embedder.
+            max_weight: Clip of a logged record's inverse-propensity weight (default 100).
 
         Returns:
             The fitted router.
         """
         check_installed("sklearn", "train", "fitting a router")  # before any slow work
         data = as_calibration_data(records)
+        weights = importance_weights(data.propensities, max_weight)
         n_clusters, nearest_clusters = self._validate_params(len(data))
         # checked before any fitted attribute changes, so a failed refit leaves the router as
         # it was (and before paying for embeddings)
@@ -248,10 +253,10 @@ class ClusterRouter(Estimator):
         self.cluster_centers_ = normalize_rows(centers)
         self.cluster_sizes_ = np.bincount(labels.ravel(), minlength=len(centers))
         self.global_accuracy_, self.n_scored_, self.accuracy_ = cluster_means(
-            data.scores, labels, len(centers), self.shrinkage, "score"
+            data.scores, labels, len(centers), self.shrinkage, "score", weights
         )
         self.global_cost_, self.n_costed_, self.cost_ = cluster_means(
-            data.costs, labels, len(centers), self.shrinkage, "cost"
+            data.costs, labels, len(centers), self.shrinkage, "cost", weights
         )
         self.n_features_in_ = vectors.shape[1]
         self.embedder_id_ = embedder_identity(self.get_embedder())

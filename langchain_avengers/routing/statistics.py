@@ -32,7 +32,12 @@ MIN_MEDIAN_CLUSTER_SIZE = 5
 
 
 def cluster_means(
-    values: np.ndarray, labels: np.ndarray, n_rows: int, shrinkage: float, what: str
+    values: np.ndarray,
+    labels: np.ndarray,
+    n_rows: int,
+    shrinkage: float,
+    what: str,
+    logged_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pool-wide means, counts and (shrunk) cluster means of one statistic.
 
@@ -41,6 +46,14 @@ def cluster_means(
     cells filled with the model's expected value (:func:`fill_unmeasured`, within each fit's
     partition, averaged over the fits); ``shrinkage`` pseudo-queries at the pool-wide mean
     pull each cluster's mean toward it.
+
+    ``logged_weights`` (``(n_queries, n_models)``, NaN except on the measured cell of a logged
+    row, see :func:`importance_weights`) marks rows logged from a router's choices: they are
+    left out of the filling (a logged row has no second model to compare with). Per cluster
+    and model, the logged outcomes' inverse-propensity weighted mean (self-normalised IPS: the
+    router's own past choices do not pull a model's mean toward the queries it was chosen on)
+    joins the calibration queries counted as its effective sample size
+    (:func:`_as_effective`), so scarce explored outcomes cannot swamp them.
     """
     labels = np.atleast_2d(labels)
     fits = []
@@ -50,18 +63,79 @@ def cluster_means(
         fits.append(one)
     onehot = np.sum(fits, axis=0)
     measured = ~np.isnan(values)
-    covered = measured.any(axis=1)
-    expected = np.mean([fill_unmeasured(values, one, what) for one in fits], axis=0)
+    counts = onehot.T @ measured.astype(float)
+    logged = (
+        np.zeros(len(values), dtype=bool)
+        if logged_weights is None
+        else ~np.isnan(logged_weights).all(axis=1)
+    )
+    calibration = np.where(logged[:, None], np.nan, values)
+    covered = np.asarray((~np.isnan(calibration)).any(axis=1), dtype=bool)
+    expected = np.mean([fill_unmeasured(calibration, one, what) for one in fits], axis=0)
     filled = np.where(covered[:, None], expected, 0.0)
     sums = onehot.T @ filled
-    counts = onehot.T @ measured.astype(float)
-    rows = (onehot.T @ covered.astype(float))[:, None]
-    pool_mean = filled.sum(axis=0) / covered.sum()
+    rows = np.repeat((onehot.T @ covered.astype(float))[:, None], values.shape[1], axis=1)
+    pool_sum, pool_rows = filled.sum(axis=0), np.full(values.shape[1], float(covered.sum()))
+    if logged.any():
+        assert logged_weights is not None
+        weight = np.where(logged[:, None] & measured, np.nan_to_num(logged_weights), 0.0)
+        weighted = weight * np.nan_to_num(values)
+        log_sums, log_rows = _as_effective(
+            onehot.T @ weighted, onehot.T @ weight, onehot.T @ weight**2
+        )
+        sums, rows = sums + log_sums, rows + log_rows
+        pool_log_sum, pool_log_rows = _as_effective(
+            weighted.sum(axis=0), weight.sum(axis=0), (weight**2).sum(axis=0)
+        )
+        pool_sum, pool_rows = pool_sum + pool_log_sum, pool_rows + pool_log_rows
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pool_mean = np.where(pool_rows > 0, pool_sum / pool_rows, np.nan)
     prior = shrinkage * pool_mean
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (sums + prior) / (rows + shrinkage)
     means = np.where(rows + shrinkage > 0, means, pool_mean)
     return pool_mean, counts.astype(np.int64), means
+
+
+def _as_effective(
+    weighted_sum: np.ndarray, weight_sum: np.ndarray, square_sum: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logged outcomes as ``ESS`` queries at their inverse-propensity weighted mean.
+
+    The weighted mean ``sum(w r) / sum(w)`` is the self-normalised IPS estimate; it counts as
+    ``(sum w)^2 / sum(w^2)`` queries (its effective sample size), so a few explored outcomes
+    with large weights move a cluster's mean as much as the few queries they are, not as much
+    as the whole log they stand for. Returns ``(ESS * mean, ESS)``.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(square_sum > 0, weight_sum / square_sum, 0.0)
+    return weighted_sum * scale, weight_sum * scale
+
+
+DEFAULT_MAX_WEIGHT = 100.0
+"""Largest inverse-propensity weight a logged outcome gets when fitting (1 / propensity is
+clipped here), so one outcome logged with a tiny propensity (explore=0.01 over 20 models:
+0.0005) cannot carry a cluster alone. Exploring with probability 0.1 over 11 models gives
+weights up to 110: with the effective-sample-size counting of :func:`cluster_means`, clipping
+those at 20 fitted no better routers than leaving them (``benchmarks/off_policy.py``)."""
+
+
+def importance_weights(
+    propensities: np.ndarray | None, max_weight: float = DEFAULT_MAX_WEIGHT
+) -> np.ndarray | None:
+    """``min(1 / propensity, max_weight)`` on the logged cells, NaN elsewhere; ``None`` if none.
+
+    Raises:
+        ValueError: ``max_weight`` below 1 (a weight below 1 would count a logged outcome as
+            less than one query).
+    """
+    if not max_weight >= 1.0:
+        msg = f"max_weight must be at least 1, got {max_weight!r}"
+        raise ValueError(msg)
+    if propensities is None or np.isnan(propensities).all():
+        return None
+    with np.errstate(divide="ignore"):
+        return np.minimum(1.0 / propensities, max_weight)
 
 
 def require_measured(models: Sequence[str], values: np.ndarray, what: str) -> None:

@@ -19,12 +19,18 @@ In pytest, the ``offline_openrouter`` fixture (registered by this package's ``py
 point) yields the same handle, reset before each test. By hand:
 ``python -m langchain_avengers.testing --port 8765``.
 
-The server is stdlib-only and imports nothing else of this package; nothing in the package
-imports it.
+:func:`offline_langsmith` is an offline LangSmith for the ``langsmith`` client: it keeps the
+runs it is sent and answers projects, datasets, examples, feedback and run queries, so tracing,
+feedback and ``avengers harvest`` can be tried and tested without an account.
+
+The servers are stdlib-only and import nothing else of this package; nothing in the package
+imports them.
 """
 
 from langchain_avengers.testing._answer_key import AnswerSpec, load_answer_key
 from langchain_avengers.testing._faults import Faults
+from langchain_avengers.testing._langsmith import LangSmithStandIn as OfflineLangSmith
+from langchain_avengers.testing._langsmith import offline_langsmith
 from langchain_avengers.testing._models import MODELS
 from langchain_avengers.testing._server import (
     OFFLINE_API_KEY,
@@ -40,7 +46,9 @@ __all__ = [
     "OFFLINE_MODELS",
     "AnswerSpec",
     "Faults",
+    "OfflineLangSmith",
     "OfflineOpenRouter",
     "load_answer_key",
+    "offline_langsmith",
     "offline_openrouter",
 ]

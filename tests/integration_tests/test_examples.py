@@ -44,6 +44,14 @@ EXPECTED: dict[str, list[str]] = {
         r"parsed: City\(name=.*\(parsing error: None\)",
         rf"served by {ANY_POOL_MODEL} at alpha=0\.7",
     ],
+    "learn_from_langsmith.py": [
+        r"1-2\. traced 36 calls to project 'avengers-learning-[0-9a-f]{8}', feedback on 36",
+        r"3\. harvest: 36 record\(s\) from 36 run\(s\)",
+        r"4\. off-policy estimate at alpha=0\.9 on 36 logged queries",
+        r"candidate \(doubly robust\): +accuracy -?\d",
+        r"unreliable: ",
+        r"5\. refitted on 36 logged queries",
+    ],
     "langsmith_tracing.py": [
         r"trace 'avengers-demo' \(chain\)",
         rf"ls_provider=openrouter ls_model_name={ANY_POOL_MODEL}\n",

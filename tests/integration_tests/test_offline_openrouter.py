@@ -41,8 +41,10 @@ EXPECTED_ALL = [
     "OFFLINE_MODELS",
     "AnswerSpec",
     "Faults",
+    "OfflineLangSmith",
     "OfflineOpenRouter",
     "load_answer_key",
+    "offline_langsmith",
     "offline_openrouter",
 ]
 

@@ -172,7 +172,7 @@ def test_unknown_record_fields_warn_or_fail_under_strict(
     line = one_error_line(capsys.readouterr().err)
     assert line == (
         f"avengers: error: {data}:5: unknown field 'usage' (did you mean 'usages'?); a "
-        "record's fields are query, records, usages, dataset, index (strict)"
+        "record's fields are query, records, usages, dataset, index, propensities (strict)"
     )
     assert not (tmp_path / "r").exists()
 
@@ -180,7 +180,8 @@ def test_unknown_record_fields_warn_or_fail_under_strict(
     err = capsys.readouterr().err.splitlines()
     assert err[0] == (
         f"avengers: warning: {data}:5: unknown field 'usage' (did you mean 'usages'?); a "
-        "record's fields are query, records, usages, dataset, index; ignored (on this line)"
+        "record's fields are query, records, usages, dataset, index, propensities; "
+        "ignored (on this line)"
     )
     assert f"{data}:5: field 'usages.acme/medium.cost'" in one_error_line(err[1])
 

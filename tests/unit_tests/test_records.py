@@ -287,9 +287,9 @@ def test_unknown_top_level_fields_warn_once_each_with_the_nearest_field(tmp_path
     messages = [str(w.message) for w in caught]
     assert messages == [
         f"{path}:2: unknown field 'usage' (did you mean 'usages'?); a record's fields are "
-        "query, records, usages, dataset, index; ignored (on 2 lines, the first)",
+        "query, records, usages, dataset, index, propensities; ignored (on 2 lines, the first)",
         f"{path}:3: unknown field 'notes'; a record's fields are query, records, usages, "
-        "dataset, index; ignored (on this line)",
+        "dataset, index, propensities; ignored (on this line)",
     ]
     assert [r.cost_of("a") for r in records] == [0.1, None, None]
     assert records[0].usages["a"].model_extra == {"latency_s": 2.5}  # kept by design
@@ -305,7 +305,7 @@ def test_strict_refuses_an_unknown_top_level_field(tmp_path: Path) -> None:
         load_records(path, strict=True)
     assert str(info.value) == (
         f"{path}:2: unknown field 'usage' (did you mean 'usages'?); a record's fields are "
-        "query, records, usages, dataset, index (strict)"
+        "query, records, usages, dataset, index, propensities (strict)"
     )
     with pytest.raises(RecordsError, match=r"typo\.jsonl:2: unknown field 'usage'"):
         CalibrationData.from_path(path, strict=True)
