@@ -46,17 +46,17 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.types import Command
 
-from langchain_avengers.agents.context import (  # split
+from langchain_avengers.agents.context import (
     _context_options,
     _thread_id,
 )
 from langchain_avengers.agents.pool import (
     path_options,
     pinning_for,
-    refuse_chat_model_options,  # split
+    refuse_chat_model_options,
     resolve_pool,
 )
-from langchain_avengers.agents.state import (  # split
+from langchain_avengers.agents.state import (
     AvengersAgentState,
     AvengersTurn,
     RunBudgetExceededError,
