@@ -1,4 +1,4 @@
-"""Arguments of the ``avengers`` command: value types, and what the shared options describe.
+"""Argument types of the ``avengers`` command: each parses one value or refuses it in one line.
 
 argparse turns an :class:`argparse.ArgumentTypeError` into ``avengers <command>: error: ...``
 and exit status :data:`EXIT_BAD_INPUT`, as the command does for any other bad input. Each type
@@ -11,11 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
-
-if TYPE_CHECKING:
-    from langchain_avengers.records.data import CalibrationData
-    from langchain_avengers.routing.router import ClusterRouter
+from typing import TypeVar
 
 EXIT_BAD_INPUT = 2
 
@@ -111,26 +107,3 @@ def _png_path(text: str) -> Path:
         msg = f"expected a .png path (the plots are PNG images), got {text}"
         raise argparse.ArgumentTypeError(msg)
     return path
-
-
-def router_from_args(args: argparse.Namespace) -> ClusterRouter:
-    """The unfitted router the command's router options describe."""
-    from langchain_avengers.routing.router import ClusterRouter
-
-    return ClusterRouter(
-        n_clusters=args.n_clusters,
-        nearest_clusters=args.nearest_clusters,
-        scoring=args.scoring,
-        cluster_scales=tuple(args.cluster_scales),
-        cost_scale=args.cost_scale,
-        shrinkage=args.shrinkage,
-        random_state=args.random_state,
-        show_progress=True,
-    )
-
-
-def load_data(args: argparse.Namespace) -> CalibrationData:
-    """The calibration records the command names, priced from its catalog."""
-    from langchain_avengers.records.data import CalibrationData
-
-    return CalibrationData.from_path(args.data, catalog=args.catalog, strict=args.strict)
