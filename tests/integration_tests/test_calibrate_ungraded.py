@@ -12,13 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from calibration_brain import JUDGE_MARKERS, load_answer_key
 
 from langchain_avengers import load_records
 from langchain_avengers.calibration import ApiSettings, calibrate
 from langchain_avengers.calibration.store import journal_path, latest_entries
 from langchain_avengers.cli.main import main
 from langchain_avengers.testing import OfflineOpenRouter
+from langchain_avengers.testing._answer_key import JUDGE_MARKERS, load_answer_key
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "examples" / "calibration" / "queries.jsonl"
@@ -116,7 +116,7 @@ def test_a_verdict_without_a_score_is_shown_and_a_rerun_asks_only_the_judge(
     err = capsys.readouterr().err
     assert "28 answered now" in err
     assert "28 answers paid for in an earlier run were graded again" in err
-    assert "(answers $0.0000 + judge $" in err
+    assert "(answers $0 + judge $" in err  # the rerun paid for no answer
     records = load_records(out)
     assert len(records) == 7
     assert all(sorted(r.records) == sorted(POOL) for r in records)
