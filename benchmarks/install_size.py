@@ -3,7 +3,9 @@
 For each variant a fresh virtualenv gets ``pip install`` of it (from the package registry, the
 package itself from this checkout); then, in the same run:
 
-- size: the virtualenv on disk, pip's own files excluded (bytes of every file, as ``du -sb``);
+- size: the virtualenv on disk, pip's own files excluded, as ``du -sk`` counts it (allocated
+  blocks, the convention of the figures in issue 14: langchain-openai alone about 119 MiB), and
+  the files' own bytes beside it (``du -sb``);
 - ``import``: wall time of ``import langchain_avengers`` (``import langchain_openai`` for the
   reference), in a fresh process, median of 5;
 - first call: wall time of a fresh process that imports, builds the chat model and makes one
@@ -53,13 +55,17 @@ CALL = {
 }
 
 
-def venv_size(venv: Path) -> int:
-    """Bytes of every file in ``venv`` except pip's own."""
-    total = 0
+def venv_size(venv: Path) -> tuple[int, int]:
+    """Disk usage (allocated 512-byte blocks, as ``du``) and file bytes of ``venv``, pip's
+    own files excluded."""
+    blocks = size = 0
     for root, dirs, files in os.walk(venv):
         dirs[:] = [d for d in dirs if not (d == "pip" or d.startswith("pip-"))]
-        total += sum((Path(root) / f).lstat().st_size for f in files)
-    return total
+        for name in files:
+            info = (Path(root) / name).lstat()
+            blocks += info.st_blocks * 512
+            size += info.st_size
+    return blocks, size
 
 
 def make_venv(path: Path, requirements: list[str]) -> Path:
@@ -112,9 +118,11 @@ def measure(name: str, requirements: list[str], work: Path, url: str) -> dict[st
     reference = name == "langchain-openai alone"
     module = "langchain_openai" if reference else "langchain_avengers"
     call = CALL["langchain-openai alone" if reference else "avengers"]
+    disk, size = venv_size(python.parents[1])
     row: dict[str, object] = {
         "name": name,
-        "size": venv_size(python.parents[1]),
+        "size": disk,
+        "bytes": size,
         "import": wall_time(python, f"import {module}", env),
         "call": wall_time(python, f"URL={url!r}\nQ={QUERY!r}\n{call}", env),
     }
@@ -137,14 +145,17 @@ def main() -> None:
     reference = rows[0]["size"]
     assert isinstance(reference, int)
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; median of {RUNS} runs.\n")
-    print("| install | venv size (pip excluded) | vs langchain-openai | import | first call |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| install | on disk (du, pip excluded) | vs langchain-openai | file bytes | "
+        "import | first call |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for row in rows:
         size = row["size"]
         assert isinstance(size, int)
         print(
-            f"| {row['name']} | {size / 1e6:,.0f} MB | {size / reference:.2f}x | "
-            f"{row['import']:.2f} s | {row['call']:.2f} s |"
+            f"| {row['name']} | {size / 2**20:,.0f} MiB | {size / reference:.2f}x | "
+            f"{int(row['bytes']) / 2**20:,.0f} MiB | {row['import']:.2f} s | {row['call']:.2f} s |"
         )
     base = rows[1]
     ratio = int(base["size"]) / reference  # type: ignore[call-overload]
