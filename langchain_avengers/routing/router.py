@@ -403,7 +403,9 @@ class ClusterRouter(Estimator):
     ) -> BatchScores:
         """Expected accuracy and cost of the candidates, and (``parts``) the score parts."""
         clusters, _, weights = nearest or self._nearest_clusters(vectors, nearest_clusters)
-        tables = self.__dict__.setdefault("_norm_cache", CandidateTables())
+        tables = self.__dict__.get("_norm_cache")
+        if tables is None:  # a router unpickled or built without fit
+            tables = self.__dict__.setdefault("_norm_cache", CandidateTables())
         accuracy, cost, acc_norm, cost_norm = tables.get(self, candidates)
         w = weights[:, :, None]
         total = weights.sum(axis=1, keepdims=True)
