@@ -255,6 +255,8 @@ class RoutingOptions(BaseModel):
             ValueError: an unknown name (with the nearest known one) or a bad value, naming
                 ``where`` and the option.
         """
+        if not values:  # most calls give none: nothing to validate on the hot path
+            return _NO_OPTIONS
         for name in values:
             if name not in ROUTING_OPTIONS:
                 raise _unknown(where, name, ROUTING_OPTIONS)
@@ -274,6 +276,7 @@ class RoutingOptions(BaseModel):
 
 
 ROUTING_OPTIONS: tuple[str, ...] = tuple(RoutingOptions.model_fields)
+_NO_OPTIONS = RoutingOptions()
 """Names of the routing options (:class:`RoutingOptions`)."""
 
 

@@ -245,13 +245,9 @@ class RoutingPath:
         check_call_keywords(kwargs, (*CHAT_OPTIONS, "session_id"), "invoke")
         check_top_p(kwargs.get("top_p"))
         given = {k: kwargs[k] for k in ROUTING_OPTIONS if k in kwargs}
-        options: dict[str, Any] = (
-            RoutingOptions.checked(
-                given, pool=self.pool, n_clusters=self.router.n_clusters_, where="invoke"
-            ).given()
-            if given  # most calls give none: no validation on the hot path
-            else {}
-        )
+        options: dict[str, Any] = RoutingOptions.checked(
+            given, pool=self.pool, n_clusters=self.router.n_clusters_, where="invoke"
+        ).given()
         if "model" in kwargs:
             options["model"] = kwargs["model"]
         if "session_id" in kwargs and self.pinning is None:
